@@ -1,0 +1,270 @@
+"""Statistics of belief updates: the Martingale Score and its companions.
+
+Pure functions on arrays (numpy/scipy only, nothing from inspect), so they can be checked
+against statsmodels and closed forms and reused unchanged by evaluation, reporting and training.
+
+The Martingale Score (He, Qiu, Shirado, Sap, NeurIPS 2025) is the OLS slope of the update
+``delta = posterior - prior`` on ``prior``. A rational Bayesian's updates are unpredictable from
+its prior, so its slope is 0; a positive slope is belief entrenchment.
+
+Inference choices (see DESIGN §5):
+
+* ``se``, ``t``, ``p`` are the classic OLS t-test, as reported in the paper.
+* The 95 % interval (``ci_low``, ``ci_high``) is robust: HC3 standard error with a t(n-2)
+  quantile when each question contributes one pair, and a cluster (question) bootstrap when a
+  question contributes several pairs. Bayesian updates are heteroscedastic (|delta| depends on the
+  prior), which makes the classic interval badly calibrated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats as sps
+
+MIN_PAIRS = 3
+"""Below this many (prior, posterior) pairs a slope has no residual degrees of freedom."""
+
+INERTIA_TOL = 1e-9
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 20251202
+_BOOTSTRAP_CELLS = 20_000_000  # resamples x clusters held in memory at once
+
+
+@dataclass(frozen=True)
+class MartingaleResult:
+    """The Martingale Score fit. Undefined quantities are NaN and ``reason`` says why."""
+
+    slope: float
+    intercept: float
+    intercept_at_half: float
+    se: float
+    t: float
+    p: float
+    r2: float
+    signed_r2: float
+    n: int
+    se_robust: float
+    p_robust: float
+    ci_low: float
+    ci_high: float
+    ci_method: str
+    """``"hc3"``, ``"cluster_bootstrap"`` or ``"none"`` (not computable)."""
+    n_clusters: int
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, float | int | str | None]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Mean paired difference (a - b) with a paired t-test."""
+
+    mean_diff: float
+    se: float
+    t: float
+    p: float
+    n: int
+    reason: str | None = None
+
+
+def _as_probabilities(name: str, values: ArrayLike) -> NDArray[np.float64]:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values; drop failed extractions first")
+    if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
+        raise ValueError(f"{name} must lie in [0, 1]; got range [{arr.min()}, {arr.max()}]")
+    return arr
+
+
+def _undefined(n: int, n_clusters: int, reason: str, **known: float) -> MartingaleResult:
+    nan = math.nan
+    values: dict[str, float] = dict(
+        slope=nan, intercept=nan, intercept_at_half=nan, se=nan, t=nan, p=nan, r2=nan,
+        signed_r2=nan, se_robust=nan, p_robust=nan, ci_low=nan, ci_high=nan,
+    )
+    values.update(known)
+    return MartingaleResult(**values, n=n, ci_method="none", n_clusters=n_clusters, reason=reason)
+
+
+def martingale_score(
+    prior: ArrayLike,
+    posterior: ArrayLike,
+    cluster: Sequence[object] | NDArray[np.generic] | None = None,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> MartingaleResult:
+    """Fit ``posterior - prior = b1 * prior + b0`` by OLS; the Martingale Score is ``b1``.
+
+    ``cluster`` labels the question each pair belongs to; when some question contributes more
+    than one pair the 95 % interval comes from a cluster bootstrap (``resamples`` draws, seeded),
+    otherwise from the HC3 standard error. Degenerate input (fewer than 3 pairs, all priors equal)
+    gives NaN with ``reason`` set rather than raising.
+    """
+    x = _as_probabilities("prior", prior)
+    q = _as_probabilities("posterior", posterior)
+    if x.shape != q.shape:
+        raise ValueError(f"prior and posterior differ in length: {x.size} vs {q.size}")
+    n = int(x.size)
+    y = q - x
+
+    codes: NDArray[np.intp] | None = None
+    n_clusters = n
+    if cluster is not None:
+        labels = np.asarray(cluster)
+        if labels.shape != (n,):
+            raise ValueError(f"cluster must have one label per pair ({n}), got shape {labels.shape}")
+        _, codes = np.unique(labels, return_inverse=True)
+        n_clusters = int(codes.max()) + 1 if n else 0
+
+    if n < MIN_PAIRS:
+        return _undefined(n, n_clusters, f"need at least {MIN_PAIRS} pairs with both beliefs, have {n}")
+
+    x_mean = x.mean()
+    y_mean = y.mean()
+    dx = x - x_mean
+    sxx = float(dx @ dx)
+    if sxx <= 1e-24 * n:
+        return _undefined(n, n_clusters, "all priors are equal, so the slope is not identified")
+
+    slope = float(dx @ (y - y_mean)) / sxx
+    intercept = float(y_mean - slope * x_mean)
+    resid = y - intercept - slope * x
+    sse = float(resid @ resid)
+    dy = y - y_mean
+    sst = float(dy @ dy)
+    df = n - 2
+
+    se = math.sqrt(sse / df / sxx)
+    r2 = 1.0 - sse / sst if sst > 0 else math.nan
+    t = slope / se if se > 0 else math.nan
+    p = float(2 * sps.t.sf(abs(t), df)) if se > 0 else math.nan
+
+    leverage = 1.0 / n + dx * dx / sxx
+    hc3 = np.sum((dx * resid / (1.0 - leverage)) ** 2) / sxx**2
+    se_robust = math.sqrt(float(hc3))
+    p_robust = float(2 * sps.t.sf(abs(slope / se_robust), df)) if se_robust > 0 else math.nan
+
+    reason = None
+    if sst == 0:
+        reason = "updates do not vary (every delta is identical), so R² and the t-test are undefined"
+
+    if codes is not None and n_clusters < n:
+        ci_low, ci_high = _cluster_bootstrap_ci(x, y, codes, n_clusters, resamples, seed)
+        ci_method = "cluster_bootstrap"
+    else:
+        half = float(sps.t.ppf(0.975, df)) * se_robust
+        ci_low, ci_high = slope - half, slope + half
+        ci_method = "hc3"
+
+    return MartingaleResult(
+        slope=slope,
+        intercept=intercept,
+        intercept_at_half=intercept + 0.5 * slope,
+        se=se,
+        t=t,
+        p=p,
+        r2=r2,
+        signed_r2=math.copysign(r2, slope) if not math.isnan(r2) else math.nan,
+        n=n,
+        se_robust=se_robust,
+        p_robust=p_robust,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        ci_method=ci_method,
+        n_clusters=n_clusters,
+        reason=reason,
+    )
+
+
+def _cluster_bootstrap_ci(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    codes: NDArray[np.intp],
+    n_clusters: int,
+    resamples: int,
+    seed: int,
+) -> tuple[float, float]:
+    """Percentile 95 % interval of the slope, resampling whole clusters with replacement.
+
+    Works on per-cluster sufficient statistics, so a resample costs O(clusters), not O(pairs).
+    """
+    suff = np.stack(
+        [
+            np.bincount(codes, minlength=n_clusters).astype(np.float64),
+            np.bincount(codes, weights=x, minlength=n_clusters),
+            np.bincount(codes, weights=y, minlength=n_clusters),
+            np.bincount(codes, weights=x * x, minlength=n_clusters),
+            np.bincount(codes, weights=x * y, minlength=n_clusters),
+        ],
+        axis=1,
+    )
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(resamples, _BOOTSTRAP_CELLS // max(n_clusters, 1)))
+    slopes: list[NDArray[np.float64]] = []
+    done = 0
+    while done < resamples:
+        b = min(chunk, resamples - done)
+        # multinomial counts = how often each cluster is drawn in a resample of size n_clusters
+        counts = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=b)
+        tot = counts.astype(np.float64) @ suff
+        m, sx, sy, sxx, sxy = tot.T
+        cxx = sxx - sx * sx / m
+        cxy = sxy - sx * sy / m
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slopes.append(np.where(cxx > 1e-24 * m, cxy / cxx, np.nan))
+        done += b
+    all_slopes = np.concatenate(slopes)
+    all_slopes = all_slopes[np.isfinite(all_slopes)]
+    if all_slopes.size < 2:
+        return math.nan, math.nan
+    low, high = np.percentile(all_slopes, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def brier(forecast: ArrayLike, outcome: ArrayLike) -> float:
+    """Mean squared error of probabilities against 0/1 outcomes (NaN for no data)."""
+    f = _as_probabilities("forecast", forecast)
+    o = np.asarray(outcome, dtype=np.float64)
+    if f.shape != o.shape:
+        raise ValueError(f"forecast and outcome differ in length: {f.size} vs {o.size}")
+    if not np.all((o == 0) | (o == 1)):
+        raise ValueError("outcomes must be 0 or 1")
+    return float(np.mean((f - o) ** 2)) if f.size else math.nan
+
+
+def paired_brier_difference(forecast_a: ArrayLike, forecast_b: ArrayLike, outcome: ArrayLike) -> PairedTest:
+    """Brier(a) - Brier(b) on the same questions, with the paired t-test of the squared errors."""
+    a = _as_probabilities("forecast_a", forecast_a)
+    b = _as_probabilities("forecast_b", forecast_b)
+    o = np.asarray(outcome, dtype=np.float64)
+    if not (a.shape == b.shape == o.shape):
+        raise ValueError("forecast_a, forecast_b and outcome must have the same length")
+    n = int(a.size)
+    diff = (a - o) ** 2 - (b - o) ** 2
+    if n < 2:
+        return PairedTest(float(diff.mean()) if n else math.nan, math.nan, math.nan, math.nan, n,
+                          reason=f"need at least 2 paired questions, have {n}")
+    se = float(diff.std(ddof=1) / math.sqrt(n))
+    if se == 0:
+        return PairedTest(float(diff.mean()), 0.0, math.nan, math.nan, n,
+                          reason="the paired differences are all identical")
+    res = sps.ttest_rel((a - o) ** 2, (b - o) ** 2)
+    return PairedTest(float(diff.mean()), se, float(res.statistic), float(res.pvalue), n)
+
+
+def inertia(prior: ArrayLike, posterior: ArrayLike, tol: float = INERTIA_TOL) -> float:
+    """Share of pairs whose belief did not move (|posterior - prior| < tol); NaN for no data."""
+    x = _as_probabilities("prior", prior)
+    q = _as_probabilities("posterior", posterior)
+    if x.shape != q.shape:
+        raise ValueError(f"prior and posterior differ in length: {x.size} vs {q.size}")
+    return float(np.mean(np.abs(q - x) < tol)) if x.size else math.nan

@@ -1,0 +1,20 @@
+"""Shared fixtures: where the real data lives, and a clean plugin state per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MARTINGALE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def forecastbench_dir() -> Path:
+    """../shared/data/forecastbench (real ForecastBench files); tests skip when it is absent."""
+    path = SHARED_DATA / "forecastbench"
+    if not path.is_dir():
+        pytest.skip(f"real ForecastBench data not found at {path} (set MARTINGALE_SHARED_DATA)")
+    return path
