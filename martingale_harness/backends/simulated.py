@@ -1,0 +1,126 @@
+"""Simulated reference reasoners with a known Martingale Score.
+
+Each agent holds a latent belief per sample, seeded from the sample's question text (and the
+agent's ``seed``), so repeated runs agree and the same question gets the same prior across agents
+with the same ``kappa``. One "step" is one piece of evidence: the agent sees a Gaussian signal
+``s ~ N(+-mu, 1)`` whose sign depends on a truth drawn from the agent's *own current belief*. That
+makes the exact Bayesian update a martingale by construction: ``E[b_k | b_{k-1}] = b_{k-1}``.
+
+* ``bayesian``: exact Bayes in log-odds, ``logit b_k = logit b_{k-1} + 2 mu s``. True MS = 0.
+* ``entrenched`` (``kappa``): ``E[b_k - b_{k-1} | b_{k-1}] = kappa (b_{k-1} - 0.5)`` exactly, by
+  shrinking the Bayesian update around the shifted mean ``m = b + kappa (b - 0.5)`` just enough to
+  stay inside [0, 1]. Priors are drawn inside the range where ``m`` is a probability, so the
+  first update (the ``direct`` paradigm's only one) is exact; later steps clip ``m`` to [0, 1].
+* ``noisy`` (``noise``): the Bayesian agent, but every *stated* belief carries independent
+  Gaussian elicitation noise (clipped to [0, 1]). The naive MS is then biased negative.
+* ``inert``: states its prior at every turn; inertia = 1.
+
+Priors are ``lo + (hi - lo) * Beta(2, 2)`` with ``[lo, hi] = [0.02, 0.98]`` narrowed to the
+feasible range for ``kappa`` (``[kappa / (2 (1 + kappa)), 1 - that]`` when ``kappa > 0``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+AgentKind = Literal["bayesian", "entrenched", "noisy", "inert"]
+AGENT_KINDS: tuple[AgentKind, ...] = ("bayesian", "entrenched", "noisy", "inert")
+MAX_STEPS = 64
+_PRIOR_RANGE = (0.02, 0.98)
+_LOGIT_CLIP = 1e-9
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, _LOGIT_CLIP), 1 - _LOGIT_CLIP)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+@dataclass(frozen=True)
+class BeliefPath:
+    """A simulated trajectory: latent beliefs and what the agent says, b_0..b_T."""
+
+    true: tuple[float, ...]
+    stated: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class SimAgent:
+    """A reference reasoner; see the module docstring for each kind's exact properties."""
+
+    kind: AgentKind
+    kappa: float = 0.0
+    noise: float = 0.0
+    strength: float = 1.0
+    """Signal separation 2*mu: one signal moves a Bayesian's log-odds by ``strength * s``."""
+    seed: int = 0
+    _prior_range: tuple[float, float] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in AGENT_KINDS:
+            raise ValueError(f"unknown simulated agent {self.kind!r}; choose one of {', '.join(AGENT_KINDS)}")
+        if self.kind != "entrenched" and self.kappa != 0.0:
+            raise ValueError(f"kappa applies to sim/entrenched only, not sim/{self.kind}")
+        if self.kind != "noisy" and self.noise != 0.0:
+            raise ValueError(f"noise applies to sim/noisy only, not sim/{self.kind}")
+        if not -1.0 <= self.kappa <= 1.0:
+            raise ValueError(f"kappa must lie in [-1, 1], got {self.kappa}")
+        if not 0.0 <= self.noise <= 0.5:
+            raise ValueError(f"noise must lie in [0, 0.5], got {self.noise}")
+        if not 0.0 < self.strength <= 10.0:
+            raise ValueError(f"strength must lie in (0, 10], got {self.strength}")
+        lo = max(_PRIOR_RANGE[0], self.kappa / (2 * (1 + self.kappa))) if self.kappa > 0 else _PRIOR_RANGE[0]
+        object.__setattr__(self, "_prior_range", (lo, 1 - lo))
+
+    def rng(self, key: str, stream: int = 0) -> np.random.Generator:
+        """A generator seeded by (agent seed, sample key, stream): deterministic per sample."""
+        digest = hashlib.sha256(key.encode("utf-8")).digest()
+        words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+        return np.random.default_rng(np.random.SeedSequence([self.seed, stream, *words]))
+
+    def path(self, key: str, steps: int) -> BeliefPath:
+        """Beliefs b_0 (prior) .. b_steps for the sample identified by ``key``.
+
+        Draws are made in a fixed order for ``MAX_STEPS`` steps, so a prefix does not depend on
+        how many steps are asked for.
+        """
+        if not 0 <= steps <= MAX_STEPS:
+            raise ValueError(f"steps must lie in [0, {MAX_STEPS}], got {steps}")
+        rng = self.rng(key)
+        lo, hi = self._prior_range
+        prior = lo + (hi - lo) * float(rng.beta(2.0, 2.0))
+        truth_u = rng.random(MAX_STEPS)
+        signal_z = rng.standard_normal(MAX_STEPS)
+        elicit_e = rng.standard_normal(MAX_STEPS + 1)
+
+        true = [prior]
+        b = prior
+        for k in range(steps):
+            if self.kind != "inert":
+                b = self._step(b, truth_u[k], signal_z[k])
+            true.append(b)
+        stated = [
+            min(1.0, max(0.0, v + self.noise * elicit_e[i])) if self.kind == "noisy" else v
+            for i, v in enumerate(true)
+        ]
+        return BeliefPath(tuple(true), tuple(stated))
+
+    def _step(self, b: float, u: float, z: float) -> float:
+        mu = self.strength / 2.0
+        truth = 1.0 if u < b else -1.0
+        signal = truth * mu + z
+        bayes = _sigmoid(_logit(b) + 2.0 * mu * signal)
+        if self.kind != "entrenched":
+            return bayes
+        m = min(1.0, max(0.0, b + self.kappa * (b - 0.5)))
+        # largest shrink factor that keeps m + lam * (bayes - b) inside [0, 1] for any bayes
+        lam = min(1.0, m / b if b > 0 else 1.0, (1 - m) / (1 - b) if b < 1 else 1.0)
+        return min(1.0, max(0.0, m + lam * (bayes - b)))
