@@ -32,7 +32,6 @@ MIN_PAIRS = 3
 INERTIA_TOL = 1e-9
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 20251202
-_BOOTSTRAP_CELLS = 20_000_000  # resamples x clusters held in memory at once
 
 
 @dataclass(frozen=True)
@@ -208,21 +207,16 @@ def _cluster_bootstrap_ci(
         axis=1,
     )
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(resamples, _BOOTSTRAP_CELLS // max(n_clusters, 1)))
-    slopes: list[NDArray[np.float64]] = []
-    done = 0
-    while done < resamples:
-        b = min(chunk, resamples - done)
-        # multinomial counts = how often each cluster is drawn in a resample of size n_clusters
-        counts = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=b)
-        tot = counts.astype(np.float64) @ suff
-        m, sx, sy, sxx, sxy = tot.T
-        cxx = sxx - sx * sx / m
-        cxy = sxy - sx * sy / m
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slopes.append(np.where(cxx > 1e-24 * m, cxy / cxx, np.nan))
-        done += b
-    all_slopes = np.concatenate(slopes)
+    totals = np.empty((resamples, 5))
+    for b in range(resamples):
+        # how often each cluster is drawn when n_clusters clusters are drawn with replacement
+        counts = np.bincount(rng.integers(n_clusters, size=n_clusters), minlength=n_clusters)
+        totals[b] = counts @ suff
+    m, sx, sy, sxx, sxy = totals.T
+    cxx = sxx - sx * sx / m
+    cxy = sxy - sx * sy / m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        all_slopes = np.where(cxx > 1e-24 * m, cxy / cxx, np.nan)
     all_slopes = all_slopes[np.isfinite(all_slopes)]
     if all_slopes.size < 2:
         return math.nan, math.nan
