@@ -1,0 +1,55 @@
+"""The ``martingale`` command line."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+from martingale_harness.config import read_yaml, resource_path
+from martingale_harness.errors import MartingaleError
+
+
+@click.group()
+@click.version_option(package_name="martingale-harness")
+def main() -> None:
+    """Measure belief entrenchment (the Martingale Score) of language models.
+
+    Evaluations run through inspect: `inspect eval martingale/forecast --model sim/bayesian`.
+    """
+
+
+@main.command("tasks")
+def list_tasks() -> None:
+    """List the tasks in registry.yaml."""
+    try:
+        registry = read_yaml(resource_path("registry.yaml"))
+    except MartingaleError as e:
+        raise click.ClickException(str(e)) from None
+    for name, path in sorted((registry.get("tasks") or {}).items()):
+        click.echo(f"martingale/{name}\t{path}")
+
+
+@main.command("summary")
+@click.argument("log_file", type=click.Path(exists=True, dir_okay=False))
+def summary(log_file: str) -> None:
+    """Print the Martingale Score of each extractor in an inspect eval LOG_FILE."""
+    from inspect_ai.log import read_eval_log
+
+    log = read_eval_log(log_file, header_only=True)
+    if log.results is None:
+        raise click.ClickException(f"{log_file}: the eval has no results (status: {log.status})")
+    for block in log.results.scores:
+        m = {k: v.value for k, v in block.metrics.items()}
+        if "ms_slope" not in m:
+            continue
+
+        def fmt(key: str, m: dict[str, float] = m) -> str:
+            value = m.get(key, math.nan)
+            return "nan" if value is None or math.isnan(value) else f"{value:.4f}"
+
+        click.echo(
+            f"{block.name}: MS = {fmt('ms_slope')} (95% CI {fmt('ms_slope_ci_low')} .. {fmt('ms_slope_ci_high')}, "
+            f"OLS p = {fmt('ms_slope_p')}), R² = {fmt('ms_r2')}, inertia = {fmt('inertia')}, "
+            f"n = {int(m.get('n_pairs', 0))}, failures = {fmt('extraction_failure_rate')}"
+        )

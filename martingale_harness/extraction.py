@@ -1,0 +1,21 @@
+"""Extractors turn a transcript into a belief trajectory; they are plugins (see ``hookspecs``)."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from martingale_harness.beliefs import BeliefReading
+from martingale_harness.transcript import Transcript
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    """Reads one belief per protocol turn (b_0 .. b_T) out of a transcript.
+
+    Must return exactly one :class:`BeliefReading` per turn of ``transcript``; a belief that
+    cannot be read is ``BeliefReading.failed(reason)``, never a guessed number.
+    """
+
+    name: str
+
+    async def extract(self, transcript: Transcript) -> list[BeliefReading]: ...

@@ -1,0 +1,164 @@
+"""Per-sample scores and dataset-level metrics, one scorer per extractor.
+
+Each extractor gets an inspect scorer of the same name (``self_report``, ...). Its per-sample
+``Score.value`` is ``{prior, posterior, delta, label}`` (NaN where a belief failed to extract or the
+sample has no label: inspect's score reducers would turn ``None`` into 0) and its metadata holds the
+whole trajectory with a status per belief.
+The metric :func:`martingale_metrics` sees all samples at once and reports the DESIGN §6 keys.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric, scorer
+from inspect_ai.solver import TaskState
+
+from martingale_harness import stats
+from martingale_harness.beliefs import BeliefReading
+from martingale_harness.plugins import get_extractor
+from martingale_harness.transcript import transcript_from_state
+
+METRIC_KEYS: tuple[str, ...] = (
+    "ms_slope",
+    "ms_slope_se",
+    "ms_slope_p",
+    "ms_slope_ci_low",
+    "ms_slope_ci_high",
+    "ms_slope_se_robust",
+    "ms_slope_p_robust",
+    "ms_intercept_at_half",
+    "ms_r2",
+    "ms_signed_r2",
+    "inertia",
+    "mean_delta",
+    "brier_prior",
+    "brier_posterior",
+    "n_pairs",
+    "extraction_failure_rate",
+)
+"""Reported for every extractor. ``ms_slope_se``/``_p`` are the paper's classic OLS t-test; the CI
+and the ``_robust`` keys are heteroscedasticity-robust (HC3, or a question-cluster bootstrap)."""
+
+
+def _missing(value: float | None) -> bool:
+    return value is None or math.isnan(value)
+
+
+def summarize(
+    prior: Sequence[float | None],
+    posterior: Sequence[float | None],
+    label: Sequence[float | None],
+    cluster: Sequence[object],
+) -> dict[str, float]:
+    """The metric values over all samples; a sample missing either belief counts as a failure.
+
+    Missing values are ``None`` or NaN.
+    """
+    n_samples = len(prior)
+    keep = [i for i in range(n_samples) if not _missing(prior[i]) and not _missing(posterior[i])]
+    p = np.array([prior[i] for i in keep], dtype=np.float64)
+    q = np.array([posterior[i] for i in keep], dtype=np.float64)
+    ms = stats.martingale_score(p, q, cluster=np.array([str(cluster[i]) for i in keep]))
+    labelled = [k for k, i in enumerate(keep) if not _missing(label[i])]
+    y = np.array([label[keep[k]] for k in labelled], dtype=np.float64)
+    return {
+        "ms_slope": ms.slope,
+        "ms_slope_se": ms.se,
+        "ms_slope_p": ms.p,
+        "ms_slope_ci_low": ms.ci_low,
+        "ms_slope_ci_high": ms.ci_high,
+        "ms_slope_se_robust": ms.se_robust,
+        "ms_slope_p_robust": ms.p_robust,
+        "ms_intercept_at_half": ms.intercept_at_half,
+        "ms_r2": ms.r2,
+        "ms_signed_r2": ms.signed_r2,
+        "inertia": stats.inertia(p, q),
+        "mean_delta": float(np.mean(q - p)) if keep else math.nan,
+        "brier_prior": stats.brier(p[labelled], y),
+        "brier_posterior": stats.brier(q[labelled], y),
+        "n_pairs": float(len(keep)),
+        "extraction_failure_rate": 1.0 - len(keep) / n_samples if n_samples else math.nan,
+    }
+
+
+@metric
+def martingale_metrics() -> Metric:
+    """Martingale Score and companions over all samples of one extractor (DESIGN §6 keys)."""
+
+    def compute(scores: list[SampleScore]) -> dict[str, float]:
+        # inspect calls this with no scores (and with partial results for its live display)
+        values = [s.score.value if isinstance(s.score.value, dict) else {} for s in scores]
+        clusters = [
+            (s.sample_metadata or {}).get("question_id", s.sample_id) for s in scores
+        ]
+        return summarize(
+            [v.get("prior") for v in values],
+            [v.get("posterior") for v in values],
+            [v.get("label") for v in values],
+            clusters,
+        )
+
+    return compute
+
+
+def _belief(reading: BeliefReading | None) -> float:
+    return reading.value if reading is not None and reading.value is not None else math.nan
+
+
+def _make_scorer(extractor_name: str) -> Scorer:
+    extractor = get_extractor(extractor_name)
+
+    async def score(state: TaskState, target: Target) -> Score:
+        transcript = transcript_from_state(state)
+        readings = await extractor.extract(transcript) if transcript.turns else []
+        if len(readings) != len(transcript.turns):
+            raise RuntimeError(f"extractor {extractor_name!r} returned {len(readings)} beliefs "
+                               f"for {len(transcript.turns)} turns")
+        stages = [t.stage for t in transcript.turns]
+        prior = readings[0] if readings and stages[0] == "prior" else None
+        posterior = readings[-1] if readings and stages[-1] == "posterior" else None
+        p, q = _belief(prior), _belief(posterior)
+        label = (state.metadata or {}).get("label")
+        problems = [f"{stage}: {r.reason}" for stage, r in zip(stages, readings, strict=True) if not r.is_ok]
+        if posterior is None:
+            problems.append("posterior: the conversation ended before the posterior turn")
+        trajectory: list[dict[str, Any]] = [
+            {"stage": stage, **r.to_dict()} for stage, r in zip(stages, readings, strict=True)
+        ]
+        return Score(
+            value={
+                "prior": p,
+                "posterior": q,
+                "delta": q - p,
+                "label": float(label) if label is not None else math.nan,
+            },
+            answer=" -> ".join("?" if r.value is None else f"{r.value:.4g}" for r in readings),
+            explanation="; ".join(problems) or None,
+            metadata={"extractor": extractor_name, "trajectory": trajectory},
+        )
+
+    return score
+
+
+_SCORER_FACTORIES: dict[str, Callable[[], Scorer]] = {}
+
+
+def belief_scorer(extractor_name: str) -> Scorer:
+    """The scorer for one extractor, registered under the extractor's name.
+
+    One registered scorer per extractor gives one block of metrics per extractor in the log
+    (``results.scores[i].name == extractor``), and lets ``inspect score`` find it by name.
+    """
+    get_extractor(extractor_name)  # fail fast, listing the known names
+    if extractor_name not in _SCORER_FACTORIES:
+
+        def factory() -> Scorer:
+            return _make_scorer(extractor_name)
+
+        factory.__name__ = extractor_name
+        _SCORER_FACTORIES[extractor_name] = scorer(metrics=[martingale_metrics()], name=extractor_name)(factory)
+    return _SCORER_FACTORIES[extractor_name]()

@@ -1,0 +1,61 @@
+"""Assembles an inspect Task from a task config, a dataset and the protocol settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from inspect_ai import Task
+from inspect_ai.dataset import MemoryDataset, Sample
+
+from martingale_harness.config import TaskConfig
+from martingale_harness.errors import ConfigError
+from martingale_harness.protocol import belief_protocol
+from martingale_harness.scoring import belief_scorer
+
+
+def parse_extractors(value: str | Sequence[str] | None, default: Sequence[str]) -> list[str]:
+    """``-T extractors=a,b`` arrives as a string or a list; both mean the same."""
+    if value is None:
+        names = list(default)
+    elif isinstance(value, str):
+        names = [v.strip() for v in value.split(",") if v.strip()]
+    else:
+        names = [str(v).strip() for v in value]
+    if not names:
+        raise ConfigError("extractors: give at least one extractor name")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"extractors: {names} names an extractor twice")
+    return names
+
+
+def build_task(
+    config: TaskConfig,
+    samples: list[Sample],
+    *,
+    dataset_name: str,
+    paradigm: str | None = None,
+    system_prompt: str | None = None,
+    extractors: str | Sequence[str] | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> Task:
+    """The Task: protocol solver, one scorer per extractor, settings recorded in the log."""
+    names = parse_extractors(extractors, config.extractors)
+    dataset = MemoryDataset(samples, name=dataset_name)
+    if shuffle:
+        dataset.shuffle(seed=seed)
+    paradigm = paradigm or config.paradigm
+    system_prompt = system_prompt or config.system_prompt
+    return Task(
+        dataset=dataset,
+        solver=belief_protocol(paradigm=paradigm, system_prompt=system_prompt),
+        scorer=[belief_scorer(name) for name in names],
+        metadata={
+            "martingale_task": config.task,
+            "task_version": config.version,
+            "task_config": str(config.source.name),
+            "paradigm": paradigm,
+            "system_prompt": system_prompt,
+            "extractors": names,
+        },
+    )

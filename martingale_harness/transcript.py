@@ -1,0 +1,49 @@
+"""What extractors read: the conversation of one sample, split into the protocol's turns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from inspect_ai.model import ChatMessageAssistant, ContentReasoning
+from inspect_ai.solver import TaskState
+
+Stage = Literal["prior", "evidence", "posterior"]
+TURNS_KEY = "martingale_turns"
+"""Store key under which the protocol records its turns: ``[{"stage", "prompt", "message"}]``."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One elicitation: the prompt, the model's visible answer, and any reasoning it showed."""
+
+    stage: Stage
+    prompt: str
+    answer: str
+    reasoning: str | None = None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """All belief turns of a sample in order: b_0 (prior) .. b_T (posterior)."""
+
+    question: str
+    turns: tuple[Turn, ...]
+
+
+def transcript_from_state(state: TaskState) -> Transcript:
+    """Rebuild the transcript from a task state (live, or re-read from an eval log)."""
+    recorded = state.store.get(TURNS_KEY)
+    if not recorded:
+        raise ValueError("this sample has no recorded protocol turns; was it run by a martingale task?")
+    turns = []
+    for entry in recorded:
+        message = state.messages[entry["message"]]
+        if not isinstance(message, ChatMessageAssistant):
+            raise ValueError(f"protocol turn {entry} does not point at an assistant message")
+        reasoning = None
+        if isinstance(message.content, list):
+            parts = [c.reasoning for c in message.content if isinstance(c, ContentReasoning)]
+            reasoning = "\n\n".join(parts) or None
+        turns.append(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=message.text, reasoning=reasoning))
+    return Transcript(question=state.input_text, turns=tuple(turns))

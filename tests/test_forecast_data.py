@@ -1,0 +1,114 @@
+"""ForecastBench loading on the real files in ../shared/data, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from martingale_harness.config import task_config
+from martingale_harness.domains.forecast import evidence_items, item_to_sample, load_forecastbench
+from martingale_harness.errors import DataError
+
+DATES = ["2025-10-26", "2025-11-09", "2025-11-23", "2025-12-07"]
+
+
+def _expected_counts(qfile: Path, rfile: Path) -> tuple[int, int]:
+    """Samples and labels implied by the raw files, counted independently of the loader."""
+    questions = json.loads(qfile.read_text())["questions"]
+    samples = sum(1 if q["resolution_dates"] == "N/A" else len(q["resolution_dates"]) for q in questions)
+    labels = sum(1 for r in json.loads(rfile.read_text())["resolutions"]
+                 if r["resolved"] and r["resolved_to"] in (0, 1))
+    return samples, labels
+
+
+@pytest.mark.parametrize("date", DATES)
+def test_counts_match_the_raw_files(forecastbench_dir: Path, date: str) -> None:
+    qfile = forecastbench_dir / f"{date}-llm.json"
+    items = load_forecastbench(qfile)
+    samples, labels = _expected_counts(qfile, forecastbench_dir / f"{date}_resolution_set.json")
+    assert len(items) == samples
+    assert sum(i.label is not None for i in items) == labels
+    assert len({i.sample_id for i in items}) == len(items)
+    assert Counter(i.label for i in items if i.label is not None).keys() <= {0, 1}
+
+
+def test_dataset_questions_fill_placeholders(forecastbench_dir: Path) -> None:
+    items = load_forecastbench(forecastbench_dir / "2025-10-26-llm.json")
+    assert not any("{resolution_date}" in i.question or "{forecast_due_date}" in i.question for i in items)
+    fred = [i for i in items if i.question_id == "DAAA"]
+    assert [i.resolution_date for i in fred] == sorted(i.resolution_date for i in fred)
+    assert len(fred) == 8 and all(i.resolution_date in i.question and "2025-10-26" in i.question for i in fred)
+    markets = [i for i in items if i.source == "manifold"]
+    assert all(i.resolution_date is None and i.sample_id == i.question_id for i in markets)
+
+
+def test_sample_carries_question_and_evidence_separately(forecastbench_dir: Path) -> None:
+    item = next(i for i in load_forecastbench(forecastbench_dir / "2025-10-26-llm.json") if i.source == "metaculus")
+    sample = item_to_sample(item)
+    assert item.question in sample.input and item.freeze_value not in sample.input
+    assert any(item.freeze_value in e for e in evidence_items(item))
+    assert sample.metadata["question_id"] == item.question_id
+
+
+def test_bundled_demo_set_loads() -> None:
+    items = load_forecastbench(task_config("forecast").default_data)
+    assert len({i.question_id for i in items}) >= 40
+    assert sum(i.label is not None for i in items) >= 40
+    assert any(i.label is None for i in items)
+
+
+def test_missing_resolution_set_means_unlabelled(forecastbench_dir: Path, tmp_path: Path) -> None:
+    qfile = shutil.copy(forecastbench_dir / "2025-10-26-llm.json", tmp_path)
+    items = load_forecastbench(qfile)
+    assert items and all(i.label is None for i in items)
+
+
+def _write(path: Path, content: object) -> Path:
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        ("{not json", "not valid JSON"),
+        ({"questions": []}, "lacks field(s) forecast_due_date"),
+        ({"forecast_due_date": "2025-01-01", "questions": []}, "non-empty list"),
+        ({"forecast_due_date": "2025-01-01", "questions": [{"id": "a", "source": "fred"}]},
+         "question #0 lacks field(s) question, resolution_dates"),
+        ({"forecast_due_date": "2025-01-01",
+          "questions": [{"id": "a", "source": "fred", "question": "?", "resolution_dates": "N/A"}]},
+         "needs a non-empty list of resolution_dates"),
+    ],
+)
+def test_bad_question_sets_name_file_and_problem(tmp_path: Path, content: object, problem: str) -> None:
+    path = _write(tmp_path / "set.json", content)
+    with pytest.raises(DataError) as err:
+        load_forecastbench(path)
+    assert str(path) in str(err.value) and problem in str(err.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        load_forecastbench(tmp_path / "nope.json")
+
+
+def test_resolution_set_of_another_question_set_is_rejected(forecastbench_dir: Path, tmp_path: Path) -> None:
+    qfile = shutil.copy(forecastbench_dir / "2025-10-26-llm.json", tmp_path)
+    shutil.copy(forecastbench_dir / "2025-11-09_resolution_set.json", tmp_path / "2025-10-26_resolution_set.json")
+    with pytest.raises(DataError, match="forecast_due_date 2025-11-09") as err:
+        load_forecastbench(qfile)
+    assert "2025-10-26_resolution_set.json" in str(err.value)
+
+
+def test_resolution_for_unknown_question_is_rejected(forecastbench_dir: Path, tmp_path: Path) -> None:
+    qfile = shutil.copy(forecastbench_dir / "2025-10-26-llm.json", tmp_path)
+    res = json.loads((forecastbench_dir / "2025-10-26_resolution_set.json").read_text())
+    res["resolutions"][0]["id"] = "no-such-question"
+    _write(tmp_path / "2025-10-26_resolution_set.json", res)
+    with pytest.raises(DataError, match="no-such-question"):
+        load_forecastbench(qfile)

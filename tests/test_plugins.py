@@ -1,0 +1,66 @@
+"""The plugin system: hooks, the built-in registration path, clear errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pluggy
+import pytest
+
+from martingale_harness import hookspecs
+from martingale_harness.beliefs import BeliefReading
+from martingale_harness.errors import ConfigError
+from martingale_harness.plugins import extractors, get_extractor, plugin_manager
+from martingale_harness.transcript import Transcript, Turn
+
+
+class ConstantExtractor:
+    """A third-party style extractor: always reads 0.5."""
+
+    def __init__(self, name: str = "constant") -> None:
+        self.name = name
+
+    async def extract(self, transcript: Transcript) -> list[BeliefReading]:
+        return [BeliefReading.ok(0.5) for _ in transcript.turns]
+
+
+def _manager(*plugins: object) -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for plugin in plugins:
+        pm.register(plugin)
+    return pm
+
+
+class _Plugin:
+    def __init__(self, *names: str) -> None:
+        self.names = names
+
+    @hookspecs.hookimpl
+    def martingale_register_extractors(self, register):  # type: ignore[no-untyped-def]
+        for name in self.names:
+            register(ConstantExtractor(name))
+
+
+def test_a_registered_extractor_is_found_and_runs() -> None:
+    pm = _manager(_Plugin("constant"))
+    extractor = get_extractor("constant", pm)
+    transcript = Transcript("q?", (Turn("prior", "p", "a"), Turn("posterior", "p", "b")))
+    readings = asyncio.run(extractor.extract(transcript))
+    assert [r.value for r in readings] == [0.5, 0.5]
+
+
+def test_duplicate_names_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="two plugins register an extractor named 'x'"):
+        extractors(_manager(_Plugin("x"), _Plugin("x")))
+
+
+def test_unknown_extractor_lists_available() -> None:
+    with pytest.raises(ConfigError, match="unknown extractor 'nope'; available: a, b"):
+        get_extractor("nope", _manager(_Plugin("b", "a")))
+
+
+def test_builtin_self_report_comes_through_the_entry_point() -> None:
+    pm = plugin_manager()
+    assert "self_report" in extractors(pm)
+    assert pm.get_plugin("self_report") is not None  # registered under its entry-point name
