@@ -50,6 +50,7 @@ def build_task(
         dataset=dataset,
         solver=belief_protocol(paradigm=paradigm, system_prompt=system_prompt),
         scorer=[belief_scorer(name) for name in names],
+        version=config.version,
         metadata={
             "martingale_task": config.task,
             "task_version": config.version,

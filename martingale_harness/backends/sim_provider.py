@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from inspect_ai._util.error import PrerequisiteError  # shown without a traceback
 from inspect_ai.model import (
     ChatMessage,
     ChatMessageAssistant,
@@ -58,6 +59,13 @@ class SimulatedReasonerAPI(ModelAPI):
         **model_args: Any,
     ) -> None:
         super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
+        try:
+            self.agent = self._agent(model_name, model_args)
+        except ValueError as e:  # a user's mistake in --model or -M: one line, no traceback
+            raise PrerequisiteError(f"martingale: {e}") from e
+
+    @staticmethod
+    def _agent(model_name: str, model_args: dict[str, Any]) -> SimAgent:
         known = {"kappa", "noise", "seed", "strength"}
         unknown = sorted(set(model_args) - known)
         if unknown:
@@ -68,7 +76,7 @@ class SimulatedReasonerAPI(ModelAPI):
         seed = model_args.get("seed", 0)
         if isinstance(seed, bool) or not str(seed).lstrip("-").isdigit():
             raise ValueError(f"-M seed must be an integer, got {seed!r}")
-        self.agent = SimAgent(
+        return SimAgent(
             kind=model_name,  # type: ignore[arg-type]
             kappa=_float_arg("kappa", model_args.get("kappa", 0.0)),
             noise=_float_arg("noise", model_args.get("noise", 0.0)),

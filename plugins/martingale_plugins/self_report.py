@@ -1,0 +1,432 @@
+"""The ``self_report`` extractor: read the probability a model states in its free-text answer.
+
+Strict by design: a reading is a number the text clearly states, or a failure with a short reason;
+never a default or a best guess (a failed reading is counted, a wrong one biases the score).
+
+How an answer is read (:func:`read_probability`):
+
+1. Reasoning is dropped: ``<think>...</think>`` blocks, everything before a stray ``</think>``
+   (R1-style templates put the opening tag in the prompt) and everything after an unclosed
+   ``<think>``. Nothing left means no answer.
+2. Numbers that are not probabilities are blanked out: dates, money, times, version numbers,
+   list markers ("1." at a line start) and ordinals like "Step 3".
+3. Candidates come in tiers; the first tier that has any decides:
+
+   * final: ``final``/``updated``/``revised``/``new``/``posterior``/``overall`` labels, ``\\boxed{}``;
+   * explicit: ``label: value``, ``label = value`` or a ``| label | value |`` table row (labels:
+     probability, estimate, belief, forecast, credence, likelihood, chance, answer, prediction,
+     P(yes), Yes), JSON objects with such a key, and first-person statements ("my estimate is",
+     "I'd put it at", "I estimate");
+   * prose: "the probability is", "chance of", "a 30% chance", from the last paragraph with one;
+   * otherwise the last probability-shaped number (percentage, fraction such as "7/10" or
+     "3 in 10", range, decimal in [0, 1]) of the last paragraph.
+
+   Within the deciding tier, values more than 1e-9 apart are a conflict and fail. Labels for an
+   earlier or someone else's number ("previous estimate", "market probability", "base-rate
+   probability") are never answers.
+4. A refusal ("I cannot assign a probability", "As an AI I can't predict") fails unless the text
+   still gives a final or explicit answer; a hedge ("... with certainty, but ...") is no refusal.
+
+Numbers without a % sign: a number is a probability only inside [0, 1]. "Probability: 70" might
+mean 70% or might be a slip; reading it either way would be a guess, so it fails as outside [0, 1].
+It is a percentage only when the label says so: "Probability (%): 70", "percent chance: 70", a JSON
+key containing "percent"/"pct". Under such a label every number without its own % is a percentage
+(``{"percent": 0.5}`` is 0.005). Ranges ("65-70%", "between 0.6 and 0.7") read as their midpoint.
+A bare number above 1 followed by a word ("chance of 3 candidates") is a count, not an answer.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from martingale_harness.beliefs import BeliefReading
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from martingale_harness.extraction import Extractor
+    from martingale_harness.transcript import Transcript
+
+__all__ = ["SelfReportExtractor", "martingale_register_extractors", "read_probability"]
+
+_TOLERANCE = 1e-9
+_FINAL, _EXPLICIT, _PROSE = 0, 1, 2
+_TIER_NAMES = {_FINAL: "final", _EXPLICIT: "labelled", _PROSE: "prose"}
+# Blanked spans keep their length so match offsets still index the visible text.
+_MASK = "\x00"
+
+# --- reasoning blocks -------------------------------------------------------------------------
+_THINK_BLOCK = re.compile(r"<(think(?:ing)?)\s*>.*?</\1\s*>", re.I | re.S)
+_THINK_OPEN = re.compile(r"<think(?:ing)?\s*>", re.I)
+_THINK_CLOSE = re.compile(r"</think(?:ing)?\s*>", re.I)
+
+# --- numbers that are not probabilities ----------------------------------------------------------
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?"
+)
+_NOT_PROBABILITY = re.compile(
+    # (?<!\w) first: the engine then only tries alternatives at token starts (speed).
+    rf"""(?<!\w)(?:
+      \b\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}\b
+    | \b\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}\b
+    | \b{_MONTH}[ \t]+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?[ \t]+\d{{4}}\b)?(?!%|[.,]?\d)
+    | \b\d{{1,2}}(?:st|nd|rd|th)?[ \t]+(?:of[ \t]+)?{_MONTH}(?:,?[ \t]+\d{{4}}\b)?
+    | [$€£¥][ \t]?\d[\d,]*(?:\.\d+)?(?:[ \t]?(?:k|m|bn|b|thousand|million|billion|trillion)\b)?
+    | \b\d[\d,]*(?:\.\d+)?[ \t]?(?:usd|eur|gbp|dollars?|euros?|pounds?|cents?)\b
+    | ^[ \t]*(?:[-*+][ \t]+)?\(?\d+[.)](?=[ \t]|$)
+    | \b(?:step|stage|point|item|reason|option|scenario|factor|phase|round|section|part|page|chapter
+         |question|version|no\.)[ \t]*\#?[1-9]\d*(?:\.\d+)*(?![ \t]?%)
+    | \#\d+\b
+    | \bv\d+(?:\.\d+)+\b | \b\d+\.\d+\.\d+\b
+    | \b\d{{1,2}}:\d{{2}}\b
+    )""",
+    re.I | re.X | re.M,
+)
+
+# --- values ------------------------------------------------------------------------------------
+_NUM = r"(?:\d+(?:\.\d+)?|\.\d+)"
+_PCT = r"(?:[ \t]?(?:%|percent\b|per[ \t]?cent\b|pct\b))"
+_INT = r"(?:\d{1,3}(?:,\d{3})+|\d+)"
+_VALUE = rf"""
+(?P<value>
+    (?=[\d.\-−]|between)  # cheap first-character test before the alternatives (speed)
+    (?<![\w.,/\-−])
+    (?:
+        (?P<range>between[ \t]+{_NUM}{_PCT}?[ \t]*and[ \t]*{_NUM}{_PCT}?
+                 |(?<!from[ ]){_NUM}{_PCT}?(?:-|[ \t]?–[ \t]?|[ \t]+to[ \t]+){_NUM}{_PCT}?)
+      | (?P<frac>\d+[ \t]?/[ \t]?\d+|\d+[ \t]+(?:in|out[ \t]+of)[ \t]+{_INT})
+      | (?P<single>(?P<sign>[-−])?(?P<x>{_NUM})(?P<pct>{_PCT})?)
+    )
+    (?![\w%]|[.,:/]\d|-[^\W\d])
+)"""
+_VALUE_RE = re.compile(_VALUE, re.I | re.X)
+_NUM_RE = re.compile(_NUM)
+_INT_RE = re.compile(_INT)
+_PCT_RE = re.compile(_PCT, re.I)
+# A number above 1 followed by a word on the same line counts something ("3 candidates").
+_WORD_AFTER = re.compile(r"[ \t]+[^\W\d_]")
+
+# --- labels -------------------------------------------------------------------------------------
+_WORDS = r"probability|prob|likelihood|chance|estimate|forecast|belief|credence|answer|prediction"
+_PROMOTE = r"final|updated|revised|new|posterior|overall|adjusted"
+# Someone else's or an earlier number, reported in passing.
+_DEMOTE = (
+    r"previous|earlier|initial|original|old|starting|base[ \t-]?rate|baseline|market|implied|historical"
+    r"|crowd|consensus|community|polymarket|metaculus|average|median|their|his|her|experts?"
+)
+_QUAL = rf"""
+    [ \t]*\([ \t]*(?:yes|of[ \t]+yes|0[ \t]*[-–][ \t]*1|0[ \t]+to[ \t]+1|{_WORDS})[ \t]*\)
+  | [ \t]+(?:of|for|that)[ \t]+
+    (?:(?:a|an|the|this|it|event|question|outcome|market|resolution|resolving|resolves?|will|yes)
+       [ \t]+){{0,4}}?
+    (?:yes|resolution|this|it|event|outcome|question|happening|happens|occurring|occurs)\b
+"""
+_PCT_QUAL = r"""
+    [ \t]*\([ \t]*(?:%|percent|in[ \t]+%|in[ \t]+percent|percentage)[ \t]*\)
+  | [ \t]+(?:in[ \t]+percent|as[ \t]+a[ \t]+percentage)\b
+  | [ \t]*\[%\]
+"""
+_SEP = r"""
+(?P<sep>
+    [ \t*_`'"\])]*
+    (?:(?:[:=|]|\b(?:is|at|of|to[ \t]+be|(?:would|will|should)[ \t]+be|be|remains|stands[ \t]+at|sits[ \t]+at
+          |comes[ \t]+to|equals)\b)[\s*_`'"]*)?
+    # a label repeated inside the answer: "Final answer: Probability: 0.6"
+    (?:(?:probability|estimate|p[ \t]?\([ \t]?yes[ \t]?\))[ \t*_`'"]*[:=][\s*_`'"]*)?
+    (?:(?:\b(?:about|around|approximately|approx\.|roughly|circa|close[ \t]+to|near|an?|just|now|still
+          |somewhere[ \t]+around)\b|[~≈≃])[ \t*_`'"]*)*
+)"""
+_LABELLED = re.compile(
+    rf"""
+(?<![^\W\d_])(?=[^\W\d_]|\\)  # only try at word starts (speed)
+(?P<label>
+    (?P<boxed>\\boxed\{{)
+  | (?:\b(?P<my>my|our)[ \t]+)?
+    (?:\b(?:(?P<promote>{_PROMOTE})|(?P<demote>{_DEMOTE}))(?:['’]s)?[ \t-]+)?
+    (?:\b(?P<pctword>percent(?:age)?(?:[ \t_-]+(?:chance|probability|likelihood))?)\b
+      |\b(?:{_WORDS})(?:[ \t]+(?:{_WORDS}))?\b
+      |\bp[ \t]?\([ \t]?yes[ \t]?\)
+      |\b(?P<yes>yes)\b)
+    (?:{_QUAL})?
+    (?P<pctqual>{_PCT_QUAL})?
+  | (?P<iwould>\bI(?:['’]d|[ \t]+would)[ \t]+(?:put|place|peg|set|say|estimate|assign|give|go[ \t]+with)\b
+      (?:[ \t]+(?:it|this|that|(?:the|my|a|an)[ \t]+(?:probability|chance|likelihood|odds|estimate|credence
+         |belief|forecast|answer)))?)
+  | (?P<iest>\bI[ \t]+(?:estimate|put|place|peg|assign)\b
+      (?:[ \t]+(?:it|this|that|(?:the|my)[ \t]+(?:probability|chance|likelihood|estimate|credence)))?)
+)
+{_SEP}
+{_VALUE}
+""",
+    re.I | re.X,
+)
+_POSTFIX = re.compile(rf"{_VALUE}[ \t]*(?:chance|probability|likelihood|likely)\b", re.I | re.X)
+
+# --- JSON ---------------------------------------------------------------------------------------
+_JSON_OBJECT = re.compile(r"\{[^{}]*\}")
+_KEY_TOKEN = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_KEY_LABELS = ("prob", "belief", "estimat", "forecast", "credence", "likelihood", "chance", "percent",
+               "pct", "answer", "predict")
+_KEY_PERCENT = {"percent", "percentage", "pct"}
+_KEY_PROMOTE = set(_PROMOTE.split("|"))
+_KEY_DEMOTE = {"previous", "earlier", "initial", "original", "old", "starting", "base", "baseline", "market",
+               "implied", "historical", "crowd", "consensus", "community", "average", "median"}
+
+# --- refusals -----------------------------------------------------------------------------------
+_REFUSAL = re.compile(
+    r"""
+      \bas[ \t]+an?[ \t]+(?:AI|artificial[ \t]+intelligence|(?:large[ \t]+)?language[ \t]+model|LLM)\b
+    | (?:\bI(?:[ \t]+(?:cannot|can[ \t]?not|can['’]?t|won['’]?t|will[ \t]+not|do[ \t]+not|don['’]?t
+                     |refuse[ \t]+to|decline[ \t]+to|am[ \t]+(?:unable|not[ \t]+able|not[ \t]+going)[ \t]+to)
+              |['’]m[ \t]+(?:unable|not[ \t]+able|not[ \t]+going)[ \t]+to)
+       |\b(?:it[ \t]+is|it['’]s)[ \t]+(?:impossible|not[ \t]+possible)[ \t]+(?:for[ \t]+me[ \t]+)?to)
+      [ \t]+(?:(?:really|reliably|accurately|meaningfully|responsibly|honestly|confidently|realistically
+                |actually|truly|simply|possibly|be[ \t]+able[ \t]+to|feel[ \t]+comfortable)[ \t]+){0,2}
+      (?:assign|give|provide|offer|estimate|predict|forecast|speculate|guess|quantify|state|put|help[ \t]+with
+         |make[ \t]+(?:a[ \t]+)?(?:predictions?|forecasts?))\b
+    | \bI[ \t]+(?:must|have[ \t]+to|need[ \t]+to)[ \t]+(?:respectfully[ \t]+)?(?:decline|refrain)\b
+    """,
+    re.I | re.X,
+)
+# "I can't predict this with certainty, but ..." / "While I can't predict ..." disclaim certainty and
+# go on to answer: hedges, not refusals.
+_HEDGE_AFTER = re.compile(
+    r"\b(?:with[ \t]+(?:any[ \t]+)?(?:certainty|confidence|precision)|for[ \t]+(?:certain|sure)"
+    r"|precisely|exactly|definitively|definitely|perfectly|but|however)\b",
+    re.I,
+)
+_HEDGE_BEFORE = re.compile(r"\b(?:although|though|while|even[ \t]+if)\b", re.I)
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass(frozen=True)
+class _Number:
+    value: float
+    shaped: bool  # looks like a probability on its own (%, fraction, decimal in [0, 1])
+    bare: bool  # no % anywhere: a value above 1 is not silently read as a percentage
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    value: float
+    bare: bool
+    start: int
+    end: int
+
+
+def read_probability(text: str) -> BeliefReading:
+    """Read the probability stated in a model's answer, or fail with a short reason.
+
+    See the module docstring for what is read, in what order, and what fails.
+    """
+    if not text or not text.strip():
+        return BeliefReading.failed("empty answer")
+    visible = _strip_reasoning(text)
+    if not visible.strip():
+        return BeliefReading.failed("no answer outside <think> reasoning")
+    refused = _is_refusal(visible)
+    if not refused and not _DIGIT.search(visible):
+        return BeliefReading.failed("no number in answer")
+
+    scan = _NOT_PROBABILITY.sub(_blank, visible)
+    tiers: dict[int, list[_Candidate]] = {_FINAL: [], _EXPLICIT: [], _PROSE: []}
+    scan = _read_json(scan, tiers)
+    _read_labels(scan, tiers)
+
+    for tier in (_FINAL, _EXPLICIT):
+        if tiers[tier]:
+            return _decide(tiers[tier], tier, visible)
+    if refused:
+        return BeliefReading.failed("model declined to give a probability")
+    breaks = [m.start() for m in _PARAGRAPH_BREAK.finditer(scan)]
+    if tiers[_PROSE]:
+        last = max(bisect.bisect(breaks, c.start) for c in tiers[_PROSE])
+        return _decide([c for c in tiers[_PROSE] if bisect.bisect(breaks, c.start) == last], _PROSE, visible)
+    return _read_last_number(scan, visible, breaks)
+
+
+def _strip_reasoning(text: str) -> str:
+    out = _THINK_BLOCK.sub("\n\n", text)
+    closes = list(_THINK_CLOSE.finditer(out))
+    if closes:  # opening tag sat in the chat template: all before the close is reasoning
+        out = out[closes[-1].end() :]
+    opened = _THINK_OPEN.search(out)
+    if opened:  # never closed: the rest is unfinished reasoning
+        out = out[: opened.start()]
+    return out
+
+
+def _blank(m: re.Match[str]) -> str:
+    # Keep newlines so paragraph boundaries survive blanking.
+    return "".join("\n" if ch == "\n" else _MASK for ch in m.group())
+
+
+def _is_refusal(text: str) -> bool:
+    ends: list[int] | None = None
+    for m in _REFUSAL.finditer(text):
+        if ends is None:
+            ends = [e.end() for e in _SENTENCE_END.finditer(text)]
+        i = bisect.bisect_right(ends, m.start())
+        start = ends[i - 1] if i else 0
+        end = ends[bisect.bisect_left(ends, m.end())] if ends and ends[-1] >= m.end() else len(text)
+        if not (_HEDGE_BEFORE.search(text, start, m.start()) or _HEDGE_AFTER.search(text, m.end(), end)):
+            return True
+    return False
+
+
+def _number(m: re.Match[str], percent_label: bool = False) -> _Number | None:
+    """The value of a :data:`_VALUE` match; ``None`` for a fraction with no value ("7/0")."""
+    if (span := m.group("range")) is not None:
+        tokens = _NUM_RE.findall(span)
+        a, b = float(tokens[0]), float(tokens[1])
+        has_pct = _PCT_RE.search(span) is not None
+        scale = 0.01 if has_pct or percent_label else 1.0
+        decimals = all("." in t for t in tokens) and 0 <= a <= 1 and 0 <= b <= 1
+        return _Number(round((a + b) / 2 * scale, 12), has_pct or decimals, not (has_pct or percent_label))
+    if (span := m.group("frac")) is not None:
+        try:
+            num, den = (int(t.replace(",", "")) for t in _INT_RE.findall(span))
+            value = num / den
+        except (ValueError, OverflowError, ZeroDivisionError):  # "7/0", absurdly long digit runs
+            return None
+        return _Number(round(value, 12), num <= den, False)
+    digits = m.group("x")
+    has_pct = m.group("pct") is not None
+    value = float(digits) * (-1 if m.group("sign") else 1)
+    if has_pct or percent_label:
+        value /= 100
+    value = round(value, 12)
+    return _Number(value, has_pct or ("." in digits and 0 <= value <= 1), not (has_pct or percent_label))
+
+
+def _is_count(m: re.Match[str], number: _Number, text: str) -> bool:
+    return number.bare and abs(number.value) > 1 and _WORD_AFTER.match(text, m.end("value")) is not None
+
+
+def _read_labels(scan: str, tiers: dict[int, list[_Candidate]]) -> None:
+    seen: set[int] = set()
+    for m in _LABELLED.finditer(scan):
+        if m.group("demote"):
+            continue
+        number = _number(m, percent_label=bool(m.group("pctword") or m.group("pctqual")))
+        if number is None or _is_count(m, number, scan):
+            continue
+        sep = m.group("sep")
+        key_value = any(ch in sep for ch in ":=|")
+        if m.group("yes") and not key_value:
+            continue  # "Yes: 0.3" is an answer, "yes 3 times" is not
+        if m.group("boxed") or m.group("promote"):
+            tier = _FINAL
+        elif key_value or m.group("my") or m.group("iwould") or m.group("iest"):
+            tier = _EXPLICIT
+        else:
+            tier = _PROSE
+        end = m.end("value") + (1 if m.group("boxed") and scan.startswith("}", m.end("value")) else 0)
+        tiers[tier].append(_Candidate(number.value, number.bare, m.start("label"), end))
+        seen.add(m.start("value"))
+    for m in _POSTFIX.finditer(scan):
+        number = _number(m)
+        if number is not None and number.shaped and m.start("value") not in seen:
+            tiers[_PROSE].append(_Candidate(number.value, number.bare, m.start("value"), m.end()))
+
+
+def _read_json(scan: str, tiers: dict[int, list[_Candidate]]) -> str:
+    """Collect answers from JSON objects and blank every parsed object out of ``scan``."""
+    for m in _JSON_OBJECT.finditer(scan):
+        try:
+            obj = json.loads(m.group())
+        except ValueError:
+            continue  # not JSON (e.g. Python repr): the label patterns still see "key": value
+        if not isinstance(obj, dict):
+            continue
+        for key, raw in obj.items():
+            words = {w.lower() for w in _KEY_TOKEN.findall(str(key))}
+            is_label = any(w.startswith(_KEY_LABELS) for w in words) or words in ({"p"}, {"p", "yes"})
+            if not is_label or words & _KEY_DEMOTE:
+                continue
+            percent_key = bool(words & _KEY_PERCENT)
+            number = _json_number(raw, percent_key)
+            if number is None:
+                continue
+            tier = _FINAL if words & _KEY_PROMOTE else _EXPLICIT
+            tiers[tier].append(_Candidate(number.value, number.bare, m.start(), m.end()))
+        scan = scan[: m.start()] + _blank(m) + scan[m.end() :]
+    return scan
+
+
+def _json_number(raw: object, percent_key: bool) -> _Number | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        try:
+            value = round(raw / 100 if percent_key else float(raw), 12)
+        except OverflowError:  # a JSON integer too long for a float is no probability either
+            value = float("inf")
+        return _Number(value, 0 <= value <= 1, not percent_key)
+    if isinstance(raw, str):
+        m = _VALUE_RE.fullmatch(raw.strip())
+        return _number(m, percent_label=percent_key) if m else None
+    return None
+
+
+def _read_last_number(scan: str, visible: str, breaks: list[int]) -> BeliefReading:
+    numbers = [(m, n) for m in _VALUE_RE.finditer(scan) if (n := _number(m)) is not None and n.shaped]
+    if not numbers:
+        return BeliefReading.failed("no probability-like number in answer")
+    # The last paragraph is the last one with any content, blanked spans included.
+    last_start = next((start for start in reversed([0, *breaks]) if scan[start:].strip()), 0)
+    in_last = [(m, n) for m, n in numbers if m.start() >= last_start]
+    if not in_last:
+        return BeliefReading.failed("no probability in final paragraph")
+    m, number = in_last[-1]
+    if not 0 <= number.value <= 1:
+        return BeliefReading.failed(f"value outside [0, 1]: {_quote(visible[m.start() : m.end()])}")
+    return BeliefReading.ok(number.value, visible[m.start() : m.end()])
+
+
+def _decide(candidates: list[_Candidate], tier: int, visible: str) -> BeliefReading:
+    def span(c: _Candidate) -> str:
+        return _quote(visible[c.start : c.end].strip())
+
+    for c in candidates:
+        if not 0 <= c.value <= 1:
+            hint = " (no % sign)" if c.bare and 1 < c.value <= 100 else ""
+            return BeliefReading.failed(f"value outside [0, 1]{hint}: {span(c)}")
+    values = [c.value for c in candidates]
+    if max(values) - min(values) > _TOLERANCE:
+        shown = ", ".join(span(c) for c in candidates)
+        return BeliefReading.failed(f"conflicting {_TIER_NAMES[tier]} answers: {shown}")
+    return BeliefReading.ok(candidates[-1].value, visible[candidates[-1].start : candidates[-1].end].strip())
+
+
+def _quote(span: str, limit: int = 60) -> str:
+    """A span for a reason string: quoted, and short enough to read in a table."""
+    return repr(span if len(span) <= limit else span[: limit - 3] + "...")
+
+
+class SelfReportExtractor:
+    """Reads each turn's visible answer with :func:`read_probability` (reasoning is ignored)."""
+
+    name = "self_report"
+
+    async def extract(self, transcript: Transcript) -> list[BeliefReading]:
+        return [read_probability(turn.answer) for turn in transcript.turns]
+
+
+# pluggy's marker directly (same project name as ``hookspecs``), so importing the parser stays
+# standard-library light instead of pulling in inspect through the hookspecs module.
+_hookimpl = pluggy.HookimplMarker("martingale_harness")
+
+
+@_hookimpl
+def martingale_register_extractors(register: Callable[[Extractor], None]) -> None:
+    register(SelfReportExtractor())

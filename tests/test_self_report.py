@@ -1,0 +1,259 @@
+"""The self_report parser: every accepted phrasing, every refusal, realistic long answers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from martingale_plugins.self_report import SelfReportExtractor, read_probability
+
+ACCEPTED = [
+    # plain labels and numbers
+    ("Probability: 0.72", 0.72),
+    ("probability = .72", 0.72),
+    ("72%", 0.72),
+    ("72 %", 0.72),
+    ("72.5%", 0.725),
+    ("0.72.", 0.72),
+    ("**0.7**", 0.7),
+    ("**Probability:** 0.7", 0.7),
+    ("Probability: **0.7**", 0.7),
+    ("Probability:\n0.7", 0.7),
+    ("Probability: 0", 0.0),
+    ("Probability: 1", 1.0),
+    ("Probability: 0.0000", 0.0),
+    ("100%", 1.0),
+    ("0%", 0.0),
+    # fractions
+    ("7/10", 0.7),
+    ("3 in 10", 0.3),
+    ("3 out of 10", 0.3),
+    ("There is a 1 in 4 chance.", 0.25),
+    ("1 in 1,000 chance", 0.001),
+    # ranges read as their midpoint
+    ("around 65-70%", 0.675),
+    ("65–70%", 0.675),
+    ("65 – 70%", 0.675),
+    ("between 0.6 and 0.7", 0.65),
+    ("between 60% and 70%", 0.65),
+    ("Probability: 0.6 to 0.7", 0.65),
+    ("0.3-0.4", 0.35),
+    # JSON anywhere in the text
+    ('{"probability": 0.7}', 0.7),
+    ('Here is my answer: {"probability": 0.7} as requested.', 0.7),
+    ('{"belief": 0.7}', 0.7),
+    ('{"belief_percent": 70}', 0.7),
+    ('{"probabilityPercent": 70}', 0.7),
+    ('{"probability": "70%"}', 0.7),
+    ('{"p": 0.4}', 0.4),
+    ('{"reasoning": "polls show 45%", "probability": 0.35}', 0.35),
+    ('{"final_probability": 0.3, "market_probability": 0.5}', 0.3),
+    ('Final answer: {"probability": 0.4532}', 0.4532),
+    ("{'probability': 0.7}", 0.7),  # Python repr, not JSON: read through the label
+    # labels, final and first-person
+    ("Final answer: 0.35", 0.35),
+    ("My final estimate is 35%", 0.35),
+    ("Final Probability Estimate: 0.62", 0.62),
+    ("Final answer: Probability: 0.62", 0.62),
+    ("**Final Answer:** **0.62**", 0.62),
+    ("\\boxed{0.42}", 0.42),
+    ("My answer: 40%", 0.4),
+    ("My estimate is 45.32%.", 0.4532),
+    ("My forecast: 12%", 0.12),
+    ("I'd put it at 40%", 0.4),
+    ("I'd put the probability at 0.4532.", 0.4532),
+    ("I'd give it a 40% chance", 0.4),
+    ("I estimate 0.3", 0.3),
+    ("credence = 0.15", 0.15),
+    ("likelihood: 0.2", 0.2),
+    ("Chance: 30%", 0.3),
+    ("P(yes) = 0.3", 0.3),
+    ("Yes: 30%\nNo: 70%", 0.3),
+    ("Probability of Yes: 0.3; Probability of No: 0.7", 0.3),
+    ("probability that this resolves yes: 0.25", 0.25),
+    ("Probability (0-1): 0.7", 0.7),
+    ("| Probability | 0.7 |", 0.7),
+    ("Probability: ~0.7", 0.7),
+    ("Probability: 0.3 - 2 factors matter most", 0.3),
+    # percentages only where the label says percent
+    ("Probability (%): 70", 0.7),
+    ("Percent chance: 70", 0.7),
+    ("Probability in percent: 70", 0.7),
+    # prose
+    ("The answer is 0.35", 0.35),
+    ("0.3 probability", 0.3),
+    ("70% likely", 0.7),
+    ("Markets give a 45% chance.\n\nOverall the probability is about 0.35.", 0.35),
+    # an earlier or someone else's number is not the answer
+    ("Previous estimate: 0.3\nUpdated estimate: 0.6", 0.6),
+    ("Prior probability: 0.3\nPosterior probability: 0.6", 0.6),
+    ("The market probability is 45%, but my estimate is 30%.", 0.3),
+    ("Probability: 0.3\n\nFinal answer (probability): 0.62", 0.62),
+    # identical repeats are not a conflict
+    ("Probability: 0.3\n\nSo, once more: Probability: 0.3", 0.3),
+    ("Probability: 30%. Final answer: 0.3", 0.3),
+    # hedges are not refusals
+    ("I can't predict the future with certainty, but there's roughly a 60% chance.", 0.6),
+    ("While I can't predict the future, there is a 60% chance.", 0.6),
+    ("I cannot assign a precise number, but if forced, Probability: 0.5", 0.5),
+    # numbers that are not probabilities are skipped, not read
+    ("In 2025 there are 3 candidates; Step 3 of the plan costs $30,000.\n\n0.2", 0.2),
+    ("Resolves on 2025-11-02.\n\nI put it at 0.15", 0.15),
+    ("1. Polls\n2. Base rates\n\nOverall: 0.45", 0.45),
+    ("The chance of 3 candidates tying is small.\n\n0.2", 0.2),
+    ("Step 3: probability 0.2", 0.2),
+    ("At this point 0.3 seems right", 0.3),
+    ("I'd update from 40% to 60%", 0.6),
+]
+
+
+@pytest.mark.parametrize("text,expected", ACCEPTED)
+def test_accepted_forms(text: str, expected: float) -> None:
+    reading = read_probability(text)
+    assert reading.status == "ok", reading.reason
+    assert reading.value == expected
+    assert isinstance(reading.value, float)
+    assert reading.matched and reading.matched in text
+
+
+@pytest.mark.parametrize(
+    "text,matched",
+    [
+        ("Probability: 0.72", "Probability: 0.72"),
+        ("around 65-70%", "65-70%"),
+        ("0.72.", "0.72"),
+        ('x {"probability": 0.7} y', '{"probability": 0.7}'),
+        ("My final estimate is 35%", "My final estimate is 35%"),
+        ("\\boxed{0.42}", "\\boxed{0.42}"),
+    ],
+)
+def test_matched_is_the_span_read(text: str, matched: str) -> None:
+    assert read_probability(text).matched == matched
+
+
+REFUSED = [
+    # (text, a fragment the reason must contain)
+    ("", "empty"),
+    ("   \n\t ", "empty"),
+    ("no numbers here", "no number"),
+    ("The outcome is genuinely uncertain.", "no number"),
+    ("Probability: 1.3", "outside [0, 1]"),
+    ("150%", "outside [0, 1]"),
+    ("Probability: -0.1", "outside [0, 1]"),
+    ("Probability: 70", "outside [0, 1] (no % sign)"),
+    ("My estimate is 70", "outside [0, 1] (no % sign)"),
+    ("Probability: 60-70", "outside [0, 1] (no % sign)"),
+    ('{"probability": 70}', "outside [0, 1] (no % sign)"),
+    ('{"belief": 70}', "outside [0, 1] (no % sign)"),
+    ("Probability: 0.3 ... on reflection ... Probability: 0.8", "conflicting"),
+    ("Probability: 0.3\n\nProbability: 0.8", "conflicting"),
+    ("Final answer: 0.3\nFinal answer: 0.30001", "conflicting"),
+    ('{"probability": 0.3}\nProbability: 0.8', "conflicting"),
+    ("I think there's a 30% chance it passes the Senate and a 50% chance it is signed.", "conflicting"),
+    ("I cannot assign a probability to this.", "declined"),
+    ("I won't speculate.", "declined"),
+    ("As an AI I can't predict the future.", "declined"),
+    ("As an AI language model, I cannot predict elections in 2024.", "declined"),
+    ("I'm sorry, but I can't help with that.", "declined"),
+    ("I cannot assign a probability. Polls show a 45% chance.", "declined"),
+    ("<think>The answer is 0.9", "<think>"),
+    ("<think>Let me think. 0.9</think>", "<think>"),
+    ("2024", "no probability-like number"),
+    ("2025-11-02", "no probability-like number"),
+    ("$30,000", "no probability-like number"),
+    ("1. first\n2. second", "no probability-like number"),
+    ("Step 3", "no probability-like number"),
+    ("In 2024 there were 3 candidates.", "no probability-like number"),
+    ("Probability: 0.72.5", "no probability-like number"),
+    ("0.7\n\nLet me know if you need anything else.", "final paragraph"),
+]
+
+
+@pytest.mark.parametrize("text,why", REFUSED)
+def test_refused(text: str, why: str) -> None:
+    reading = read_probability(text)
+    assert reading.status == "failed"
+    assert reading.value is None
+    assert reading.reason and why in reading.reason
+
+
+LONG_REASONING = """Let me think about whether the bill passes by the end of 2025.
+
+1. Base rates: historically, the base-rate probability is about 20% for bills at this stage.
+2. There are 3 candidates for the committee chair, and Step 3 of the process is a floor vote.
+3. Polls show 45% public support; in 2024 a similar bill got 52% support and still failed.
+4. Lobbying spend reached $30,000 by 2025-11-02, which is small by historical standards.
+5. Markets price a 35% chance, but markets on this topic have been 10 points too pessimistic.
+
+Weighing these, the evidence points somewhat toward passage: 7 of the 10 key votes are
+committed, and the committee chair has scheduled the hearing for March 3.
+
+Final probability: 0.62"""
+
+R1_STYLE = """<think>
+The user asks about the merger closing. Early on I thought 0.9, maybe 90%, but the regulator
+objected on 2025-10-01. Probability: 0.9 seems too high now. Perhaps 0.35? Let me settle.
+</think>
+
+The regulator's objection weighs heavily, though a remedy is still possible.
+
+My answer: 40%"""
+
+
+@pytest.mark.parametrize(
+    "text,expected,matched",
+    [
+        (LONG_REASONING, 0.62, "Final probability: 0.62"),
+        (R1_STYLE, 0.4, "My answer: 40%"),
+        # the opening <think> tag sat in the chat template (DeepSeek-R1)
+        ("Reasoning, 0.9 maybe.\n</think>\n\nProbability: 0.25", 0.25, "Probability: 0.25"),
+        # <thinking> blocks and tags in any case
+        ("<THINKING>x 0.9</THINKING>\nEstimate: 0.1", 0.1, "Estimate: 0.1"),
+        # unlabelled answer after reasoning: the last probability in the last paragraph
+        ("Polls show 45%, and in 2024 it was 50%.\n\nOn balance I land near 35%, not 45%.\n\nSo: 0.33",
+         0.33, "0.33"),
+        ("Weighing the new information, it moves me toward Yes.\n\n**Probability:** 45.32%", 0.4532,
+         "Probability:** 45.32%"),
+        ("Before weighing any specific evidence, I consider the base rate for questions like this.\n\n"
+         'Final answer: {"probability": 0.0713}', 0.0713, '{"probability": 0.0713}'),
+    ],
+)
+def test_realistic_answers(text: str, expected: float, matched: str) -> None:
+    reading = read_probability(text)
+    assert reading.status == "ok", reading.reason
+    assert reading.value == expected
+    assert reading.matched == matched
+
+
+def test_numbers_inside_think_are_never_the_answer() -> None:
+    assert read_probability("<think>Probability: 0.9</think>\n\nProbability: 0.2").value == 0.2
+    assert read_probability("<think>Probability: 0.9</think>\n\nNo idea.").status == "failed"
+
+
+def test_percent_keys_read_every_number_as_percent() -> None:
+    # documented choice: under a percent label, 0.5 means 0.5%
+    assert read_probability('{"pct": 0.5}').value == 0.005
+
+
+def test_long_answer_is_fast() -> None:
+    import time
+
+    text = LONG_REASONING.replace("Final probability: 0.62", "") * 50 + "Final probability: 0.62"
+    start = time.perf_counter()
+    assert read_probability(text).value == 0.62
+    assert time.perf_counter() - start < 1.0
+
+
+def test_extractor_reads_each_turns_visible_answer() -> None:
+    from martingale_harness.transcript import Transcript, Turn
+
+    transcript = Transcript(
+        "Will it happen?",
+        (
+            Turn("prior", "p", "Probability: 0.3", reasoning="I first thought 0.9"),
+            Turn("posterior", "p", "I cannot assign a probability."),
+        ),
+    )
+    readings = asyncio.run(SelfReportExtractor().extract(transcript))
+    assert [r.value for r in readings] == [0.3, None]
+    assert readings[1].status == "failed"
