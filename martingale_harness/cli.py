@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 
 import click
+from inspect_ai.log import EvalLog, read_eval_log
 
 from martingale_harness.config import read_yaml, resource_path
 from martingale_harness.errors import MartingaleError
+from martingale_harness.stats import martingale_score
 
 
 @click.group()
@@ -34,11 +36,10 @@ def list_tasks() -> None:
 @click.argument("log_file", type=click.Path(exists=True, dir_okay=False))
 def summary(log_file: str) -> None:
     """Print the Martingale Score of each extractor in an inspect eval LOG_FILE."""
-    from inspect_ai.log import read_eval_log
-
     log = read_eval_log(log_file, header_only=True)
     if log.results is None:
         raise click.ClickException(f"{log_file}: the eval has no results (status: {log.status})")
+    full = None
     for block in log.results.scores:
         m = {k: v.value for k, v in block.metrics.items()}
         if "ms_slope" not in m:
@@ -53,3 +54,15 @@ def summary(log_file: str) -> None:
             f"OLS p = {fmt('ms_slope_p')}), R² = {fmt('ms_r2')}, inertia = {fmt('inertia')}, "
             f"n = {int(m.get('n_pairs', 0))}, failures = {fmt('extraction_failure_rate')}"
         )
+        if math.isnan(m["ms_slope"]):
+            full = full or read_eval_log(log_file)
+            click.echo(f"  {block.name}: MS undefined: {_undefined_reason(full, block.name)}")
+
+
+def _undefined_reason(log: EvalLog, extractor: str) -> str:
+    """Why the Martingale Score of ``extractor`` is NaN, recomputed from the logged samples."""
+    values = [s.scores[extractor].value for s in log.samples or [] if s.scores and extractor in s.scores]
+    pairs = [(v["prior"], v["posterior"]) for v in values if isinstance(v, dict)
+             and not math.isnan(v["prior"]) and not math.isnan(v["posterior"])]
+    result = martingale_score([p for p, _ in pairs], [q for _, q in pairs])
+    return result.reason or "unknown"

@@ -64,3 +64,14 @@ def test_builtin_self_report_comes_through_the_entry_point() -> None:
     pm = plugin_manager()
     assert "self_report" in extractors(pm)
     assert pm.get_plugin("self_report") is not None  # registered under its entry-point name
+
+
+def test_registry_yaml_lists_the_installed_extractor_entry_points() -> None:
+    from importlib.metadata import entry_points
+
+    from martingale_harness.config import read_yaml, resource_path
+
+    listed = read_yaml(resource_path("registry.yaml"))["plugins"]["extractor"]
+    installed = {ep.name: ep.value for ep in entry_points(group=hookspecs.PROJECT)}
+    assert listed == {k: v for k, v in installed.items() if k in listed}
+    assert set(listed) <= set(extractors(plugin_manager()))
