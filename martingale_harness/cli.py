@@ -9,6 +9,7 @@ from inspect_ai.log import EvalLog, read_eval_log
 
 from martingale_harness.config import read_yaml, resource_path
 from martingale_harness.errors import MartingaleError
+from martingale_harness.plugins import Contribution, load_plugins
 from martingale_harness.stats import martingale_score
 
 
@@ -30,6 +31,29 @@ def list_tasks() -> None:
         raise click.ClickException(str(e)) from None
     for name, path in sorted((registry.get("tasks") or {}).items()):
         click.echo(f"martingale/{name}\t{path}")
+
+
+@main.command("plugins")
+def list_plugins() -> None:
+    """List the installed plugins: what each provides, its version and origin, and its status.
+
+    Block plugins by entry-point name with MARTINGALE_DISABLE_PLUGINS=name1,name2.
+    """
+    try:
+        host = load_plugins()
+        provides: dict[str, list[Contribution]] = {}
+        for c in host.contributions():
+            provides.setdefault(c.plugin, []).append(c)
+    except MartingaleError as e:
+        raise click.ClickException(str(e)) from None
+    rows = [("PLUGIN", "KIND", "PROVIDES", "VERSION", "ORIGIN", "STATUS")]
+    for r in host.records:
+        status = r.status if r.error is None else f"{r.status}: {r.error}"
+        for c in provides.get(r.name) or [None]:
+            rows.append((r.name, c.kind if c else "-", c.name if c else "-", r.version, r.origin, status))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5])
 
 
 @main.command("summary")

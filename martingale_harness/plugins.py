@@ -1,10 +1,19 @@
-"""Loads plugins and gives the core a typed view of what they contribute."""
+"""Loads plugins and gives the core a typed view of what they contribute.
+
+Plugins are the entry points of the group ``martingale_harness`` (the built-ins too). Set
+``MARTINGALE_DISABLE_PLUGINS=name1,name2`` to block entry points by name. A plugin that fails to
+import is recorded with its error and skipped; the harness keeps working with the others.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import entry_points
+from typing import Literal
 
 import pluggy
 
@@ -14,52 +23,132 @@ from martingale_harness.extraction import Extractor
 
 logger = logging.getLogger(__name__)
 
-FAILED_PLUGINS: dict[str, str] = {}
-"""Entry points that could not be loaded: name -> error. They are skipped, not fatal."""
+DISABLE_ENV = "MARTINGALE_DISABLE_PLUGINS"
+BUILTIN_DISTRIBUTION = "martingale-harness"
+PluginStatus = Literal["loaded", "blocked", "failed"]
 
 
-@functools.cache
-def plugin_manager() -> pluggy.PluginManager:
-    """The process-wide plugin manager, with every installed ``martingale_harness`` entry point.
+@dataclass(frozen=True)
+class PluginRecord:
+    """One entry point of the ``martingale_harness`` group and what became of it."""
 
-    A plugin that fails to import is logged and listed in :data:`FAILED_PLUGINS`; the others load.
-    """
+    name: str
+    target: str
+    distribution: str
+    version: str
+    status: PluginStatus
+    error: str | None = None
+
+    @property
+    def origin(self) -> str:
+        return "built-in" if self.distribution == BUILTIN_DISTRIBUTION else self.distribution
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """Something a loaded plugin registered (``kind`` names the hook, e.g. ``extractor``)."""
+
+    plugin: str
+    kind: str
+    name: str
+
+
+class PluginHost:
+    """The plugin manager plus a record of every entry point; core code calls these typed methods."""
+
+    def __init__(self, pm: pluggy.PluginManager, records: list[PluginRecord] | None = None) -> None:
+        self.pm = pm
+        self.records = records or []
+
+    def _extractor_impls(self) -> list[tuple[str, dict[str, Extractor]]]:
+        found: list[tuple[str, dict[str, Extractor]]] = []
+        seen: dict[str, str] = {}
+        # called one plugin at a time (not through pm.hook) so each contribution keeps its plugin's name
+        for impl in self.pm.hook.martingale_register_extractors.get_hookimpls():
+            mine: dict[str, Extractor] = {}
+            found.append((impl.plugin_name, mine))
+            args = {"register": _collector(impl.plugin_name, mine, seen)}
+            impl.function(**{a: args[a] for a in impl.argnames})
+        return found
+
+    def extractors(self) -> dict[str, Extractor]:
+        """All registered extractors by name; a name registered twice is a configuration error."""
+        return {name: ex for _, mine in self._extractor_impls() for name, ex in mine.items()}
+
+    def get_extractor(self, name: str) -> Extractor:
+        """The extractor called ``name``; unknown names list what is available and what failed."""
+        available = self.extractors()
+        if name in available:
+            return available[name]
+        listing = ", ".join(sorted(available)) or "none"
+        notes = "".join(
+            f"; plugin {r.name!r} is blocked by {DISABLE_ENV}" if r.status == "blocked"
+            else f"; plugin {r.name!r} failed to load ({r.error})"
+            for r in self.records if r.status != "loaded"
+        )
+        raise ConfigError(f"unknown extractor {name!r}; available: {listing}{notes}")
+
+    def contributions(self) -> list[Contribution]:
+        """What each loaded plugin registered, in load order."""
+        return [
+            Contribution(plugin, "extractor", name)
+            for plugin, mine in self._extractor_impls()
+            for name in mine
+        ]
+
+
+def _collector(plugin: str, mine: dict[str, Extractor], seen: dict[str, str]) -> Callable[[Extractor], None]:
+    def register(extractor: Extractor) -> None:
+        if not isinstance(extractor, Extractor):
+            raise ConfigError(f"plugin {plugin!r}: {extractor!r} is not an Extractor (needs .name and async .extract)")
+        if extractor.name in seen:
+            raise ConfigError(f"two plugins register an extractor named {extractor.name!r}: "
+                              f"{seen[extractor.name]!r} and {plugin!r}")
+        seen[extractor.name] = plugin
+        mine[extractor.name] = extractor
+
+    return register
+
+
+def blocked_names() -> set[str]:
+    """Entry-point names listed in ``MARTINGALE_DISABLE_PLUGINS``."""
+    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+
+
+def load_plugins() -> PluginHost:
+    """Build a host from the installed entry points (not cached; see :func:`plugin_host`)."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    for ep in entry_points(group=hookspecs.PROJECT):
-        if pm.get_plugin(ep.name) is not None:
+    blocked = blocked_names()
+    records: list[PluginRecord] = []
+    for ep in sorted(entry_points(group=hookspecs.PROJECT), key=lambda e: e.name):
+        dist = ep.dist
+        meta = (dist.metadata["Name"] if dist else "unknown", dist.version if dist else "unknown")
+        if ep.name in blocked:
+            pm.set_blocked(ep.name)
+            records.append(PluginRecord(ep.name, ep.value, *meta, status="blocked"))
+            continue
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
             continue
         try:
             plugin = ep.load()
         except Exception as e:  # a broken third-party plugin must not take the harness down
-            FAILED_PLUGINS[ep.name] = f"{type(e).__name__}: {e}"
-            logger.warning("martingale plugin %r (%s) failed to load: %s", ep.name, ep.value, e)
+            error = f"{type(e).__name__}: {e}"
+            records.append(PluginRecord(ep.name, ep.value, *meta, status="failed", error=error))
+            logger.warning("martingale plugin %r (%s) failed to load: %s", ep.name, ep.value, error)
             continue
         pm.register(plugin, name=ep.name)
-    pm.check_pending()
-    return pm
+        records.append(PluginRecord(ep.name, ep.value, *meta, status="loaded"))
+    pm.check_pending()  # a misspelt hook name in a plugin fails here, loudly
+    return PluginHost(pm, records)
 
 
-def extractors(pm: pluggy.PluginManager | None = None) -> dict[str, Extractor]:
-    """All registered extractors by name; a duplicate name is a configuration error."""
-    found: dict[str, Extractor] = {}
-
-    def register(extractor: Extractor) -> None:
-        if not isinstance(extractor, Extractor):
-            raise ConfigError(f"{extractor!r} is not an Extractor (needs .name and async .extract)")
-        if extractor.name in found:
-            raise ConfigError(f"two plugins register an extractor named {extractor.name!r}")
-        found[extractor.name] = extractor
-
-    (pm or plugin_manager()).hook.martingale_register_extractors(register=register)
-    return found
+@functools.cache
+def plugin_host() -> PluginHost:
+    """The process-wide plugin host."""
+    return load_plugins()
 
 
-def get_extractor(name: str, pm: pluggy.PluginManager | None = None) -> Extractor:
-    """The extractor called ``name``; unknown names list what is available."""
-    available = extractors(pm)
-    if name not in available:
-        listing = ", ".join(sorted(available)) or "none (is martingale-harness installed?)"
-        broken = "".join(f"; plugin {k!r} failed to load ({v})" for k, v in FAILED_PLUGINS.items())
-        raise ConfigError(f"unknown extractor {name!r}; available: {listing}{broken}")
-    return available[name]
+def get_extractor(name: str, host: PluginHost | None = None) -> Extractor:
+    """The extractor called ``name`` from ``host`` (default: the installed plugins)."""
+    return (host or plugin_host()).get_extractor(name)

@@ -10,7 +10,7 @@ import pytest
 from martingale_harness import hookspecs
 from martingale_harness.beliefs import BeliefReading
 from martingale_harness.errors import ConfigError
-from martingale_harness.plugins import extractors, get_extractor, plugin_manager
+from martingale_harness.plugins import PluginHost, get_extractor, plugin_host
 from martingale_harness.transcript import Transcript, Turn
 
 
@@ -24,12 +24,12 @@ class ConstantExtractor:
         return [BeliefReading.ok(0.5) for _ in transcript.turns]
 
 
-def _manager(*plugins: object) -> pluggy.PluginManager:
+def _host(*plugins: object) -> PluginHost:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    for plugin in plugins:
-        pm.register(plugin)
-    return pm
+    for i, plugin in enumerate(plugins):
+        pm.register(plugin, name=f"plugin{i}")
+    return PluginHost(pm)
 
 
 class _Plugin:
@@ -43,27 +43,28 @@ class _Plugin:
 
 
 def test_a_registered_extractor_is_found_and_runs() -> None:
-    pm = _manager(_Plugin("constant"))
-    extractor = get_extractor("constant", pm)
+    extractor = get_extractor("constant", _host(_Plugin("constant")))
     transcript = Transcript("q?", (Turn("prior", "p", "a"), Turn("posterior", "p", "b")))
     readings = asyncio.run(extractor.extract(transcript))
     assert [r.value for r in readings] == [0.5, 0.5]
 
 
 def test_duplicate_names_are_rejected() -> None:
-    with pytest.raises(ConfigError, match="two plugins register an extractor named 'x'"):
-        extractors(_manager(_Plugin("x"), _Plugin("x")))
+    with pytest.raises(ConfigError, match="two plugins register an extractor named 'x': 'plugin0' and 'plugin1'"):
+        _host(_Plugin("x"), _Plugin("x")).extractors()
 
 
 def test_unknown_extractor_lists_available() -> None:
     with pytest.raises(ConfigError, match="unknown extractor 'nope'; available: a, b"):
-        get_extractor("nope", _manager(_Plugin("b", "a")))
+        get_extractor("nope", _host(_Plugin("b", "a")))
 
 
 def test_builtin_self_report_comes_through_the_entry_point() -> None:
-    pm = plugin_manager()
-    assert "self_report" in extractors(pm)
-    assert pm.get_plugin("self_report") is not None  # registered under its entry-point name
+    host = plugin_host()
+    assert "self_report" in host.extractors()
+    assert host.pm.get_plugin("self_report") is not None  # registered under its entry-point name
+    record = next(r for r in host.records if r.name == "self_report")
+    assert (record.status, record.origin, record.target) == ("loaded", "built-in", "martingale_plugins.self_report")
 
 
 def test_registry_yaml_lists_the_installed_extractor_entry_points() -> None:
@@ -74,4 +75,4 @@ def test_registry_yaml_lists_the_installed_extractor_entry_points() -> None:
     listed = read_yaml(resource_path("registry.yaml"))["plugins"]["extractor"]
     installed = {ep.name: ep.value for ep in entry_points(group=hookspecs.PROJECT)}
     assert listed == {k: v for k, v in installed.items() if k in listed}
-    assert set(listed) <= set(extractors(plugin_manager()))
+    assert set(listed) <= set(plugin_host().extractors())
