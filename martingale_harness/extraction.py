@@ -14,6 +14,9 @@ class Extractor(Protocol):
 
     Must return exactly one :class:`BeliefReading` per turn of ``transcript``; a belief that
     cannot be read is ``BeliefReading.failed(reason)``, never a guessed number.
+
+    An extractor that calls models may declare ``model_roles = ("grader",)``: tasks then refuse to
+    start unless each role is bound (``--model-role grader=...``).
     """
 
     name: str

@@ -6,9 +6,11 @@ from collections.abc import Sequence
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.model import model_roles
 
 from martingale_harness.config import TaskConfig
 from martingale_harness.errors import ConfigError
+from martingale_harness.plugins import get_extractor
 from martingale_harness.protocol import belief_protocol
 from martingale_harness.scoring import belief_scorer
 
@@ -28,6 +30,21 @@ def parse_extractors(value: str | Sequence[str] | None, default: Sequence[str]) 
     return names
 
 
+def check_model_roles(extractor_names: Sequence[str]) -> None:
+    """Fail before any sample runs when an extractor needs a model role nobody bound.
+
+    Judges must never fall back to the evaluated model grading itself.
+    """
+    bound = model_roles()
+    for name in extractor_names:
+        for role in getattr(get_extractor(name), "model_roles", ()):
+            if role not in bound:
+                raise ConfigError(
+                    f"extractor {name!r} needs a model for the role {role!r}: add --model-role {role}=<model> "
+                    f"(e.g. --model-role {role}=openai/gpt-4o-mini, or {role}=sim/judge offline)"
+                )
+
+
 def build_task(
     config: TaskConfig,
     samples: list[Sample],
@@ -41,6 +58,7 @@ def build_task(
 ) -> Task:
     """The Task: protocol solver, one scorer per extractor, settings recorded in the log."""
     names = parse_extractors(extractors, config.extractors)
+    check_model_roles(names)
     dataset = MemoryDataset(samples, name=dataset_name)
     if shuffle:
         dataset.shuffle(seed=seed)

@@ -112,7 +112,8 @@ def test_cli_quickstart_prints_metrics(tmp_path: Path) -> None:
      (["-T", "extractors=telepathy"], "unknown extractor 'telepathy'"),
      (["-T", "paradigm=séance"], "paradigm='séance' is not supported"),
      (["-M", "kappa=0.2"], "kappa applies to sim/entrenched only"),
-     (["--model", "sim/oracle"], "unknown simulated agent 'sim/oracle'")],
+     (["--model", "sim/oracle"], "unknown simulated agent 'sim/oracle'"),
+     (["-T", "extractors=step_judge"], "extractor 'step_judge' needs a model for the role 'grader'")],
 )
 def test_cli_user_mistakes_are_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
     inspect = Path(sys.executable).with_name("inspect")
@@ -122,4 +123,5 @@ def test_cli_user_mistakes_are_one_clear_line(tmp_path: Path, args: list[str], m
     )
     text = out.stdout + out.stderr
     assert out.returncode != 0
+    text = " ".join(text.split())  # rich wraps long lines
     assert message in text and "Traceback" not in text

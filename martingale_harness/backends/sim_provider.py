@@ -3,6 +3,11 @@
 ``--model sim/bayesian``, ``sim/entrenched -M kappa=0.2``, ``sim/noisy -M noise=0.1``,
 ``sim/inert``; every agent also takes ``-M seed=N`` and ``-M strength=S``.
 
+``sim/judge`` (``-M noise=S``, ``-M seed=N``) is a simulated grader for judge extractors: it reads
+the JSON list of steps on the last line of its prompt and returns, as a JSON list, 0.5 for "before
+any step" and then, per step, the last probability the step states (carrying the previous belief
+over a step that states none), each with optional Gaussian noise (clipped to [0, 1]).
+
 The agent answers turn k of a conversation (k = number of assistant turns already in it) with
 its belief b_k: the first answer is the prior, each later user turn counts as one piece of
 evidence. The sample is identified by its first user message, so the same question always gets
@@ -12,8 +17,11 @@ of several phrasings real models use, so the extractors are exercised, not bypas
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
+import numpy as np
 from inspect_ai._util.error import PrerequisiteError  # shown without a traceback
 from inspect_ai.model import (
     ChatMessage,
@@ -37,6 +45,38 @@ _PHRASINGS = (
     "**Probability:** {pct:.2f}%",
 )
 _PHRASING_STREAM = 1  # separate random stream, so wording never changes a belief
+_STATED = re.compile(r"(\d+(?:\.\d+)?)\s*(%?)")
+
+
+class SimJudge:
+    """Reads the beliefs the simulated agents state; see the module docstring."""
+
+    def __init__(self, noise: float, seed: int) -> None:
+        if not 0.0 <= noise <= 0.5:
+            raise ValueError(f"noise must lie in [0, 0.5], got {noise}")
+        self.noise = noise
+        self.seed = seed
+
+    def answer(self, prompt: str) -> str:
+        try:
+            steps = json.loads(prompt.strip().rsplit("\n", 1)[-1])
+        except json.JSONDecodeError:
+            return "I could not find the list of steps."
+        beliefs = [0.5]
+        for step in steps:
+            found = [float(v) / (100 if pct else 1) for v, pct in _STATED.findall(str(step))]
+            found = [v for v in found if 0.0 <= v <= 1.0]
+            beliefs.append(found[-1] if found else beliefs[-1])
+        if self.noise:
+            rng = SimAgent("bayesian", seed=self.seed).rng(prompt, stream=2)
+            beliefs = list(np.clip(np.array(beliefs) + self.noise * rng.standard_normal(len(beliefs)), 0.0, 1.0))
+        return json.dumps([round(float(b), 4) for b in beliefs])
+
+
+def _int_arg(value: Any) -> int:
+    if isinstance(value, bool) or not str(value).lstrip("-").isdigit():
+        raise ValueError(f"-M seed must be an integer, got {value!r}")
+    return int(value)
 
 
 def _float_arg(name: str, value: Any) -> float:
@@ -59,10 +99,22 @@ class SimulatedReasonerAPI(ModelAPI):
         **model_args: Any,
     ) -> None:
         super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
+        self.agent: SimAgent | None = None
+        self.judge: SimJudge | None = None
         try:
-            self.agent = self._agent(model_name, model_args)
+            if model_name == "judge":
+                self.judge = self._judge(model_args)
+            else:
+                self.agent = self._agent(model_name, model_args)
         except ValueError as e:  # a user's mistake in --model or -M: one line, no traceback
             raise PrerequisiteError(f"martingale: {e}") from e
+
+    @staticmethod
+    def _judge(model_args: dict[str, Any]) -> SimJudge:
+        unknown = sorted(set(model_args) - {"noise", "seed"})
+        if unknown:
+            raise ValueError(f"sim/judge: unknown model args {unknown}; allowed: ['noise', 'seed']")
+        return SimJudge(_float_arg("noise", model_args.get("noise", 0.0)), _int_arg(model_args.get("seed", 0)))
 
     @staticmethod
     def _agent(model_name: str, model_args: dict[str, Any]) -> SimAgent:
@@ -72,16 +124,13 @@ class SimulatedReasonerAPI(ModelAPI):
             raise ValueError(f"sim/{model_name}: unknown model args {unknown}; allowed: {sorted(known)}")
         if model_name not in AGENT_KINDS:
             raise ValueError(f"unknown simulated agent 'sim/{model_name}'; choose one of "
-                             + ", ".join(f"sim/{k}" for k in AGENT_KINDS))
-        seed = model_args.get("seed", 0)
-        if isinstance(seed, bool) or not str(seed).lstrip("-").isdigit():
-            raise ValueError(f"-M seed must be an integer, got {seed!r}")
+                             + ", ".join(f"sim/{k}" for k in (*AGENT_KINDS, "judge")))
         return SimAgent(
             kind=model_name,  # type: ignore[arg-type]
             kappa=_float_arg("kappa", model_args.get("kappa", 0.0)),
             noise=_float_arg("noise", model_args.get("noise", 0.0)),
             strength=_float_arg("strength", model_args.get("strength", 1.0)),
-            seed=int(seed),
+            seed=_int_arg(model_args.get("seed", 0)),
         )
 
     def max_connections(self) -> int:
@@ -97,11 +146,14 @@ class SimulatedReasonerAPI(ModelAPI):
     ) -> ModelOutput:
         users = [m for m in input if isinstance(m, ChatMessageUser)]
         if not users:
-            raise ValueError("sim reasoner needs at least one user message (the question)")
+            raise ValueError("sim models need at least one user message (the question)")
         key = users[0].text
-        turn = sum(isinstance(m, ChatMessageAssistant) for m in input)
-        belief = self.agent.path(key, turn).stated[turn]
-        text = self._render(key, turn, belief)
+        if self.judge is not None:
+            text = self.judge.answer(key)
+        else:
+            assert self.agent is not None
+            turn = sum(isinstance(m, ChatMessageAssistant) for m in input)
+            text = self._render(key, turn, self.agent.path(key, turn).stated[turn])
         usage = ModelUsage(
             input_tokens=sum(len(m.text.split()) for m in input),
             output_tokens=len(text.split()),
@@ -112,6 +164,7 @@ class SimulatedReasonerAPI(ModelAPI):
         return output
 
     def _render(self, key: str, turn: int, belief: float) -> str:
+        assert self.agent is not None
         rng = self.agent.rng(key, stream=_PHRASING_STREAM + turn)
         phrasing = _PHRASINGS[int(rng.integers(len(_PHRASINGS)))]
         if turn == 0:
