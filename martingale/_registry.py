@@ -1,3 +1,7 @@
-# Loaded by inspect through the `inspect_ai` entry point: importing registers tasks and providers.
+# Loaded by inspect through the `inspect_ai` entry points: importing registers the tasks, the sim
+# provider, and one scorer per installed extractor (for `inspect score --scorer martingale_harness/<name>`).
 from martingale.tasks import forecast  # noqa: F401
 from martingale_harness.backends.sim_provider import SimulatedReasonerAPI  # noqa: F401
+from martingale_harness.scoring import register_all_scorers
+
+register_all_scorers()

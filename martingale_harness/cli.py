@@ -56,6 +56,23 @@ def list_plugins() -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5])
 
 
+@main.command("rescore")
+@click.argument("log_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--extractors", required=True, help="Comma-separated extractor names, e.g. step_judge.")
+@click.option("--grader", help="Model for the grader role of judge extractors, e.g. openai/gpt-4o-mini.")
+@click.option("--replace", is_flag=True, help="Keep only the new extractors' scores in the new log.")
+@click.option("--output", type=click.Path(dir_okay=False), help="New log file (default: beside LOG_FILE).")
+def rescore_command(log_file: str, extractors: str, grader: str | None, replace: bool, output: str | None) -> None:
+    """Re-extract beliefs from LOG_FILE's transcripts into a new log (the original is untouched)."""
+    from martingale_harness.rescore import rescore
+
+    try:
+        target = rescore(log_file, extractors, grader=grader, replace=replace, output=output)
+    except MartingaleError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"wrote {target}")
+
+
 @main.command("summary")
 @click.argument("log_file", type=click.Path(exists=True, dir_okay=False))
 def summary(log_file: str) -> None:

@@ -19,7 +19,7 @@ from inspect_ai.solver import TaskState
 
 from martingale_harness import stats
 from martingale_harness.beliefs import BeliefReading
-from martingale_harness.plugins import get_extractor
+from martingale_harness.plugins import get_extractor, plugin_host
 from martingale_harness.transcript import transcript_from_state
 
 METRIC_KEYS: tuple[str, ...] = (
@@ -147,13 +147,13 @@ def _make_scorer(extractor_name: str) -> Scorer:
 _SCORER_FACTORIES: dict[str, Callable[[], Scorer]] = {}
 
 
-def belief_scorer(extractor_name: str) -> Scorer:
-    """The scorer for one extractor, registered under the extractor's name.
+def register_scorer(extractor_name: str) -> Callable[[], Scorer]:
+    """Register (once) the inspect scorer named after ``extractor_name`` and return its factory.
 
     One registered scorer per extractor gives one block of metrics per extractor in the log
-    (``results.scores[i].name == extractor``), and lets ``inspect score`` find it by name.
+    (``results.scores[i].name == extractor``) and lets ``inspect score`` find it by name
+    (``martingale_harness/<extractor>``).
     """
-    get_extractor(extractor_name)  # fail fast, listing the known names
     if extractor_name not in _SCORER_FACTORIES:
 
         def factory() -> Scorer:
@@ -161,4 +161,16 @@ def belief_scorer(extractor_name: str) -> Scorer:
 
         factory.__name__ = extractor_name
         _SCORER_FACTORIES[extractor_name] = scorer(metrics=[martingale_metrics()], name=extractor_name)(factory)
-    return _SCORER_FACTORIES[extractor_name]()
+    return _SCORER_FACTORIES[extractor_name]
+
+
+def register_all_scorers() -> None:
+    """Register a scorer for every extractor the installed plugins provide."""
+    for name in plugin_host().extractors():
+        register_scorer(name)
+
+
+def belief_scorer(extractor_name: str) -> Scorer:
+    """The scorer for one extractor (unknown names fail here, listing the known ones)."""
+    get_extractor(extractor_name)
+    return register_scorer(extractor_name)()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -30,18 +30,22 @@ def parse_extractors(value: str | Sequence[str] | None, default: Sequence[str]) 
     return names
 
 
-def check_model_roles(extractor_names: Sequence[str]) -> None:
+def check_model_roles(
+    extractor_names: Sequence[str], bound: Collection[str] | None = None, how: str = "--model-role {role}=<model>"
+) -> None:
     """Fail before any sample runs when an extractor needs a model role nobody bound.
 
-    Judges must never fall back to the evaluated model grading itself.
+    ``bound`` defaults to the roles of the running eval. Judges must never fall back to the
+    evaluated model grading itself.
     """
-    bound = model_roles()
+    bound = model_roles() if bound is None else bound
     for name in extractor_names:
         for role in getattr(get_extractor(name), "model_roles", ()):
             if role not in bound:
+                flag = how.format(role=role)
                 raise ConfigError(
-                    f"extractor {name!r} needs a model for the role {role!r}: add --model-role {role}=<model> "
-                    f"(e.g. --model-role {role}=openai/gpt-4o-mini, or {role}=sim/judge offline)"
+                    f"extractor {name!r} needs a model for the role {role!r}: add {flag} "
+                    "(e.g. openai/gpt-4o-mini, or sim/judge offline)"
                 )
 
 
