@@ -73,6 +73,32 @@ def rescore_command(log_file: str, extractors: str, grader: str | None, replace:
     click.echo(f"wrote {target}")
 
 
+@main.command("agreement")
+@click.argument("log_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--extractors", help="Two extractor names, e.g. self_report,step_judge (default: the log's first two).")
+def agreement_command(log_file: str, extractors: str | None) -> None:
+    """Compare two extractors on the same transcripts of LOG_FILE: MS of each, correlation, failures."""
+    from martingale_harness.agreement import agreement, agreement_table
+
+    log = read_eval_log(log_file)
+    available = [b.name for b in (log.results.scores if log.results else [])]
+    names = [n.strip() for n in extractors.split(",")] if extractors else available[:2]
+    if len(names) != 2 or len(set(names)) != 2:
+        raise click.ClickException(f"give two different extractors; the log has: {', '.join(available) or 'none'}")
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise click.ClickException(f"{log_file} has no scores for {', '.join(missing)}; it has: {', '.join(available)}")
+    samples = [s for s in log.samples or [] if s.scores and all(n in s.scores for n in names)]
+
+    def beliefs(name: str, key: str) -> list[float]:
+        return [float(s.scores[name].value[key]) for s in samples]  # type: ignore[index, union-attr]
+
+    result = agreement(names[0], names[1], beliefs(names[0], "prior"), beliefs(names[0], "posterior"),
+                       beliefs(names[1], "prior"), beliefs(names[1], "posterior"),
+                       cluster=[(s.metadata or {}).get("question_id", s.id) for s in samples])
+    click.echo(agreement_table(result))
+
+
 @main.command("summary")
 @click.argument("log_file", type=click.Path(exists=True, dir_okay=False))
 def summary(log_file: str) -> None:
