@@ -18,3 +18,9 @@ def forecastbench_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"real ForecastBench data not found at {path} (set MARTINGALE_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_model_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Judge calls use inspect's model cache: give every test its own, never the user's."""
+    monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path_factory.mktemp("inspect-cache")))

@@ -78,3 +78,20 @@ def test_inspect_score_finds_the_harness_scorer(original: Path, tmp_path: Path) 
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert set(_blocks(tmp_path / "scored.eval")) == {"self_report", "step_judge"}
+
+
+def test_second_rescore_reads_judge_calls_from_the_cache(
+    original: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "cache"))
+
+    def grader_events(path: Path) -> list[ModelEvent]:
+        samples = read_eval_log(str(path)).samples or []
+        return [e for s in samples for e in s.events if isinstance(e, ModelEvent) and e.role == "grader"]
+
+    first = grader_events(rescore(original, "step_judge,single_judge", grader="sim/judge", output=tmp_path / "1.eval"))
+    second = grader_events(rescore(original, "step_judge,single_judge", grader="sim/judge", output=tmp_path / "2.eval"))
+    assert len(first) == len(second) == 64 * 3  # one step_judge call + two single_judge calls per transcript
+    assert {e.cache for e in first} == {"write"}
+    assert {e.cache for e in second} == {"read"}
+    assert [e.output.completion for e in first] == [e.output.completion for e in second]

@@ -101,3 +101,15 @@ def test_sim_judge_recovers_entrenchment_with_one_call_per_transcript(forecastbe
     assert metrics["step_judge"]["ms_slope"] == pytest.approx(metrics["self_report"]["ms_slope"], abs=1e-3)
     assert all(_grader_calls(s) == 1 for s in log.samples)
     assert all(any(k.startswith("sim/judge") for k in s.model_usage) for s in log.samples[:20])
+
+
+def test_single_judge_reads_each_turn_and_retries(tmp_path: Path) -> None:
+    grader = _scripted_grader("Probably yes.", "0.3", "Probability: 70%")
+    log = inspect_eval("martingale/forecast", model="sim/bayesian", model_roles={"grader": grader},
+                       task_args={"extractors": "single_judge"}, limit=1, display="none", log_realtime=False,
+                       log_dir=str(tmp_path))[0]
+    assert log.status == "success" and log.samples
+    sample = log.samples[0]
+    assert sample.scores["single_judge"].value["prior"] == 0.3
+    assert sample.scores["single_judge"].value["posterior"] == 0.7
+    assert _grader_calls(sample) == 3

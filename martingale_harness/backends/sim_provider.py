@@ -6,7 +6,8 @@
 ``sim/judge`` (``-M noise=S``, ``-M seed=N``) is a simulated grader for judge extractors: it reads
 the JSON list of steps on the last line of its prompt and returns, as a JSON list, 0.5 for "before
 any step" and then, per step, the last probability the step states (carrying the previous belief
-over a step that states none), each with optional Gaussian noise (clipped to [0, 1]).
+over a step that states none), each with optional Gaussian noise (clipped to [0, 1]). Given a
+single answer instead (``single_judge``), it replies with the last probability that answer states.
 
 The agent answers turn k of a conversation (k = number of assistant turns already in it) with
 its belief b_k: the first answer is the prior, each later user turn counts as one piece of
@@ -61,16 +62,30 @@ class SimJudge:
         try:
             steps = json.loads(prompt.strip().rsplit("\n", 1)[-1])
         except json.JSONDecodeError:
-            return "I could not find the list of steps."
+            steps = None
+        if not isinstance(steps, list):  # a single-answer prompt: read the answer after its last "Answer:"
+            answer = prompt.rsplit("Answer:", 1)[-1]
+            belief = self._stated(answer)
+            if belief is None:
+                return "The answer states no probability."
+            return f"{self._noisy(prompt, [belief])[0]:.4f}"
         beliefs = [0.5]
         for step in steps:
-            found = [float(v) / (100 if pct else 1) for v, pct in _STATED.findall(str(step))]
-            found = [v for v in found if 0.0 <= v <= 1.0]
-            beliefs.append(found[-1] if found else beliefs[-1])
+            stated = self._stated(str(step))
+            beliefs.append(beliefs[-1] if stated is None else stated)
+        return json.dumps(self._noisy(prompt, beliefs))
+
+    @staticmethod
+    def _stated(text: str) -> float | None:
+        found = [float(v) / (100 if pct else 1) for v, pct in _STATED.findall(text)]
+        found = [v for v in found if 0.0 <= v <= 1.0]
+        return found[-1] if found else None
+
+    def _noisy(self, prompt: str, beliefs: list[float]) -> list[float]:
         if self.noise:
             rng = SimAgent("bayesian", seed=self.seed).rng(prompt, stream=2)
             beliefs = list(np.clip(np.array(beliefs) + self.noise * rng.standard_normal(len(beliefs)), 0.0, 1.0))
-        return json.dumps([round(float(b), 4) for b in beliefs])
+        return [round(float(b), 4) for b in beliefs]
 
 
 def _int_arg(value: Any) -> int:

@@ -13,11 +13,16 @@ reads the reasoner's beliefs, not its own reaction to the evidence.
 A reply that is not a JSON list of numbers in [0, 1] with exactly one more element than there are
 steps is answered with the problem and asked again, at most ``MAX_ATTEMPTS`` calls in all; after
 that every belief of the sample is a failure whose reason quotes the grader's last raw answer.
+
+Judge calls go through inspect's model cache (``cache=True``), so re-extracting the same transcripts
+with the same grader and settings costs nothing the second time. Set ``MARTINGALE_JUDGE_CACHE=off``
+to always call the grader.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import TYPE_CHECKING
 
@@ -33,6 +38,13 @@ if TYPE_CHECKING:
     from martingale_harness.transcript import Transcript
 
 MAX_ATTEMPTS = 3
+CACHE_ENV = "MARTINGALE_JUDGE_CACHE"
+
+
+def judge_cache() -> bool:
+    """Whether judge calls use inspect's model cache (on unless ``MARTINGALE_JUDGE_CACHE=off``)."""
+    return os.environ.get(CACHE_ENV, "on").strip().lower() not in {"off", "0", "false", "no"}
+
 STEPS_HEADER = "Reasoning steps (JSON list, in order):"
 
 JUDGE_INSTRUCTIONS = """\
@@ -102,7 +114,7 @@ class StepJudge:
         messages: list[ChatMessage] = [ChatMessageUser(content=judge_prompt(transcript.question, steps))]
         problem, raw = "", ""
         for _ in range(MAX_ATTEMPTS):
-            output = await grader.generate(messages)
+            output = await grader.generate(messages, cache=judge_cache())
             raw = output.completion
             beliefs, problem = parse_beliefs(raw, len(steps) + 1)
             if beliefs is not None:
