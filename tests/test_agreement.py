@@ -52,6 +52,7 @@ def _judged_log(tmp_path: Path, noise: float) -> str:
 
 
 def test_noisy_judge_agrees_less(tmp_path: Path) -> None:
+    # both runs share one model cache: the noisy judge must not read the exact judge's cached replies
     exact = CliRunner().invoke(main, ["agreement", _judged_log(tmp_path, 0.0)])
     noisy_log = _judged_log(tmp_path, 0.1)
     noisy = CliRunner().invoke(main, ["agreement", noisy_log, "--extractors", "self_report,step_judge"])

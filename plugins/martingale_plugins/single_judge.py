@@ -50,7 +50,7 @@ class SingleJudge:
             ]
             reading = BeliefReading.failed("grader was not called")
             for _ in range(MAX_ATTEMPTS):
-                raw = (await grader.generate(messages, cache=judge_cache())).completion
+                raw = (await grader.generate(messages, cache=judge_cache(grader))).completion
                 reading = read_probability(raw)
                 if reading.is_ok:
                     break

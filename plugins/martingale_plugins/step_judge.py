@@ -27,7 +27,7 @@ import re
 from typing import TYPE_CHECKING
 
 import pluggy
-from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser, get_model
+from inspect_ai.model import CachePolicy, ChatMessage, ChatMessageAssistant, ChatMessageUser, Model, get_model
 
 from martingale_harness.beliefs import BeliefReading
 
@@ -41,9 +41,16 @@ MAX_ATTEMPTS = 3
 CACHE_ENV = "MARTINGALE_JUDGE_CACHE"
 
 
-def judge_cache() -> bool:
-    """Whether judge calls use inspect's model cache (on unless ``MARTINGALE_JUDGE_CACHE=off``)."""
-    return os.environ.get(CACHE_ENV, "on").strip().lower() not in {"off", "0", "false", "no"}
+def judge_cache(grader: Model) -> CachePolicy | bool:
+    """The cache policy for calls to ``grader`` (``False`` when ``MARTINGALE_JUDGE_CACHE=off``).
+
+    inspect's cache key holds the model name and generation config but not the model's arguments,
+    so they are added as a scope: a grader with other ``-M`` arguments never reads these answers.
+    """
+    if os.environ.get(CACHE_ENV, "on").strip().lower() in {"off", "0", "false", "no"}:
+        return False
+    args = json.dumps(grader.model_args, sort_keys=True, default=str)
+    return CachePolicy(expiry=None, scopes={"model_args": args})
 
 STEPS_HEADER = "Reasoning steps (JSON list, in order):"
 
@@ -114,7 +121,7 @@ class StepJudge:
         messages: list[ChatMessage] = [ChatMessageUser(content=judge_prompt(transcript.question, steps))]
         problem, raw = "", ""
         for _ in range(MAX_ATTEMPTS):
-            output = await grader.generate(messages, cache=judge_cache())
+            output = await grader.generate(messages, cache=judge_cache(grader))
             raw = output.completion
             beliefs, problem = parse_beliefs(raw, len(steps) + 1)
             if beliefs is not None:
