@@ -32,6 +32,8 @@ mean 70% or might be a slip; reading it either way would be a guess, so it fails
 It is a percentage only when the label says so: "Probability (%): 70", "percent chance: 70", a JSON
 key containing "percent"/"pct". Under such a label every number without its own % is a percentage
 (``{"percent": 0.5}`` is 0.005). Ranges ("65-70%", "between 0.6 and 0.7") read as their midpoint.
+"a/b" with a + b = 100 ("50/50", "60/40") is the odds-split idiom and reads a%; an echoed
+placeholder ("0.XX") is no number; "\\%" and non-breaking spaces read as plain "%" and spaces.
 A bare number above 1 followed by a word ("chance of 3 candidates") is a count, not an answer.
 """
 
@@ -223,6 +225,11 @@ class _Candidate:
     end: int
 
 
+_SPACES = str.maketrans({c: " " for c in "\u00a0\u2007\u202f\u2009\u200a"})
+# A template placeholder echoed back ("0.XX", "0.??") states no number at all.
+_PLACEHOLDER = re.compile(r"\d*\.[xX?#_]+(?!\w)")
+
+
 def read_probability(text: str) -> BeliefReading:
     """Read the probability stated in a model's answer, or fail with a short reason.
 
@@ -230,6 +237,9 @@ def read_probability(text: str) -> BeliefReading:
     """
     if not text or not text.strip():
         return BeliefReading.failed("empty answer")
+    # LaTeX-escaped percent and non-breaking spaces are how models really write "35 %"
+    text = text.translate(_SPACES).replace("\\%", "%")
+    text = _PLACEHOLDER.sub(_blank, text)
     visible = _strip_reasoning(text)
     if not visible.strip():
         return BeliefReading.failed("no answer outside <think> reasoning")
@@ -298,6 +308,9 @@ def _number(m: re.Match[str], percent_label: bool = False) -> _Number | None:
             value = num / den
         except (ValueError, OverflowError, ZeroDivisionError):  # "7/0", absurdly long digit runs
             return None
+        if "/" in span and num > 0 and den not in (0, 100) and num + den == 100:
+            # "50/50", "60/40": the split idiom for odds, not a ratio (50/50 is even odds, not 1)
+            return _Number(round(num / 100, 12), True, False)
         return _Number(round(value, 12), num <= den, False)
     digits = m.group("x")
     has_pct = m.group("pct") is not None
