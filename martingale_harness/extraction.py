@@ -17,6 +17,11 @@ class Extractor(Protocol):
 
     An extractor that calls models may declare ``model_roles = ("grader",)``: tasks then refuse to
     start unless each role is bound (``--model-role grader=...``).
+
+    An extractor that reads token probabilities may declare ``needs_yes_no_probe = True``: the
+    protocol then asks the evaluated model a one-word Yes/No question after every belief turn
+    (a side call, not part of the conversation) with logprobs requested, and records the result in
+    ``Turn.probe``. Probes are made at generation time only; re-scoring cannot add them.
     """
 
     name: str

@@ -9,9 +9,9 @@ re-scoring an old log.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, ModelOutput, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from martingale_harness.errors import ConfigError
@@ -36,6 +36,12 @@ POSTERIOR_INSTRUCTION = (
 )
 
 
+YES_NO_PROBE = "Answer with a single word, Yes or No: will the answer to the question be Yes?"
+"""The side question behind the ``logprob`` extractor, asked after a belief turn."""
+PROBE_TOP_LOGPROBS = 20  # the most OpenAI-compatible servers accept
+PROBE_MAX_TOKENS = 4  # room for a leading space or newline token before the word
+
+
 def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     """Raise a :class:`ConfigError` naming the setting and its allowed values."""
     if value not in allowed:
@@ -51,9 +57,27 @@ def posterior_prompt(evidence: list[str]) -> str:
     return f"Here is further information.\n\n{shown}\n\n{POSTERIOR_INSTRUCTION} {ANSWER_FORMAT}"
 
 
+def probe_record(output: ModelOutput) -> dict[str, Any]:
+    """The part of a probe's output that extractors need, small enough for the sample store."""
+    logprobs = output.choices[0].logprobs if output.choices else None
+    positions = None
+    if logprobs is not None:
+        positions = [
+            {"token": lp.token, "logprob": lp.logprob,
+             "top": [[top.token, top.logprob] for top in (lp.top_logprobs or [])]}
+            for lp in logprobs.content
+        ]
+    return {"completion": output.completion, "model": output.model, "positions": positions}
+
+
 @solver
-def belief_protocol(paradigm: str = "direct", system_prompt: str = "none") -> Solver:
-    """Elicit prior and posterior beliefs; ``paradigm`` and ``system_prompt`` as in DESIGN §3."""
+def belief_protocol(paradigm: str = "direct", system_prompt: str = "none", yes_no_probe: bool = False) -> Solver:
+    """Elicit prior and posterior beliefs; ``paradigm`` and ``system_prompt`` as in DESIGN §3.
+
+    With ``yes_no_probe`` every belief turn is followed by :data:`YES_NO_PROBE`, sent to the same
+    model with logprobs requested, on a copy of the conversation: later turns and the other
+    extractors never see it. It costs one short call per belief turn.
+    """
     check_choice("paradigm", paradigm, PARADIGMS)
     check_choice("system_prompt", system_prompt, SYSTEM_PROMPTS)
 
@@ -64,7 +88,14 @@ def belief_protocol(paradigm: str = "direct", system_prompt: str = "none") -> So
         async def ask(stage: Stage, prompt: str) -> TaskState:
             state.messages.append(ChatMessageUser(content=prompt))
             new_state = await generate(state)
-            turns.append({"stage": stage, "prompt": prompt, "message": len(new_state.messages) - 1})
+            turn: dict[str, object] = {"stage": stage, "prompt": prompt, "message": len(new_state.messages) - 1}
+            if yes_no_probe and not new_state.completed:
+                probe = await get_model().generate(
+                    [*new_state.messages, ChatMessageUser(content=YES_NO_PROBE)],
+                    config=GenerateConfig(logprobs=True, top_logprobs=PROBE_TOP_LOGPROBS, max_tokens=PROBE_MAX_TOKENS),
+                )
+                turn["probe"] = probe_record(probe)
+            turns.append(turn)
             new_state.store.set(TURNS_KEY, list(turns))
             return new_state
 

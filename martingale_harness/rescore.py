@@ -11,11 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inspect_ai import score
-from inspect_ai.log import read_eval_log, write_eval_log
+from inspect_ai.log import EvalLog, read_eval_log, write_eval_log
 
 from martingale_harness.errors import ConfigError
+from martingale_harness.plugins import get_extractor
 from martingale_harness.scoring import belief_scorer
 from martingale_harness.task import check_model_roles, parse_extractors
+from martingale_harness.transcript import TURNS_KEY
 
 
 def rescore(
@@ -38,6 +40,7 @@ def rescore(
     log = read_eval_log(str(source))
     if not log.samples:
         raise ConfigError(f"{source}: the log holds no samples to re-extract")
+    _check_probes(source, log, names)
     if not replace and log.results is not None:
         clash = sorted({b.name for b in log.results.scores} & set(names))
         if clash:
@@ -50,3 +53,16 @@ def rescore(
                    action="overwrite" if replace else "append", display="none")
     write_eval_log(scored, str(target))
     return target
+
+
+def _check_probes(source: Path, log: EvalLog, names: Sequence[str]) -> None:
+    """Refuse extractors that read generation-time probes the log does not have."""
+    has_probes = any(
+        "probe" in turn for sample in log.samples or [] for turn in (sample.store.get(TURNS_KEY) or [])
+    )
+    for name in names:
+        if getattr(get_extractor(name), "needs_yes_no_probe", False) and not has_probes:
+            raise ConfigError(
+                f"{source}: extractor {name!r} reads token probabilities of a Yes/No probe made at generation "
+                f"time, and this log has none; run the eval again with {name} among -T extractors"
+            )

@@ -70,7 +70,11 @@ def build_task(
     system_prompt = system_prompt or config.system_prompt
     return Task(
         dataset=dataset,
-        solver=belief_protocol(paradigm=paradigm, system_prompt=system_prompt),
+        solver=belief_protocol(
+            paradigm=paradigm,
+            system_prompt=system_prompt,
+            yes_no_probe=any(getattr(get_extractor(name), "needs_yes_no_probe", False) for name in names),
+        ),
         scorer=[belief_scorer(name) for name in names],
         version=config.version,
         metadata={

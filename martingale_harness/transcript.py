@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from inspect_ai.model import ChatMessageAssistant, ContentReasoning
 from inspect_ai.solver import TaskState
 
 Stage = Literal["prior", "evidence", "posterior"]
 TURNS_KEY = "martingale_turns"
-"""Store key under which the protocol records its turns: ``[{"stage", "prompt", "message"}]``."""
+"""Store key under which the protocol records its turns: ``[{"stage", "prompt", "message", "probe"?}]``."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,10 @@ class Turn:
     prompt: str
     answer: str
     reasoning: str | None = None
+    probe: dict[str, Any] | None = None
+    """The Yes/No probe after this turn, when the run recorded one (see ``protocol.yes_no_probe``):
+    ``{"completion", "model", "positions"}``, ``positions`` being ``None`` when the backend returned
+    no logprobs, else per generated token ``{"token", "logprob", "top": [[token, logprob], ...]}``."""
 
 
 @dataclass(frozen=True)
@@ -45,5 +49,6 @@ def transcript_from_state(state: TaskState) -> Transcript:
         if isinstance(message.content, list):
             parts = [c.reasoning for c in message.content if isinstance(c, ContentReasoning)]
             reasoning = "\n\n".join(parts) or None
-        turns.append(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=message.text, reasoning=reasoning))
+        turns.append(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=message.text, reasoning=reasoning,
+                          probe=entry.get("probe")))
     return Transcript(question=state.input_text, turns=tuple(turns))

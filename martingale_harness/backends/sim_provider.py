@@ -9,6 +9,11 @@ any step" and then, per step, the last probability the step states (carrying the
 over a step that states none), each with optional Gaussian noise (clipped to [0, 1]). Given a
 single answer instead (``single_judge``), it replies with the last probability that answer states.
 
+Asked the protocol's Yes/No probe (``logprob`` extractor), an agent answers "Yes" or "No" and, when
+logprobs are requested, gives the two tokens probabilities b_k and 1 - b_k for the belief b_k it has
+just stated (clipped to [1e-9, 1 - 1e-9]: a token probability is never exactly 0). Without
+``logprobs`` in the request it returns none, as real backends do.
+
 The agent answers turn k of a conversation (k = number of assistant turns already in it) with
 its belief b_k: the first answer is the prior, each later user turn counts as one piece of
 evidence. The sample is identified by its first user message, so the same question always gets
@@ -19,6 +24,7 @@ of several phrasings real models use, so the extractors are exercised, not bypas
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -29,14 +35,18 @@ from inspect_ai.model import (
     ChatMessageAssistant,
     ChatMessageUser,
     GenerateConfig,
+    Logprob,
+    Logprobs,
     ModelAPI,
     ModelOutput,
     ModelUsage,
+    TopLogprob,
     modelapi,
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from martingale_harness.backends.simulated import AGENT_KINDS, SimAgent
+from martingale_harness.protocol import YES_NO_PROBE
 
 _PHRASINGS = (
     "Probability: {p:.4f}",
@@ -163,12 +173,16 @@ class SimulatedReasonerAPI(ModelAPI):
         if not users:
             raise ValueError("sim models need at least one user message (the question)")
         key = users[0].text
+        logprobs = None
         if self.judge is not None:
             text = self.judge.answer(key)
         else:
             assert self.agent is not None
             turn = sum(isinstance(m, ChatMessageAssistant) for m in input)
-            text = self._render(key, turn, self.agent.path(key, turn).stated[turn])
+            if users[-1].text == YES_NO_PROBE and turn > 0:
+                text, logprobs = self._probe_answer(self.agent.path(key, turn - 1).stated[turn - 1], config)
+            else:
+                text = self._render(key, turn, self.agent.path(key, turn).stated[turn])
         usage = ModelUsage(
             input_tokens=sum(len(m.text.split()) for m in input),
             output_tokens=len(text.split()),
@@ -176,7 +190,20 @@ class SimulatedReasonerAPI(ModelAPI):
         )
         output = ModelOutput.from_content(model=f"sim/{self.model_name}", content=text)
         output.usage = usage
+        if logprobs is not None:
+            output.choices[0].logprobs = logprobs
         return output
+
+    @staticmethod
+    def _probe_answer(belief: float, config: GenerateConfig) -> tuple[str, Logprobs | None]:
+        text = "Yes" if belief >= 0.5 else "No"
+        if not config.logprobs:
+            return text, None
+        p = min(max(belief, 1e-9), 1.0 - 1e-9)
+        top = [TopLogprob(token="Yes", logprob=math.log(p)), TopLogprob(token="No", logprob=math.log1p(-p))]
+        top.sort(key=lambda t: -t.logprob)
+        chosen = top[0]
+        return text, Logprobs(content=[Logprob(token=chosen.token, logprob=chosen.logprob, top_logprobs=top)])
 
     def _render(self, key: str, turn: int, belief: float) -> str:
         assert self.agent is not None
