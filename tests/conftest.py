@@ -20,6 +20,24 @@ def forecastbench_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def cmv_file() -> Path:
+    """../shared/data/cmv: real r/ChangeMyView posts (Priniski & Horne); tests skip when absent."""
+    path = SHARED_DATA / "cmv" / "priniski_cmv_top2018_sociomoral.jsonl"
+    if not path.is_file():
+        pytest.skip(f"real CMV data not found at {path} (set MARTINGALE_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def openreview_file() -> Path:
+    """../shared/data/openreview: real ICLR 2017 submissions and reviews; tests skip when absent."""
+    path = SHARED_DATA / "openreview" / "iclr2017_openreview_dylanjoo_sample300.jsonl"
+    if not path.is_file():
+        pytest.skip(f"real OpenReview data not found at {path} (set MARTINGALE_SHARED_DATA)")
+    return path
+
+
 @pytest.fixture(autouse=True)
 def isolated_model_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Judge calls use inspect's model cache: give every test its own, never the user's."""

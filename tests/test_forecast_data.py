@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from martingale_harness.config import task_config
-from martingale_harness.domains.forecast import evidence_items, item_to_sample, load_forecastbench
+from martingale_harness.domains.base import item_to_sample
+from martingale_harness.domains.forecast import evidence_items, load, load_forecastbench
 from martingale_harness.errors import DataError
 
 DATES = ["2025-10-26", "2025-11-09", "2025-11-23", "2025-12-07"]
@@ -47,11 +48,42 @@ def test_dataset_questions_fill_placeholders(forecastbench_dir: Path) -> None:
 
 
 def test_sample_carries_question_and_evidence_separately(forecastbench_dir: Path) -> None:
-    item = next(i for i in load_forecastbench(forecastbench_dir / "2025-10-26-llm.json") if i.source == "metaculus")
-    sample = item_to_sample(item)
+    path = forecastbench_dir / "2025-10-26-llm.json"
+    item = next(i for i in load_forecastbench(path) if i.source == "metaculus")
+    domain_item = next(d for d in load(path).items if d.sample_id == item.sample_id)
+    sample = item_to_sample(domain_item)
     assert item.question in sample.input and item.freeze_value not in sample.input
     assert any(item.freeze_value in e for e in evidence_items(item))
+    assert list(domain_item.evidence) == evidence_items(item)
     assert sample.metadata["question_id"] == item.question_id
+    assert sample.metadata["evidence"] == evidence_items(item)
+
+
+def test_long_evidence_is_cut_with_a_marker_and_recorded(forecastbench_dir: Path) -> None:
+    path = forecastbench_dir / "2025-10-26-llm.json"
+    whole = {i.sample_id: i for i in load(path, evidence_budget=0).items}
+    loaded = load(path, evidence_budget=500)
+    cut = [i for i in loaded.items if i.truncated]
+    expected = sum(len(e) > 500 for i in whole.values() for e in i.evidence)
+    assert sum(len(i.truncated) for i in cut) == expected > 0
+    for item in cut:
+        for k in item.truncated:
+            original = whole[item.sample_id].evidence[k]
+            assert item.evidence[k].endswith(f"[... truncated: 500 of {len(original)} characters shown]")
+            assert item.evidence[k].startswith(original[:400])
+    assert loaded.report()["evidence_items_truncated"] == expected
+
+
+def test_a_bad_question_is_skipped_and_recorded_or_fatal(tmp_path: Path) -> None:
+    good = {"id": "a", "source": "manifold", "question": "Will it rain?", "resolution_dates": "N/A"}
+    bad = {"id": "b", "source": "fred", "question": "Will X rise?"}
+    path = _write(tmp_path / "set.json", {"forecast_due_date": "2025-01-01", "questions": [good, bad]})
+    loaded = load(path)
+    assert [i.sample_id for i in loaded.items] == ["a"]
+    assert [(s.where, s.reason) for s in loaded.skipped] == [
+        (f"{path} question #1", "wrong schema: question #1 lacks field(s) resolution_dates")]
+    with pytest.raises(DataError, match="question #1 lacks field"):
+        load(path, bad_rows="error")
 
 
 def test_bundled_demo_set_loads() -> None:

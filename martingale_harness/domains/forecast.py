@@ -9,7 +9,8 @@ filled in. An item is labelled only where its resolution is ``resolved`` with ``
 
 Decisions: a missing resolution file is allowed (every item unlabelled); a resolution file that
 names another question set, or a question id this set does not have, is an error (the files do not
-belong together). Combination questions (list-valued ids) are not part of ``-llm`` question sets
+belong together). A question with a missing field, an empty text or bad resolution dates is a bad
+row (skipped and recorded, or fatal with ``bad_rows="error"``); a duplicate id is fatal. Combination questions (list-valued ids) are not part of ``-llm`` question sets
 and are skipped in resolution files.
 """
 
@@ -21,8 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inspect_ai.dataset import Sample
-
+from martingale_harness.domains.base import (
+    DEFAULT_EVIDENCE_BUDGET,
+    DomainItem,
+    LoadResult,
+    RowCollector,
+    check_budget,
+    truncate_evidence,
+)
 from martingale_harness.errors import DataError
 
 MARKET_SOURCES = frozenset({"manifold", "metaculus", "polymarket", "infer"})
@@ -82,8 +89,14 @@ def resolution_set_path(question_set: Path, forecast_due_date: str) -> Path:
     return question_set.with_name(f"{forecast_due_date}_resolution_set.json")
 
 
-def load_forecastbench(path: str | Path) -> list[ForecastItem]:
-    """Read a ForecastBench question set (and its resolution set when present) into items."""
+def load_forecastbench(path: str | Path, rows: RowCollector | None = None) -> list[ForecastItem]:
+    """Read a ForecastBench question set (and its resolution set when present) into items.
+
+    A question with missing fields or bad resolution dates is a bad row (``rows`` decides: skip
+    and record, or raise); a duplicate id, a mismatched resolution set, or no usable question at
+    all is fatal.
+    """
+    rows = rows or RowCollector("skip")
     qpath = Path(path)
     data = _read_json(qpath, "question set")
     _require(qpath, data, ("forecast_due_date", "questions"), "the question set")
@@ -93,34 +106,75 @@ def load_forecastbench(path: str | Path) -> list[ForecastItem]:
         raise DataError(qpath, "wrong schema: 'questions' must be a non-empty list")
 
     by_id: dict[str, dict[str, Any]] = {}
+    skipped_ids: set[str] = set()
     for i, q in enumerate(questions):
-        _require(qpath, q, _QUESTION_FIELDS, f"question #{i}")
-        qid = q["id"]
-        if not isinstance(qid, str):
-            raise DataError(qpath, f"wrong schema: question #{i} has a non-string id {qid!r}")
-        if qid in by_id:
-            raise DataError(qpath, f"question id {qid!r} appears more than once")
-        source = q["source"]
-        dates = q["resolution_dates"]
-        if source in DATASET_SOURCES or isinstance(dates, list):
-            if not isinstance(dates, list) or not dates or not all(isinstance(d, str) for d in dates):
-                raise DataError(qpath, f"question {qid!r} ({source}) needs a non-empty list of resolution_dates")
-        elif dates != "N/A":
-            raise DataError(qpath, f"question {qid!r} ({source}): resolution_dates must be 'N/A' or a list")
-        by_id[qid] = q
+        problem = _question_problem(q, i)
+        if problem is not None:
+            rows.bad(f"{qpath} question #{i}", problem)
+            if isinstance(q, dict) and isinstance(q.get("id"), str):
+                skipped_ids.add(q["id"])
+            continue
+        if q["id"] in by_id:
+            raise DataError(qpath, f"question id {q['id']!r} appears more than once")
+        by_id[q["id"]] = q
+    if not by_id:
+        reasons = "; ".join(s.reason for s in rows.skipped[:3])
+        raise DataError(qpath, f"no usable question ({reasons})")
 
-    labels = _load_labels(resolution_set_path(qpath, due), data, by_id)
+    labels = _load_labels(resolution_set_path(qpath, due), data, by_id, skipped_ids)
 
     items: list[ForecastItem] = []
-    for q in questions:
+    for q in by_id.values():
         dates = q["resolution_dates"]
         for date in dates if isinstance(dates, list) else [None]:
             items.append(_item(q, due, date, labels.get((q["id"], date))))
     return items
 
 
+def _question_problem(q: Any, i: int) -> str | None:
+    """Why question #i cannot be used, or None."""
+    if not isinstance(q, dict):
+        return f"wrong schema: question #{i} must be a JSON object, got {type(q).__name__}"
+    missing = [f for f in _QUESTION_FIELDS if f not in q]
+    if missing:
+        return f"wrong schema: question #{i} lacks field(s) {', '.join(missing)}"
+    qid, source, dates = q["id"], q["source"], q["resolution_dates"]
+    if not isinstance(qid, str):
+        return f"wrong schema: question #{i} has a non-string id {qid!r}"
+    if not str(q["question"]).strip():
+        return f"question {qid!r} has an empty question text"
+    if source in DATASET_SOURCES or isinstance(dates, list):
+        if not isinstance(dates, list) or not dates or not all(isinstance(d, str) for d in dates):
+            return f"question {qid!r} ({source}) needs a non-empty list of resolution_dates"
+    elif dates != "N/A":
+        return f"question {qid!r} ({source}): resolution_dates must be 'N/A' or a list"
+    return None
+
+
+def load(
+    path: str | Path, *, evidence_budget: int | None = DEFAULT_EVIDENCE_BUDGET, bad_rows: str = "skip"
+) -> LoadResult:
+    """The ``forecastbench`` domain loader (see ``domains.base``)."""
+    budget = check_budget(evidence_budget)
+    rows = RowCollector(bad_rows)
+    items = []
+    for item in load_forecastbench(path, rows):
+        evidence, cut = truncate_evidence(evidence_items(item), budget)
+        items.append(DomainItem(
+            sample_id=item.sample_id,
+            question_id=item.question_id,
+            question=question_text(item),
+            evidence=evidence,
+            label=item.label,
+            metadata={"source": item.source, "resolution_date": item.resolution_date,
+                      "forecast_due_date": item.forecast_due_date, "url": item.url},
+            truncated=cut,
+        ))
+    return LoadResult(items=items, skipped=rows.skipped, evidence_budget=budget)
+
+
 def _load_labels(
-    rpath: Path, question_set: dict[str, Any], by_id: dict[str, dict[str, Any]]
+    rpath: Path, question_set: dict[str, Any], by_id: dict[str, dict[str, Any]], skipped_ids: set[str]
 ) -> dict[tuple[str, str | None], int]:
     """Labels keyed by (question id, resolution date), the date being None for market questions."""
     if not rpath.exists():
@@ -142,8 +196,8 @@ def _load_labels(
     for i, r in enumerate(resolutions):
         _require(rpath, r, _RESOLUTION_FIELDS, f"resolution #{i}")
         rid = r["id"]
-        if isinstance(rid, list):
-            continue  # combination question: not in an -llm question set
+        if isinstance(rid, list) or rid in skipped_ids:
+            continue  # combination question (not in an -llm question set), or a question left out
         if rid not in by_id:
             raise DataError(rpath, f"resolution #{i} refers to question id {rid!r}, which the question set "
                                    "does not contain (is this the resolution set of another question set?)")
@@ -204,21 +258,3 @@ def evidence_items(item: ForecastItem) -> list[str]:
         explanation = item.freeze_value_explanation or "Value"
         evidence.append(f"{explanation.rstrip('.')} as of {when}: {item.freeze_value}")
     return evidence
-
-
-def item_to_sample(item: ForecastItem) -> Sample:
-    """The inspect sample for one item; the label (or None) is in metadata and in the target."""
-    return Sample(
-        id=item.sample_id,
-        input=question_text(item),
-        target="" if item.label is None else str(item.label),
-        metadata={
-            "question_id": item.question_id,
-            "source": item.source,
-            "resolution_date": item.resolution_date,
-            "forecast_due_date": item.forecast_due_date,
-            "label": item.label,
-            "evidence": evidence_items(item),
-            "url": item.url,
-        },
-    )
