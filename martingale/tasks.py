@@ -10,10 +10,8 @@ from inspect_ai import Task, task
 from inspect_ai._util.error import PrerequisiteError  # inspect prints these without a traceback
 from inspect_ai._util.package import get_installed_package_name
 
-from martingale_harness.config import task_config
-from martingale_harness.domains.forecast import item_to_sample, load_forecastbench
 from martingale_harness.errors import MartingaleError
-from martingale_harness.task import build_task
+from martingale_harness.task import domain_task
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,37 +40,44 @@ def _task_name(name: str) -> str:
     return name if get_installed_package_name(_task_name) == "martingale" else f"martingale/{name}"
 
 
-@task(name=_task_name("forecast"))
-@_user_errors
-def forecast(
-    data: str | None = None,
-    paradigm: str | None = None,
-    system_prompt: str | None = None,
-    extractors: str | list[str] | None = None,
-    shuffle: bool = False,
-    seed: int = 0,
-) -> Task:
-    """Forecasting questions (ForecastBench format): prior -> evidence -> posterior.
+_ARGS_DOC = """
 
     Args:
-        data: A ForecastBench question set JSON; its ``<date>_resolution_set.json`` beside it
-            supplies labels. Default: the bundled demo set.
-        paradigm: Elicitation protocol (``direct``).
-        system_prompt: ``none``.
+        data: The data file (default: the bundled demo set); see the README for each domain.
+        paradigm: ``direct``, ``cot``, ``debate`` or ``evidence`` (default from the task YAML).
+        system_prompt: ``none``, ``critical`` or ``prior_conforming``.
         extractors: Comma-separated extractor plugin names (default ``self_report``).
+        rounds: Debate rounds (``debate`` only).
+        evidence_budget: Characters per evidence item before it is cut with a marker (0 = no limit).
+        bad_rows: ``skip`` (record and leave out) or ``error`` (stop at the first bad row).
         shuffle: Shuffle the sample order (with ``seed``).
         seed: Seed for shuffling.
     """
-    config = task_config("forecast")
-    path = data or config.default_data
-    items = load_forecastbench(path)
-    return build_task(
-        config,
-        [item_to_sample(i) for i in items],
-        dataset_name=str(path).rsplit("/", 1)[-1],
-        paradigm=paradigm,
-        system_prompt=system_prompt,
-        extractors=extractors,
-        shuffle=shuffle,
-        seed=seed,
-    )
+
+
+def _define(name: str, summary: str) -> Callable[..., Task]:
+    """One ``martingale/<name>`` task built from ``tasks/<name>`` YAML; every protocol key is a ``-T``."""
+
+    def task_fn(
+        data: str | None = None,
+        paradigm: str | None = None,
+        system_prompt: str | None = None,
+        extractors: str | list[str] | None = None,
+        rounds: int | None = None,
+        evidence_budget: int | None = None,
+        bad_rows: str | None = None,
+        shuffle: bool = False,
+        seed: int = 0,
+    ) -> Task:
+        return domain_task(name, data=data, shuffle=shuffle, seed=seed, paradigm=paradigm,
+                           system_prompt=system_prompt, extractors=extractors, rounds=rounds,
+                           evidence_budget=evidence_budget, bad_rows=bad_rows)
+
+    task_fn.__name__ = task_fn.__qualname__ = name
+    task_fn.__doc__ = summary + _ARGS_DOC
+    return task(name=_task_name(name))(_user_errors(task_fn))
+
+
+forecast = _define("forecast", "Forecasting questions (ForecastBench format): prior -> evidence -> posterior.")
+cmv = _define("cmv", "Value-laden views from r/ChangeMyView; the evidence is the replies that changed minds.")
+openreview = _define("openreview", "Paper review: accept this paper? The evidence is its reviews, one by one.")

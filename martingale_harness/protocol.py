@@ -1,26 +1,63 @@
-"""What the model is asked: prior -> evidence -> posterior, as an inspect solver.
+"""What the model is asked: prior -> evidence / reasoning -> posterior, as an inspect solver.
 
 A domain supplies the question (the sample's input) and its evidence items
-(``sample.metadata["evidence"]``, a list of texts). The protocol asks for the prior, shows the
-evidence, asks for the posterior, and records each belief turn in the sample's store (key
-:data:`~martingale_harness.transcript.TURNS_KEY`) so extractors can find them again, also when
-re-scoring an old log.
+(``sample.metadata["evidence"]``, a list of texts). The protocol asks for the prior, lets the model
+see the evidence and reason in the chosen paradigm, asks for the posterior, and records each belief
+turn in the sample's store (key :data:`~martingale_harness.transcript.TURNS_KEY`) so extractors can
+find them again, also when re-scoring an old log.
+
+Paradigms (DESIGN §3), each a sequence of belief turns b_0 (prior) .. b_T (posterior):
+
+* ``direct``: prior; all evidence at once; posterior. T = 1.
+* ``cot`` (the paper's chain-of-thought prompt): prior; all evidence at once with the instruction to
+  think step by step, steps separated by an empty line, stating the current probability at the
+  start and the final one at the end. T = 1; the step judge sees every paragraph as a step.
+* ``debate`` (after the paper's debate prompt): prior; the evidence, then ``rounds`` rounds in which
+  the model argues for Yes against a clone of itself (same model, its own conversation) arguing for
+  No, one paragraph per turn, the model speaking first; then the posterior. T = 1;
+  the model's arguments and the clone's replies are recorded as the posterior turn's context
+  (``Turn.context``) and shown to the step judge as steps.
+* ``evidence``: prior; then one evidence item per turn with a belief after each: T = number of
+  evidence items (a sample without evidence gets one turn saying none is available).
+
+Every belief prompt ends with :data:`ANSWER_FORMAT`, so a belief is always stated the same way.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, ModelOutput, get_model
+from inspect_ai.model import (
+    ChatMessage,
+    ChatMessageSystem,
+    ChatMessageUser,
+    GenerateConfig,
+    ModelOutput,
+    get_model,
+)
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from martingale_harness.errors import ConfigError
 from martingale_harness.transcript import TURNS_KEY, Stage
 
-Paradigm = Literal["direct"]
-SystemPrompt = Literal["none"]
+Paradigm = Literal["direct", "cot", "debate", "evidence"]
+SystemPrompt = Literal["none", "critical", "prior_conforming"]
 PARADIGMS: tuple[str, ...] = get_args(Paradigm)
 SYSTEM_PROMPTS: tuple[str, ...] = get_args(SystemPrompt)
+
+SYSTEM_PROMPT_TEXTS: dict[str, str | None] = {
+    "none": None,
+    "critical": (
+        "Always consider the possibility that you may be wrong. Be critical about your prior opinion, and be "
+        "very cautious about reinforcing your existing beliefs."
+    ),
+    "prior_conforming": (
+        "Exclusively emphasize arguments in favor of your existing belief. Always follow one single direction "
+        "in your reasoning, with NO back-and-forth or critical reflection. Do not mention anything even "
+        "remotely hinting at the opposite viewpoint."
+    ),
+}
+"""The system prompts of the paper's appendix C.1, as given there (``none`` sends no system message)."""
 
 ANSWER_FORMAT = (
     "Give a short justification, then end your answer with a final line of the form "
@@ -34,8 +71,28 @@ POSTERIOR_INSTRUCTION = (
     "Taking this information into account, what is your probability now that the answer to the "
     "question is Yes?"
 )
-
-
+COT_INSTRUCTION = (
+    "Let's think step by step. Strictly follow this formatting rule: always separate steps with an empty line "
+    "(two consecutive line breaks). Begin with a step stating, in your own words, your current probability "
+    "that the answer is Yes, and end with a final line of the form 'Probability: X', where X is a number "
+    "between 0 and 1."
+)
+"""The paper's chain-of-thought instruction (appendix C.2), with the prior and posterior asked in the
+model's own words at the start and the end so self-report and judges read the same transcript."""
+DEBATE_RULES = (
+    "You are in a debate about this question. You argue that the answer is {side}; the other side argues "
+    "that it is {other}. Answer the other side's arguments and establish your own position with strong, "
+    "informative reasoning. Be thoughtful but brief: one paragraph per turn, substantive arguments rather "
+    "than rhetoric, and no probability."
+)
+DEBATE_OPENING = "{evidence}\n\n" + DEBATE_RULES + " The debate lasts {rounds} round(s). Make your opening argument."
+DEBATE_REPLY = "The other side argues:\n\n{argument}\n\nYour turn: answer them and argue that the answer is {side}."
+DEBATE_CLONE_SETUP = "{question}\n\n{evidence}\n\n" + DEBATE_RULES
+DEBATE_CLOSING = (
+    "The debate is over. Having heard both sides, what is your probability now that the answer to the "
+    "question is Yes?"
+)
+NO_EVIDENCE = "(No further information is available.)"
 YES_NO_PROBE = "Answer with a single word, Yes or No: will the answer to the question be Yes?"
 """The side question behind the ``logprob`` extractor, asked after a belief turn."""
 PROBE_TOP_LOGPROBS = 20  # the most OpenAI-compatible servers accept
@@ -52,9 +109,27 @@ def prior_prompt(question: str) -> str:
     return f"{question}\n\n{PRIOR_INSTRUCTION} {ANSWER_FORMAT}"
 
 
+def show_evidence(evidence: list[str]) -> str:
+    shown = "\n\n".join(evidence) if evidence else NO_EVIDENCE
+    return f"Here is further information.\n\n{shown}"
+
+
 def posterior_prompt(evidence: list[str]) -> str:
-    shown = "\n\n".join(evidence) if evidence else "(No further information is available.)"
-    return f"Here is further information.\n\n{shown}\n\n{POSTERIOR_INSTRUCTION} {ANSWER_FORMAT}"
+    return f"{show_evidence(evidence)}\n\n{POSTERIOR_INSTRUCTION} {ANSWER_FORMAT}"
+
+
+def cot_prompt(evidence: list[str]) -> str:
+    return f"{show_evidence(evidence)}\n\n{COT_INSTRUCTION}"
+
+
+def evidence_prompt(item: str, index: int, total: int) -> str:
+    return (f"Here is further information ({index} of {total}).\n\n{item}\n\n"
+            f"{POSTERIOR_INSTRUCTION} {ANSWER_FORMAT}")
+
+
+def is_belief_prompt(text: str) -> bool:
+    """Whether a user message asks for a belief (every belief prompt carries the answer format)."""
+    return ANSWER_FORMAT in text or COT_INSTRUCTION in text
 
 
 def probe_record(output: ModelOutput) -> dict[str, Any]:
@@ -71,8 +146,10 @@ def probe_record(output: ModelOutput) -> dict[str, Any]:
 
 
 @solver
-def belief_protocol(paradigm: str = "direct", system_prompt: str = "none", yes_no_probe: bool = False) -> Solver:
-    """Elicit prior and posterior beliefs; ``paradigm`` and ``system_prompt`` as in DESIGN §3.
+def belief_protocol(
+    paradigm: str = "direct", system_prompt: str = "none", rounds: int = 2, yes_no_probe: bool = False
+) -> Solver:
+    """Elicit a belief trajectory; ``paradigm``, ``system_prompt`` and ``rounds`` as in DESIGN §3.
 
     With ``yes_no_probe`` every belief turn is followed by :data:`YES_NO_PROBE`, sent to the same
     model with logprobs requested, on a copy of the conversation: later turns and the other
@@ -80,15 +157,20 @@ def belief_protocol(paradigm: str = "direct", system_prompt: str = "none", yes_n
     """
     check_choice("paradigm", paradigm, PARADIGMS)
     check_choice("system_prompt", system_prompt, SYSTEM_PROMPTS)
+    if not 1 <= rounds <= 10:
+        raise ConfigError(f"rounds={rounds} is not supported; allowed: 1 to 10")
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        evidence = list((state.metadata or {}).get("evidence", []))
+        evidence = [str(e) for e in (state.metadata or {}).get("evidence", [])]
+        question = state.input_text
         turns: list[dict[str, object]] = []
 
-        async def ask(stage: Stage, prompt: str) -> TaskState:
+        async def ask(stage: Stage, prompt: str, context: list[str] | None = None) -> TaskState:
             state.messages.append(ChatMessageUser(content=prompt))
             new_state = await generate(state)
             turn: dict[str, object] = {"stage": stage, "prompt": prompt, "message": len(new_state.messages) - 1}
+            if context:
+                turn["context"] = context
             if yes_no_probe and not new_state.completed:
                 probe = await get_model().generate(
                     [*new_state.messages, ChatMessageUser(content=YES_NO_PROBE)],
@@ -100,14 +182,56 @@ def belief_protocol(paradigm: str = "direct", system_prompt: str = "none", yes_n
             return new_state
 
         # the sample's input is the bare question; the protocol owns every message
-        state.messages = [ChatMessageSystem(content=text) for text in _system_messages(system_prompt)]
-        state = await ask("prior", prior_prompt(state.input_text))
-        if state.completed:  # a limit or error ended the sample: the scorer records the missing turn
+        text = SYSTEM_PROMPT_TEXTS[system_prompt]
+        state.messages = [ChatMessageSystem(content=text)] if text else []
+        state = await ask("prior", prior_prompt(question))
+        if state.completed:  # a limit or error ended the sample: the scorer records the missing turns
             return state
-        return await ask("posterior", posterior_prompt(evidence))
+        if paradigm == "direct":
+            return await ask("posterior", posterior_prompt(evidence))
+        if paradigm == "cot":
+            return await ask("posterior", cot_prompt(evidence))
+        if paradigm == "evidence":
+            for i, item in enumerate(evidence or [NO_EVIDENCE], start=1):
+                last = i == max(len(evidence), 1)
+                state = await ask("posterior" if last else "evidence", evidence_prompt(item, i, max(len(evidence), 1)))
+                if state.completed and not last:
+                    return state
+            return state
+        context, last_reply = await _debate(state, generate, question, evidence, rounds)
+        if state.completed:
+            return state
+        closing = f"The other side argues:\n\n{last_reply}\n\n{DEBATE_CLOSING} {ANSWER_FORMAT}"
+        return await ask("posterior", closing, context)
 
     return solve
 
 
-def _system_messages(system_prompt: str) -> list[str]:
-    return [] if system_prompt == "none" else [system_prompt]
+async def _debate(
+    state: TaskState, generate: Generate, question: str, evidence: list[str], rounds: int
+) -> tuple[list[str], str]:
+    """Run the debate in ``state.messages``: the labelled turns (steps for the judge) and the
+    clone's last reply, which the closing prompt shows."""
+    clone = get_model()
+    clone_messages: list[ChatMessage] = []
+    clone_setup = DEBATE_CLONE_SETUP.format(question=question, evidence=show_evidence(evidence), side="No",
+                                            other="Yes")
+    steps: list[str] = []
+    reply = ""
+    prompt = DEBATE_OPENING.format(evidence=show_evidence(evidence), rounds=rounds, side="Yes", other="No")
+    for _ in range(rounds):
+        state.messages.append(ChatMessageUser(content=prompt))
+        state = await generate(state)
+        if state.completed:
+            break
+        argument = state.output.completion
+        steps.append(f"Reasoner (arguing Yes): {argument}")
+        # the clone's own conversation: the reasoner's arguments are its user turns
+        lead = f"{clone_setup}\n\nThe other side opens:\n\n" if not clone_messages else "The other side argues:\n\n"
+        clone_messages.append(ChatMessageUser(content=f"{lead}{argument}\n\nYour turn."))
+        clone_output = await clone.generate(clone_messages)
+        reply = clone_output.completion
+        clone_messages.append(clone_output.message)
+        steps.append(f"Opponent (arguing No): {reply}")
+        prompt = DEBATE_REPLY.format(argument=reply, side="Yes")
+    return steps, reply

@@ -9,6 +9,7 @@ The metric :func:`martingale_metrics` sees all samples at once and reports the D
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ from martingale_harness.beliefs import BeliefReading
 from martingale_harness.plugins import get_extractor, plugin_host
 from martingale_harness.transcript import transcript_from_state
 
-METRIC_KEYS: tuple[str, ...] = (
+_MS_KEYS: tuple[str, ...] = (
     "ms_slope",
     "ms_slope_se",
     "ms_slope_p",
@@ -35,36 +36,38 @@ METRIC_KEYS: tuple[str, ...] = (
     "ms_signed_r2",
     "inertia",
     "mean_delta",
+    "n_pairs",
+)
+
+
+def endpoint_key(key: str) -> str:
+    """The first-vs-last twin of an ``ms_slope`` family key: ``ms_slope_se`` -> ``ms_slope_endpoints_se``."""
+    if key.startswith("ms_slope"):
+        return key.replace("ms_slope", "ms_slope_endpoints", 1)
+    return f"{key}_endpoints"
+
+
+METRIC_KEYS: tuple[str, ...] = (
+    *_MS_KEYS,
+    *(endpoint_key(k) for k in _MS_KEYS),
     "brier_prior",
     "brier_posterior",
-    "n_pairs",
     "extraction_failure_rate",
 )
-"""Reported for every extractor. ``ms_slope_se``/``_p`` are the paper's classic OLS t-test; the CI
-and the ``_robust`` keys are heteroscedasticity-robust (HC3, or a question-cluster bootstrap)."""
+"""Reported for every extractor. The ``ms_slope`` family regresses each update on the belief before
+it over consecutive pairs (b_t, b_t+1) of every trajectory, clustered by question; the
+``*_endpoints`` family uses first-vs-last (b_0, b_T) once per sample. With one update per sample
+(``direct``, ``cot``, ``debate``) the two coincide. ``ms_slope_se``/``_p`` are the paper's classic OLS
+t-test; the CI and the ``_robust`` keys are heteroscedasticity-robust (HC3, or a question-cluster
+bootstrap when a question gives several pairs)."""
 
 
 def _missing(value: float | None) -> bool:
     return value is None or math.isnan(value)
 
 
-def summarize(
-    prior: Sequence[float | None],
-    posterior: Sequence[float | None],
-    label: Sequence[float | None],
-    cluster: Sequence[object],
-) -> dict[str, float]:
-    """The metric values over all samples; a sample missing either belief counts as a failure.
-
-    Missing values are ``None`` or NaN.
-    """
-    n_samples = len(prior)
-    keep = [i for i in range(n_samples) if not _missing(prior[i]) and not _missing(posterior[i])]
-    p = np.array([prior[i] for i in keep], dtype=np.float64)
-    q = np.array([posterior[i] for i in keep], dtype=np.float64)
-    ms = stats.martingale_score(p, q, cluster=np.array([str(cluster[i]) for i in keep]))
-    labelled = [k for k, i in enumerate(keep) if not _missing(label[i])]
-    y = np.array([label[keep[k]] for k in labelled], dtype=np.float64)
+def _ms_family(p: np.ndarray, q: np.ndarray, cluster: np.ndarray) -> dict[str, float]:
+    ms = stats.martingale_score(p, q, cluster=cluster)
     return {
         "ms_slope": ms.slope,
         "ms_slope_se": ms.se,
@@ -77,11 +80,50 @@ def summarize(
         "ms_r2": ms.r2,
         "ms_signed_r2": ms.signed_r2,
         "inertia": stats.inertia(p, q),
-        "mean_delta": float(np.mean(q - p)) if keep else math.nan,
+        "mean_delta": float(np.mean(q - p)) if len(p) else math.nan,
+        "n_pairs": float(len(p)),
+    }
+
+
+def summarize(
+    prior: Sequence[float | None],
+    posterior: Sequence[float | None],
+    label: Sequence[float | None],
+    cluster: Sequence[object],
+    trajectories: Sequence[Sequence[float | None]] | None = None,
+) -> dict[str, float]:
+    """The metric values over all samples (missing beliefs are ``None`` or NaN).
+
+    ``trajectories`` (b_0..b_T per sample) give the consecutive pairs; without them each sample's
+    only pair is (prior, posterior). A sample missing any belief counts as an extraction failure.
+    """
+    n_samples = len(prior)
+    if trajectories is None:
+        trajectories = [[prior[i], posterior[i]] for i in range(n_samples)]
+    keep = [i for i in range(n_samples) if not _missing(prior[i]) and not _missing(posterior[i])]
+    p = np.array([prior[i] for i in keep], dtype=np.float64)
+    q = np.array([posterior[i] for i in keep], dtype=np.float64)
+    endpoints = _ms_family(p, q, np.array([str(cluster[i]) for i in keep]))
+
+    before, after, pair_cluster = [], [], []
+    for i, path in enumerate(trajectories):
+        for a, b in itertools.pairwise(path):
+            if not _missing(a) and not _missing(b):
+                before.append(a)
+                after.append(b)
+                pair_cluster.append(str(cluster[i]))
+    steps = _ms_family(np.array(before, dtype=np.float64), np.array(after, dtype=np.float64), np.array(pair_cluster))
+
+    kept = set(keep)
+    complete = sum(i in kept and not any(_missing(b) for b in path) for i, path in enumerate(trajectories))
+    labelled = [k for k, i in enumerate(keep) if not _missing(label[i])]
+    y = np.array([label[keep[k]] for k in labelled], dtype=np.float64)
+    return {
+        **steps,
+        **{endpoint_key(k): v for k, v in endpoints.items()},
         "brier_prior": stats.brier(p[labelled], y),
         "brier_posterior": stats.brier(q[labelled], y),
-        "n_pairs": float(len(keep)),
-        "extraction_failure_rate": 1.0 - len(keep) / n_samples if n_samples else math.nan,
+        "extraction_failure_rate": 1.0 - complete / n_samples if n_samples else math.nan,
     }
 
 
@@ -100,9 +142,19 @@ def martingale_metrics() -> Metric:
             [v.get("posterior") for v in values],
             [v.get("label") for v in values],
             clusters,
+            [_trajectory(s.score) for s in scores],
         )
 
     return compute
+
+
+def _trajectory(score: Score) -> list[float | None]:
+    """b_0..b_T from a score's metadata; (prior, posterior) for scores written without one."""
+    path = (score.metadata or {}).get("trajectory")
+    if isinstance(path, list):
+        return [step.get("value") if isinstance(step, dict) else None for step in path]
+    value = score.value if isinstance(score.value, dict) else {}
+    return [value.get("prior"), value.get("posterior")]
 
 
 def _belief(reading: BeliefReading | None) -> float:

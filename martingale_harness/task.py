@@ -1,28 +1,30 @@
-"""Assembles an inspect Task from a task config, a dataset and the protocol settings."""
+"""Assembles an inspect Task from a task config, a domain's data and the protocol settings."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Any
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import model_roles
 
-from martingale_harness.config import TaskConfig
+from martingale_harness.config import ProtocolSettings, TaskConfig, parse_name_list, task_config
+from martingale_harness.domains import get_loader
+from martingale_harness.domains.base import DomainItem, LoadResult, item_to_sample
 from martingale_harness.errors import ConfigError
 from martingale_harness.plugins import get_extractor
 from martingale_harness.protocol import belief_protocol
 from martingale_harness.scoring import belief_scorer
 
+logger = logging.getLogger(__name__)
+
 
 def parse_extractors(value: str | Sequence[str] | None, default: Sequence[str]) -> list[str]:
     """``-T extractors=a,b`` arrives as a string or a list; both mean the same."""
-    if value is None:
-        names = list(default)
-    elif isinstance(value, str):
-        names = [v.strip() for v in value.split(",") if v.strip()]
-    else:
-        names = [str(v).strip() for v in value]
+    names = list(default) if value is None else list(parse_name_list(value))
     if not names:
         raise ConfigError("extractors: give at least one extractor name")
     if len(set(names)) != len(names):
@@ -49,30 +51,68 @@ def check_model_roles(
                 )
 
 
+def domain_task(
+    name: str,
+    *,
+    data: str | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+    **overrides: Any,
+) -> Task:
+    """The task ``martingale/<name>``: its YAML, with ``-T`` values in ``overrides`` taking precedence."""
+    config = task_config(name)
+    settings = config.protocol.override(**overrides)
+    path = data or config.default_data
+    loaded = get_loader(config.dataset_path)(
+        path, evidence_budget=settings.evidence_budget, bad_rows=settings.bad_rows
+    )
+    if loaded.skipped:
+        first = loaded.skipped[0]
+        logger.warning(f"{len(loaded.skipped)} row(s) of {path} skipped (bad_rows=skip), e.g. {first.where}: "
+                       f"{first.reason}; all reasons are in the log's task metadata (data_report)")
+    samples = [_sample(config, item) for item in loaded.items]
+    return build_task(config, samples, dataset_name=Path(str(path)).name, settings=settings, loaded=loaded,
+                      shuffle=shuffle, seed=seed)
+
+
+def _sample(config: TaskConfig, item: DomainItem) -> Sample:
+    sample = item_to_sample(item)
+    if config.doc_to_text != "{question}":
+        fields = {**item.metadata, "question": item.question, "question_id": item.question_id,
+                  "sample_id": item.sample_id}
+        try:
+            sample.input = config.render_question(fields)
+        except KeyError as e:
+            raise ConfigError(f"{config.source}: doc_to_text uses the field {e}, which {config.dataset_path} "
+                              f"items do not have; available: {', '.join(sorted(fields))}") from None
+    return sample
+
+
 def build_task(
     config: TaskConfig,
     samples: list[Sample],
     *,
     dataset_name: str,
-    paradigm: str | None = None,
-    system_prompt: str | None = None,
-    extractors: str | Sequence[str] | None = None,
+    settings: ProtocolSettings | None = None,
+    loaded: LoadResult | None = None,
     shuffle: bool = False,
     seed: int = 0,
 ) -> Task:
     """The Task: protocol solver, one scorer per extractor, settings recorded in the log."""
-    names = parse_extractors(extractors, config.extractors)
+    settings = settings or config.protocol
+    names = list(settings.extractors)
+    for name in names:
+        get_extractor(name)  # unknown names fail here, listing the known ones
     check_model_roles(names)
     dataset = MemoryDataset(samples, name=dataset_name)
     if shuffle:
         dataset.shuffle(seed=seed)
-    paradigm = paradigm or config.paradigm
-    system_prompt = system_prompt or config.system_prompt
     return Task(
         dataset=dataset,
         solver=belief_protocol(
-            paradigm=paradigm,
-            system_prompt=system_prompt,
+            paradigm=settings.paradigm,
+            system_prompt=settings.system_prompt,
+            rounds=settings.rounds,
             yes_no_probe=any(getattr(get_extractor(name), "needs_yes_no_probe", False) for name in names),
         ),
         scorer=[belief_scorer(name) for name in names],
@@ -81,8 +121,12 @@ def build_task(
             "martingale_task": config.task,
             "task_version": config.version,
             "task_config": str(config.source.name),
-            "paradigm": paradigm,
-            "system_prompt": system_prompt,
+            "paradigm": settings.paradigm,
+            "system_prompt": settings.system_prompt,
+            "rounds": settings.rounds,
             "extractors": names,
+            "evidence_budget": settings.evidence_budget,
+            "bad_rows": settings.bad_rows,
+            **({"data_report": loaded.report()} if loaded is not None else {}),
         },
     )

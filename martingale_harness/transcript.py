@@ -10,7 +10,7 @@ from inspect_ai.solver import TaskState
 
 Stage = Literal["prior", "evidence", "posterior"]
 TURNS_KEY = "martingale_turns"
-"""Store key under which the protocol records its turns: ``[{"stage", "prompt", "message", "probe"?}]``."""
+"""Store key under which the protocol records its turns: ``[{"stage", "prompt", "message", "context"?, "probe"?}]``."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,9 @@ class Turn:
     prompt: str
     answer: str
     reasoning: str | None = None
+    context: tuple[str, ...] = ()
+    """What happened since the previous belief turn that is not this turn's prompt or answer: the
+    debate's arguments, each labelled with its speaker (``debate`` paradigm)."""
     probe: dict[str, Any] | None = None
     """The Yes/No probe after this turn, when the run recorded one (see ``protocol.yes_no_probe``):
     ``{"completion", "model", "positions"}``, ``positions`` being ``None`` when the backend returned
@@ -50,5 +53,5 @@ def transcript_from_state(state: TaskState) -> Transcript:
             parts = [c.reasoning for c in message.content if isinstance(c, ContentReasoning)]
             reasoning = "\n\n".join(parts) or None
         turns.append(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=message.text, reasoning=reasoning,
-                          probe=entry.get("probe")))
+                          context=tuple(entry.get("context") or ()), probe=entry.get("probe")))
     return Transcript(question=state.input_text, turns=tuple(turns))

@@ -68,7 +68,8 @@ def _grader_calls(sample) -> int:  # noqa: ANN001
 
 
 def test_malformed_reply_is_retried_with_feedback(tmp_path: Path) -> None:
-    log = _judge_run(tmp_path, _scripted_grader("I think it is likely.", "[0.5, 0.25, 0.75]"), limit=1)
+    # each sim answer is two paragraphs (a lead, then the belief): 4 steps, 5 beliefs
+    log = _judge_run(tmp_path, _scripted_grader("I think it is likely.", "[0.5, 0.3, 0.25, 0.6, 0.75]"), limit=1)
     sample = log.samples[0]
     assert sample.scores["step_judge"].value["prior"] == 0.25
     assert sample.scores["step_judge"].value["posterior"] == 0.75
@@ -81,7 +82,7 @@ def test_grader_that_never_complies_is_a_recorded_failure(tmp_path: Path) -> Non
     score = sample.scores["step_judge"]
     assert np.isnan(score.value["prior"]) and np.isnan(score.value["posterior"])
     reasons = {t["reason"] for t in score.metadata["trajectory"]}
-    assert reasons == {f"grader failed {MAX_ATTEMPTS} times (expected 3 numbers, got 2); last reply: '[0.5, 0.2]'"}
+    assert reasons == {f"grader failed {MAX_ATTEMPTS} times (expected 5 numbers, got 2); last reply: '[0.5, 0.2]'"}
     assert _grader_calls(sample) == MAX_ATTEMPTS
     metrics = {k: m.value for b in log.results.scores if b.name == "step_judge" for k, m in b.metrics.items()}
     assert metrics["extraction_failure_rate"] == 1.0

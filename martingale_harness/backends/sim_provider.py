@@ -14,10 +14,14 @@ logprobs are requested, gives the two tokens probabilities b_k and 1 - b_k for t
 just stated (clipped to [1e-9, 1 - 1e-9]: a token probability is never exactly 0). Without
 ``logprobs`` in the request it returns none, as real backends do.
 
-The agent answers turn k of a conversation (k = number of assistant turns already in it) with
-its belief b_k: the first answer is the prior, each later user turn counts as one piece of
-evidence. The sample is identified by its first user message, so the same question always gets
-the same latent path. Answers are short natural-language reasoning followed by the belief in one
+The agent answers the k-th belief request of a conversation (a user message carrying the
+protocol's answer format; k = 0 for the prior) with its belief b_k: each belief request after the
+first counts as one piece of evidence, whatever came between (a debate counts as one step). A
+request for anything else (a debate argument, the debate clone's turns) gets a short argument that
+states no probability. Asked for chain of thought, it restates its previous belief in its first
+paragraph before giving the new one, as the instruction asks. System prompts do not change the
+agents. The sample is identified by its first user message, so the same question always gets the
+same latent path, in every paradigm. Answers are short natural-language reasoning followed by the belief in one
 of several phrasings real models use, so the extractors are exercised, not bypassed.
 """
 
@@ -32,7 +36,6 @@ import numpy as np
 from inspect_ai._util.error import PrerequisiteError  # shown without a traceback
 from inspect_ai.model import (
     ChatMessage,
-    ChatMessageAssistant,
     ChatMessageUser,
     GenerateConfig,
     Logprob,
@@ -46,7 +49,7 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from martingale_harness.backends.simulated import AGENT_KINDS, SimAgent
-from martingale_harness.protocol import YES_NO_PROBE
+from martingale_harness.protocol import COT_INSTRUCTION, YES_NO_PROBE, is_belief_prompt
 
 _PHRASINGS = (
     "Probability: {p:.4f}",
@@ -54,6 +57,10 @@ _PHRASINGS = (
     "I'd put the probability at {p:.4f}.",
     'Final answer: {{"probability": {p:.4f}}}',
     "**Probability:** {pct:.2f}%",
+)
+_ARGUMENT = (
+    "The strongest considerations favour my side: the information presented is consistent with it, and the "
+    "opposing case rests on assumptions that may not hold."
 )
 _PHRASING_STREAM = 1  # separate random stream, so wording never changes a belief
 _STATED = re.compile(r"(\d+(?:\.\d+)?)\s*(%?)")
@@ -178,11 +185,14 @@ class SimulatedReasonerAPI(ModelAPI):
             text = self.judge.answer(key)
         else:
             assert self.agent is not None
-            turn = sum(isinstance(m, ChatMessageAssistant) for m in input)
-            if users[-1].text == YES_NO_PROBE and turn > 0:
+            turn = sum(is_belief_prompt(u.text) for u in users[:-1])
+            last = users[-1].text
+            if last == YES_NO_PROBE and turn > 0:
                 text, logprobs = self._probe_answer(self.agent.path(key, turn - 1).stated[turn - 1], config)
+            elif is_belief_prompt(last):
+                text = self._render(key, turn, self.agent.path(key, turn).stated[turn], cot=COT_INSTRUCTION in last)
             else:
-                text = self._render(key, turn, self.agent.path(key, turn).stated[turn])
+                text = _ARGUMENT
         usage = ModelUsage(
             input_tokens=sum(len(m.text.split()) for m in input),
             output_tokens=len(text.split()),
@@ -205,7 +215,7 @@ class SimulatedReasonerAPI(ModelAPI):
         chosen = top[0]
         return text, Logprobs(content=[Logprob(token=chosen.token, logprob=chosen.logprob, top_logprobs=top)])
 
-    def _render(self, key: str, turn: int, belief: float) -> str:
+    def _render(self, key: str, turn: int, belief: float, cot: bool = False) -> str:
         assert self.agent is not None
         rng = self.agent.rng(key, stream=_PHRASING_STREAM + turn)
         phrasing = _PHRASINGS[int(rng.integers(len(_PHRASINGS)))]
@@ -216,4 +226,8 @@ class SimulatedReasonerAPI(ModelAPI):
             direction = "toward Yes" if belief > previous else "toward No" if belief < previous else "neither way"
             lead = f"Weighing the new information, it moves me {direction}."
         answer = phrasing.format(p=belief, pct=100 * belief)
+        if cot and turn > 0:
+            previous = self.agent.path(key, turn).stated[turn - 1]
+            start = f"My current estimate is {100 * previous:.2f}% before I work through this."
+            return f"{start}\n\n{lead}\n\nPutting the steps together, I settle on a final answer.\n\n{answer}"
         return f"{lead}\n\n{answer}"

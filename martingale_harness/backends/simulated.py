@@ -10,7 +10,11 @@ makes the exact Bayesian update a martingale by construction: ``E[b_k | b_{k-1}]
 * ``entrenched`` (``kappa``): ``E[b_k - b_{k-1} | b_{k-1}] = kappa (b_{k-1} - 0.5)`` exactly, by
   shrinking the Bayesian update around the shifted mean ``m = b + kappa (b - 0.5)`` just enough to
   stay inside [0, 1]. Priors are drawn inside the range where ``m`` is a probability, so the
-  first update (the ``direct`` paradigm's only one) is exact; later steps clip ``m`` to [0, 1].
+  first update (the only one in ``direct``, ``cot`` and ``debate``) is exact; later steps clip ``m``
+  to [0, 1]. No bounded process can keep a linear outward drift for ever (``m`` leaves [0, 1] near
+  the ends), so over several updates (the ``evidence`` paradigm) the consecutive-pair MS is below
+  ``kappa``: with ``strength`` 1, about 0.17 for two updates per sample and 0.10 for four
+  (``kappa`` = 0.2; ``strength`` 0.5 gives 0.19 and 0.13).
 * ``noisy`` (``noise``): the Bayesian agent, but every *stated* belief carries independent
   Gaussian elicitation noise (clipped to [0, 1]). The naive MS is then biased negative.
 * ``inert``: states its prior at every turn; inertia = 1.

@@ -5,10 +5,12 @@ per step plus one before any step (element 0). The grader is inspect's model rol
 (``--model-role grader=openai/gpt-4o-mini``, or ``grader=sim/judge`` offline); the evaluated model
 never grades itself.
 
-Steps are what the reasoner wrote, in order: for each protocol turn, the paragraphs of its visible
-reasoning content (reasoning models), then its answer. A turn's belief is the judge's belief after
-that turn's last step. Prompts shown *to* the reasoner (the evidence) are not steps: the judge
-reads the reasoner's beliefs, not its own reaction to the evidence.
+Steps are what happened in the reasoning, in order: for each protocol turn, the debate turns that
+led up to it (the reasoner's arguments and its opponent's, labelled by speaker), the paragraphs of
+its reasoning content (reasoning models), then the paragraphs of its answer (blank-line separated,
+as chain of thought writes them). A turn's belief is the judge's belief after that turn's last
+step. Prompts shown *to* the reasoner (the evidence) are not steps: the judge reads the reasoner's
+beliefs, not its own reaction to the evidence.
 
 A reply that is not a JSON list of numbers in [0, 1] with exactly one more element than there are
 steps is answered with the problem and asked again, at most ``MAX_ATTEMPTS`` calls in all; after
@@ -67,14 +69,19 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 _THINK = re.compile(r"<think(?:ing)?>.*?</think(?:ing)?>", re.S | re.I)
 
 
+def _paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
 def judge_steps(transcript: Transcript) -> tuple[list[str], list[int]]:
     """The steps shown to the judge and, per turn, the index of that turn's last step."""
     steps: list[str] = []
     turn_ends: list[int] = []
     for turn in transcript.turns:
+        steps.extend(turn.context)
         if turn.reasoning:
-            steps.extend(p.strip() for p in turn.reasoning.split("\n\n") if p.strip())
-        steps.append(turn.answer.strip() or "(no answer)")
+            steps.extend(_paragraphs(turn.reasoning))
+        steps.extend(_paragraphs(turn.answer) or ["(no answer)"])
         turn_ends.append(len(steps) - 1)
     return steps, turn_ends
 
