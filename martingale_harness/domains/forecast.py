@@ -10,8 +10,9 @@ filled in. An item is labelled only where its resolution is ``resolved`` with ``
 Decisions: a missing resolution file is allowed (every item unlabelled); a resolution file that
 names another question set, or a question id this set does not have, is an error (the files do not
 belong together). A question with a missing field, an empty text or bad resolution dates is a bad
-row (skipped and recorded, or fatal with ``bad_rows="error"``); a duplicate id is fatal. Combination questions (list-valued ids) are not part of ``-llm`` question sets
-and are skipped in resolution files.
+row (skipped and recorded, or fatal with ``bad_rows="error"``); a duplicate id is fatal.
+Combination questions (list-valued ids) are not part of ``-llm`` question sets and are skipped in
+resolution files.
 """
 
 from __future__ import annotations
