@@ -48,6 +48,7 @@ _ARGS_DOC = """
         system_prompt: ``none``, ``critical`` or ``prior_conforming``.
         extractors: Comma-separated extractor plugin names (default ``self_report``).
         rounds: Debate rounds (``debate`` only).
+        prior_samples: Independent elicitations of the prior; 2 or more add ``ms_slope_iv``.
         evidence_budget: Characters per evidence item before it is cut with a marker (0 = no limit).
         bad_rows: ``skip`` (record and leave out) or ``error`` (stop at the first bad row).
         shuffle: Shuffle the sample order (with ``seed``).
@@ -64,6 +65,7 @@ def _define(name: str, summary: str) -> Callable[..., Task]:
         system_prompt: str | None = None,
         extractors: str | list[str] | None = None,
         rounds: int | None = None,
+        prior_samples: int | None = None,
         evidence_budget: int | None = None,
         bad_rows: str | None = None,
         shuffle: bool = False,
@@ -71,6 +73,7 @@ def _define(name: str, summary: str) -> Callable[..., Task]:
     ) -> Task:
         return domain_task(name, data=data, shuffle=shuffle, seed=seed, paradigm=paradigm,
                            system_prompt=system_prompt, extractors=extractors, rounds=rounds,
+                           prior_samples=prior_samples,
                            evidence_budget=evidence_budget, bad_rows=bad_rows)
 
     task_fn.__name__ = task_fn.__qualname__ = name

@@ -33,7 +33,9 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "task", "tag", "include", "dataset_path", "dataset_kwargs", "test_split", "output_type",
     "doc_to_text", "doc_to_target", "metric_list", "metadata", "protocol", "description",
 )
-PROTOCOL_KEYS: tuple[str, ...] = ("paradigm", "system_prompt", "extractors", "rounds", "evidence_budget", "bad_rows")
+PROTOCOL_KEYS: tuple[str, ...] = (
+    "paradigm", "system_prompt", "extractors", "rounds", "prior_samples", "evidence_budget", "bad_rows",
+)
 DOC_FIELDS: tuple[str, ...] = ("question", "question_id", "sample_id")
 """Fields a ``doc_to_text`` template may use (besides the domain's metadata fields)."""
 _MAX_INCLUDE_DEPTH = 8
@@ -104,6 +106,8 @@ class ProtocolSettings:
     extractors: tuple[str, ...] = ("self_report",)
     rounds: int = 2
     """Debate rounds (one argument from each side per round)."""
+    prior_samples: int = 1
+    """Independent elicitations of the prior; 2 or more enable ``ms_slope_iv``."""
     evidence_budget: int = DEFAULT_EVIDENCE_BUDGET
     """Characters per evidence item before it is cut with a marker; 0 = no limit."""
     bad_rows: str = "skip"
@@ -124,6 +128,8 @@ class ProtocolSettings:
             raise fail("extractors", self.extractors, "each extractor once")
         if not _is_int(self.rounds) or not 1 <= self.rounds <= 10:
             raise fail("rounds", self.rounds, "an integer from 1 to 10")
+        if not _is_int(self.prior_samples) or not 1 <= self.prior_samples <= 10:
+            raise fail("prior_samples", self.prior_samples, "an integer from 1 to 10")
         if not _is_int(self.evidence_budget) or self.evidence_budget < 0:
             raise fail("evidence_budget", self.evidence_budget, "a number of characters >= 0 (0 = no limit)")
         if self.bad_rows not in BAD_ROW_RULES:
@@ -135,7 +141,7 @@ class ProtocolSettings:
         given = {k: v for k, v in values.items() if v is not None}
         if "extractors" in given:
             given["extractors"] = parse_name_list(given["extractors"])
-        for key in ("rounds", "evidence_budget"):
+        for key in ("rounds", "prior_samples", "evidence_budget"):
             if isinstance(given.get(key), str) and given[key].strip().isdigit():
                 given[key] = int(given[key])
         return replace(self, **given).validated("-T")

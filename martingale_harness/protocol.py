@@ -31,6 +31,7 @@ from inspect_ai.model import (
     ChatMessage,
     ChatMessageSystem,
     ChatMessageUser,
+    ContentReasoning,
     GenerateConfig,
     ModelOutput,
     get_model,
@@ -95,6 +96,8 @@ DEBATE_CLOSING = (
 NO_EVIDENCE = "(No further information is available.)"
 YES_NO_PROBE = "Answer with a single word, Yes or No: will the answer to the question be Yes?"
 """The side question behind the ``logprob`` extractor, asked after a belief turn."""
+REPEAT_SEED_OFFSET = 1000
+"""Repeat k of the prior elicitation is generated with seed ``REPEAT_SEED_OFFSET + k``."""
 PROBE_TOP_LOGPROBS = 20  # the most OpenAI-compatible servers accept
 PROBE_MAX_TOKENS = 4  # room for a leading space or newline token before the word
 
@@ -147,9 +150,17 @@ def probe_record(output: ModelOutput) -> dict[str, Any]:
 
 @solver
 def belief_protocol(
-    paradigm: str = "direct", system_prompt: str = "none", rounds: int = 2, yes_no_probe: bool = False
+    paradigm: str = "direct", system_prompt: str = "none", rounds: int = 2, yes_no_probe: bool = False,
+    prior_samples: int = 1,
 ) -> Solver:
     """Elicit a belief trajectory; ``paradigm``, ``system_prompt`` and ``rounds`` as in DESIGN §3.
+
+    With ``prior_samples`` >= 2 the prior is elicited ``prior_samples - 1`` more times, each in a
+    fresh conversation with the same system prompt and prior question (side calls, seed
+    ``REPEAT_SEED_OFFSET + k`` so repeats are reproducible where the provider honours seeds), and
+    recorded with the prior turn (``repeats``): independent measurements of the same prior, the
+    instrument of the noise-robust ``ms_slope_iv``. Use a temperature above 0, or the repeats are
+    copies of the first answer and carry no independent noise.
 
     With ``yes_no_probe`` every belief turn is followed by :data:`YES_NO_PROBE`, sent to the same
     model with logprobs requested, on a copy of the conversation: later turns and the other
@@ -159,6 +170,8 @@ def belief_protocol(
     check_choice("system_prompt", system_prompt, SYSTEM_PROMPTS)
     if not 1 <= rounds <= 10:
         raise ConfigError(f"rounds={rounds} is not supported; allowed: 1 to 10")
+    if not 1 <= prior_samples <= 10:
+        raise ConfigError(f"prior_samples={prior_samples} is not supported; allowed: 1 to 10")
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         evidence = [str(e) for e in (state.metadata or {}).get("evidence", [])]
@@ -172,11 +185,10 @@ def belief_protocol(
             if context:
                 turn["context"] = context
             if yes_no_probe and not new_state.completed:
-                probe = await get_model().generate(
-                    [*new_state.messages, ChatMessageUser(content=YES_NO_PROBE)],
-                    config=GenerateConfig(logprobs=True, top_logprobs=PROBE_TOP_LOGPROBS, max_tokens=PROBE_MAX_TOKENS),
-                )
-                turn["probe"] = probe_record(probe)
+                turn["probe"] = await _probe(new_state.messages)
+            if stage == "prior" and prior_samples > 1 and not new_state.completed:
+                turn["repeats"] = [await _repeat(new_state.messages[: turn["message"]], k)  # type: ignore[misc]
+                                   for k in range(1, prior_samples)]
             turns.append(turn)
             new_state.store.set(TURNS_KEY, list(turns))
             return new_state
@@ -204,7 +216,28 @@ def belief_protocol(
         closing = f"The other side argues:\n\n{last_reply}\n\n{DEBATE_CLOSING} {ANSWER_FORMAT}"
         return await ask("posterior", closing, context)
 
+    async def _probe(messages: list[ChatMessage]) -> dict[str, Any]:
+        probe = await get_model().generate(
+            [*messages, ChatMessageUser(content=YES_NO_PROBE)],
+            config=GenerateConfig(logprobs=True, top_logprobs=PROBE_TOP_LOGPROBS, max_tokens=PROBE_MAX_TOKENS),
+        )
+        return probe_record(probe)
+
+    async def _repeat(messages: list[ChatMessage], k: int) -> dict[str, Any]:
+        output = await get_model().generate(messages, config=GenerateConfig(seed=REPEAT_SEED_OFFSET + k))
+        repeat: dict[str, Any] = {"answer": output.completion, "reasoning": _reasoning(output)}
+        if yes_no_probe:
+            repeat["probe"] = await _probe([*messages, output.message])
+        return repeat
+
     return solve
+
+
+def _reasoning(output: ModelOutput) -> str | None:
+    if not output.choices or not isinstance(output.message.content, list):
+        return None
+    parts = [c.reasoning for c in output.message.content if isinstance(c, ContentReasoning)]
+    return "\n\n".join(parts) or None
 
 
 async def _debate(

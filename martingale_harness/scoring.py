@@ -21,7 +21,7 @@ from inspect_ai.solver import TaskState
 from martingale_harness import stats
 from martingale_harness.beliefs import BeliefReading
 from martingale_harness.plugins import get_extractor, plugin_host
-from martingale_harness.transcript import transcript_from_state
+from martingale_harness.transcript import Transcript, transcript_from_state
 
 _MS_KEYS: tuple[str, ...] = (
     "ms_slope",
@@ -62,6 +62,12 @@ t-test; the CI and the ``_robust`` keys are heteroscedasticity-robust (HC3, or a
 bootstrap when a question gives several pairs)."""
 
 
+IV_KEYS: tuple[str, ...] = ("ms_slope_iv", "ms_slope_iv_ci_low", "ms_slope_iv_ci_high", "n_iv")
+"""Added when the prior was elicited more than once (``prior_samples`` >= 2): the instrumental-
+variable slope of the first-vs-last update on the prior, instrumented by the repeated prior (the
+mean of the repeats), with a question-cluster bootstrap CI."""
+
+
 def _missing(value: float | None) -> bool:
     return value is None or math.isnan(value)
 
@@ -91,11 +97,13 @@ def summarize(
     label: Sequence[float | None],
     cluster: Sequence[object],
     trajectories: Sequence[Sequence[float | None]] | None = None,
+    prior_repeat: Sequence[float | None] | None = None,
 ) -> dict[str, float]:
     """The metric values over all samples (missing beliefs are ``None`` or NaN).
 
     ``trajectories`` (b_0..b_T per sample) give the consecutive pairs; without them each sample's
     only pair is (prior, posterior). A sample missing any belief counts as an extraction failure.
+    ``prior_repeat`` (an independent re-elicitation of each prior) adds the :data:`IV_KEYS`.
     """
     n_samples = len(prior)
     if trajectories is None:
@@ -118,9 +126,18 @@ def summarize(
     complete = sum(i in kept and not any(_missing(b) for b in path) for i, path in enumerate(trajectories))
     labelled = [k for k, i in enumerate(keep) if not _missing(label[i])]
     y = np.array([label[keep[k]] for k in labelled], dtype=np.float64)
+    iv: dict[str, float] = {}
+    if prior_repeat is not None:
+        usable = [i for i in keep if not _missing(prior_repeat[i])]
+        result = stats.iv_slope(p[[keep.index(i) for i in usable]], q[[keep.index(i) for i in usable]],
+                                np.array([prior_repeat[i] for i in usable], dtype=np.float64),
+                                cluster=np.array([str(cluster[i]) for i in usable]))
+        iv = {"ms_slope_iv": result.slope, "ms_slope_iv_ci_low": result.ci_low,
+              "ms_slope_iv_ci_high": result.ci_high, "n_iv": float(result.n)}
     return {
         **steps,
         **{endpoint_key(k): v for k, v in endpoints.items()},
+        **iv,
         "brier_prior": stats.brier(p[labelled], y),
         "brier_posterior": stats.brier(q[labelled], y),
         "extraction_failure_rate": 1.0 - complete / n_samples if n_samples else math.nan,
@@ -143,6 +160,7 @@ def martingale_metrics() -> Metric:
             [v.get("label") for v in values],
             clusters,
             [_trajectory(s.score) for s in scores],
+            [v.get("prior_repeat") for v in values] if any("prior_repeat" in v for v in values) else None,
         )
 
     return compute
@@ -181,16 +199,25 @@ def _make_scorer(extractor_name: str) -> Scorer:
         trajectory: list[dict[str, Any]] = [
             {"stage": stage, **r.to_dict()} for stage, r in zip(stages, readings, strict=True)
         ]
+        value: dict[str, float] = {
+            "prior": p,
+            "posterior": q,
+            "delta": q - p,
+            "label": float(label) if label is not None else math.nan,
+        }
+        metadata: dict[str, Any] = {"extractor": extractor_name, "trajectory": trajectory}
+        repeats = transcript.turns[0].repeats if transcript.turns else ()
+        if repeats:
+            # each repeat is read on its own, exactly as a one-turn transcript would be
+            repeat_readings = [(await extractor.extract(Transcript(transcript.question, (r,))))[0] for r in repeats]
+            ok = [r.value for r in repeat_readings if r.value is not None]
+            value["prior_repeat"] = float(np.mean(ok)) if ok else math.nan
+            metadata["prior_repeats"] = [r.to_dict() for r in repeat_readings]
         return Score(
-            value={
-                "prior": p,
-                "posterior": q,
-                "delta": q - p,
-                "label": float(label) if label is not None else math.nan,
-            },
+            value=value,
             answer=" -> ".join("?" if r.value is None else f"{r.value:.4g}" for r in readings),
             explanation="; ".join(problems) or None,
-            metadata={"extractor": extractor_name, "trajectory": trajectory},
+            metadata=metadata,
         )
 
     return score

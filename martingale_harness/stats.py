@@ -184,6 +184,54 @@ def martingale_score(
     )
 
 
+def _cluster_sums(x: NDArray[np.float64], y: NDArray[np.float64], codes: NDArray[np.intp],
+                  n_clusters: int) -> NDArray[np.float64]:
+    """Per-cluster sufficient statistics of a regression of y on x: n, Σx, Σy, Σx², Σxy."""
+    return np.stack(
+        [
+            np.bincount(codes, minlength=n_clusters).astype(np.float64),
+            np.bincount(codes, weights=x, minlength=n_clusters),
+            np.bincount(codes, weights=y, minlength=n_clusters),
+            np.bincount(codes, weights=x * x, minlength=n_clusters),
+            np.bincount(codes, weights=x * y, minlength=n_clusters),
+        ],
+        axis=1,
+    )
+
+
+def _bootstrap_totals(rng: np.random.Generator, sums: list[NDArray[np.float64]],
+                      resamples: int) -> list[NDArray[np.float64]]:
+    """Summed statistics per resample for each of ``sums``, all resampled with the same draws.
+
+    A draw takes n_clusters clusters with replacement; only its counts are kept, one at a time,
+    so memory stays O(clusters) however many resamples are made.
+    """
+    n_clusters = sums[0].shape[0]
+    totals = [np.empty((resamples, s.shape[1])) for s in sums]
+    for b in range(resamples):
+        counts = np.bincount(rng.integers(n_clusters, size=n_clusters), minlength=n_clusters)
+        for total, s in zip(totals, sums, strict=True):
+            total[b] = counts @ s
+    return totals
+
+
+def _slopes(totals: NDArray[np.float64]) -> NDArray[np.float64]:
+    """OLS slopes from summed sufficient statistics (one row per resample; NaN where undefined)."""
+    m, sx, sy, sxx, sxy = totals.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cxx = sxx - sx * sx / m
+        cxy = sxy - sx * sy / m
+        return np.where(cxx > 1e-24 * m, cxy / cxx, np.nan)
+
+
+def _percentile_ci(values: NDArray[np.float64]) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return math.nan, math.nan
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def _cluster_bootstrap_ci(
     x: NDArray[np.float64],
     y: NDArray[np.float64],
@@ -196,32 +244,102 @@ def _cluster_bootstrap_ci(
 
     Works on per-cluster sufficient statistics, so a resample costs O(clusters), not O(pairs).
     """
-    suff = np.stack(
-        [
-            np.bincount(codes, minlength=n_clusters).astype(np.float64),
-            np.bincount(codes, weights=x, minlength=n_clusters),
-            np.bincount(codes, weights=y, minlength=n_clusters),
-            np.bincount(codes, weights=x * x, minlength=n_clusters),
-            np.bincount(codes, weights=x * y, minlength=n_clusters),
-        ],
-        axis=1,
-    )
-    rng = np.random.default_rng(seed)
-    totals = np.empty((resamples, 5))
-    for b in range(resamples):
-        # how often each cluster is drawn when n_clusters clusters are drawn with replacement
-        counts = np.bincount(rng.integers(n_clusters, size=n_clusters), minlength=n_clusters)
-        totals[b] = counts @ suff
-    m, sx, sy, sxx, sxy = totals.T
-    cxx = sxx - sx * sx / m
-    cxy = sxy - sx * sy / m
-    with np.errstate(divide="ignore", invalid="ignore"):
-        all_slopes = np.where(cxx > 1e-24 * m, cxy / cxx, np.nan)
-    all_slopes = all_slopes[np.isfinite(all_slopes)]
-    if all_slopes.size < 2:
-        return math.nan, math.nan
-    low, high = np.percentile(all_slopes, [2.5, 97.5])
-    return float(low), float(high)
+    (totals,) = _bootstrap_totals(np.random.default_rng(seed), [_cluster_sums(x, y, codes, n_clusters)], resamples)
+    return _percentile_ci(_slopes(totals))
+
+
+@dataclass(frozen=True)
+class PairedSlopeDifference:
+    """MS(b) − MS(a) on the same questions, with a paired cluster-bootstrap 95 % CI."""
+
+    difference: float
+    ci_low: float
+    ci_high: float
+    n_clusters: int
+    resamples: int
+
+
+def paired_slope_difference(
+    prior_a: ArrayLike, posterior_a: ArrayLike, cluster_a: ArrayLike,
+    prior_b: ArrayLike, posterior_b: ArrayLike, cluster_b: ArrayLike,
+    resamples: int = 1000, seed: int = 0,
+) -> PairedSlopeDifference:
+    """Difference of two Martingale Scores measured on the same questions.
+
+    Each side's pairs carry the question they belong to; one bootstrap resample draws questions
+    with replacement and refits both slopes on the same draw, so what the two runs share (the
+    questions) cancels out of the interval. Questions present on one side only are dropped.
+    """
+    xa, qa = _as_probabilities("prior_a", prior_a), _as_probabilities("posterior_a", posterior_a)
+    xb, qb = _as_probabilities("prior_b", prior_b), _as_probabilities("posterior_b", posterior_b)
+    ca, cb = np.asarray(cluster_a).astype(str), np.asarray(cluster_b).astype(str)
+    if not (xa.shape == qa.shape == ca.shape and xb.shape == qb.shape == cb.shape):
+        raise ValueError("each side's prior, posterior and cluster must have the same length")
+    shared = np.intersect1d(ca, cb)
+    keep_a, keep_b = np.isin(ca, shared), np.isin(cb, shared)
+    codes_a = np.searchsorted(shared, ca[keep_a])
+    codes_b = np.searchsorted(shared, cb[keep_b])
+    k = int(shared.size)
+    sums_a = _cluster_sums(xa[keep_a], qa[keep_a] - xa[keep_a], codes_a, k)
+    sums_b = _cluster_sums(xb[keep_b], qb[keep_b] - xb[keep_b], codes_b, k)
+    point = _slopes(sums_b.sum(axis=0, keepdims=True))[0] - _slopes(sums_a.sum(axis=0, keepdims=True))[0]
+    if k < 3:
+        return PairedSlopeDifference(float(point), math.nan, math.nan, k, resamples)
+    totals_a, totals_b = _bootstrap_totals(np.random.default_rng(seed), [sums_a, sums_b], resamples)
+    low, high = _percentile_ci(_slopes(totals_b) - _slopes(totals_a))
+    return PairedSlopeDifference(float(point), low, high, k, resamples)
+
+
+@dataclass(frozen=True)
+class IVResult:
+    """Instrumental-variable slope of the update on the prior, with a bootstrap 95 % CI."""
+
+    slope: float
+    ci_low: float
+    ci_high: float
+    n: int
+    reason: str | None = None
+
+
+def iv_slope(
+    prior: ArrayLike, posterior: ArrayLike, instrument: ArrayLike, cluster: ArrayLike | None = None,
+    resamples: int = 1000, seed: int = 0,
+) -> IVResult:
+    """Noise-robust Martingale Score: Cov(q − p, p') / Cov(p, p') (DESIGN §5).
+
+    ``instrument`` p' is an independent elicitation of the same prior (the mean of several, if
+    there are more): its elicitation noise is independent of the noise in p, so it removes the
+    −Var(u)/Var(p) bias that noise u in the measured prior puts on the OLS slope. The CI is a
+    percentile bootstrap resampling questions (``cluster``, default each sample its own).
+    """
+    p = _as_probabilities("prior", prior)
+    q = _as_probabilities("posterior", posterior)
+    z = _as_probabilities("instrument", instrument)
+    if not (p.shape == q.shape == z.shape):
+        raise ValueError("prior, posterior and instrument must have the same length")
+    n = int(p.size)
+    if n < 3:
+        return IVResult(math.nan, math.nan, math.nan, n, reason=f"need at least 3 samples, have {n}")
+    labels = np.arange(n).astype(str) if cluster is None else np.asarray(cluster).astype(str)
+    _, codes = np.unique(labels, return_inverse=True)
+    k = int(codes.max()) + 1
+    d = q - p
+    sums = np.stack([np.bincount(codes, weights=w, minlength=k)
+                     for w in (np.ones(n), p, d, z, d * z, p * z)], axis=1)
+
+    def slopes(totals: NDArray[np.float64]) -> NDArray[np.float64]:
+        m, sp, sd, sz, sdz, spz = totals.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cov_pz = spz / m - sp * sz / m**2
+            return np.where(np.abs(cov_pz) > 1e-12, (sdz / m - sd * sz / m**2) / cov_pz, np.nan)
+
+    point = float(slopes(sums.sum(axis=0, keepdims=True))[0])
+    if math.isnan(point):
+        return IVResult(math.nan, math.nan, math.nan, n,
+                        reason="the instrument does not vary with the prior (Cov(p, p') = 0)")
+    (totals,) = _bootstrap_totals(np.random.default_rng(seed), [sums], resamples)
+    low, high = _percentile_ci(slopes(totals))
+    return IVResult(point, low, high, n)
 
 
 def brier(forecast: ArrayLike, outcome: ArrayLike) -> float:

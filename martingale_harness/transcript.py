@@ -10,7 +10,8 @@ from inspect_ai.solver import TaskState
 
 Stage = Literal["prior", "evidence", "posterior"]
 TURNS_KEY = "martingale_turns"
-"""Store key under which the protocol records its turns: ``[{"stage", "prompt", "message", "context"?, "probe"?}]``."""
+"""Store key under which the protocol records its turns:
+``[{"stage", "prompt", "message", "context"?, "probe"?, "repeats"?}]``."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class Turn:
     context: tuple[str, ...] = ()
     """What happened since the previous belief turn that is not this turn's prompt or answer: the
     debate's arguments, each labelled with its speaker (``debate`` paradigm)."""
+    repeats: tuple[Turn, ...] = ()
+    """Independent re-elicitations of this (prior) turn, with ``prior_samples`` >= 2."""
     probe: dict[str, Any] | None = None
     """The Yes/No probe after this turn, when the run recorded one (see ``protocol.yes_no_probe``):
     ``{"completion", "model", "positions"}``, ``positions`` being ``None`` when the backend returned
@@ -53,5 +56,8 @@ def transcript_from_state(state: TaskState) -> Transcript:
             parts = [c.reasoning for c in message.content if isinstance(c, ContentReasoning)]
             reasoning = "\n\n".join(parts) or None
         turns.append(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=message.text, reasoning=reasoning,
-                          context=tuple(entry.get("context") or ()), probe=entry.get("probe")))
+                          context=tuple(entry.get("context") or ()), probe=entry.get("probe"),
+                          repeats=tuple(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=r["answer"],
+                                             reasoning=r.get("reasoning"), probe=r.get("probe"))
+                                        for r in entry.get("repeats") or ())))
     return Transcript(question=state.input_text, turns=tuple(turns))

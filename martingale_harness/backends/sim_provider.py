@@ -19,7 +19,9 @@ protocol's answer format; k = 0 for the prior) with its belief b_k: each belief 
 first counts as one piece of evidence, whatever came between (a debate counts as one step). A
 request for anything else (a debate argument, the debate clone's turns) gets a short argument that
 states no probability. Asked for chain of thought, it restates its previous belief in its first
-paragraph before giving the new one, as the instruction asks. System prompts do not change the
+paragraph before giving the new one, as the instruction asks. A prior requested with seed
+``REPEAT_SEED_OFFSET + k`` (the protocol's k-th independent re-elicitation, ``prior_samples``) is
+stated with fresh elicitation noise (``SimAgent.restate``). System prompts do not change the
 agents. The sample is identified by its first user message, so the same question always gets the
 same latent path, in every paradigm. Answers are short natural-language reasoning followed by the belief in one
 of several phrasings real models use, so the extractors are exercised, not bypassed.
@@ -49,7 +51,7 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from martingale_harness.backends.simulated import AGENT_KINDS, SimAgent
-from martingale_harness.protocol import COT_INSTRUCTION, YES_NO_PROBE, is_belief_prompt
+from martingale_harness.protocol import COT_INSTRUCTION, REPEAT_SEED_OFFSET, YES_NO_PROBE, is_belief_prompt
 
 _PHRASINGS = (
     "Probability: {p:.4f}",
@@ -190,7 +192,10 @@ class SimulatedReasonerAPI(ModelAPI):
             if last == YES_NO_PROBE and turn > 0:
                 text, logprobs = self._probe_answer(self.agent.path(key, turn - 1).stated[turn - 1], config)
             elif is_belief_prompt(last):
-                text = self._render(key, turn, self.agent.path(key, turn).stated[turn], cot=COT_INSTRUCTION in last)
+                belief = self.agent.path(key, turn).stated[turn]
+                if turn == 0 and config.seed is not None and config.seed > REPEAT_SEED_OFFSET:
+                    belief = self.agent.restate(key, 0, elicitation=config.seed - REPEAT_SEED_OFFSET)
+                text = self._render(key, turn, belief, cot=COT_INSTRUCTION in last)
             else:
                 text = _ARGUMENT
         usage = ModelUsage(

@@ -16,7 +16,12 @@ makes the exact Bayesian update a martingale by construction: ``E[b_k | b_{k-1}]
   ``kappa``: with ``strength`` 1, about 0.17 for two updates per sample and 0.10 for four
   (``kappa`` = 0.2; ``strength`` 0.5 gives 0.19 and 0.13).
 * ``noisy`` (``noise``): the Bayesian agent, but every *stated* belief carries independent
-  Gaussian elicitation noise (clipped to [0, 1]). The naive MS is then biased negative.
+  elicitation noise with mean zero whatever the belief: Gaussian truncated at ±3 sd, with sd
+  ``min(noise, b / 3, (1 - b) / 3)`` so a statement never leaves [0, 1] (clipping instead would
+  push statements near 0 and 1 inward, a bias of its own). The naive MS is then biased negative.
+  ``entrenched`` takes ``noise`` too (an entrenched agent that also reports noisily).
+  :meth:`SimAgent.restate` gives further independent statements of a belief (elicitation ``k``),
+  for the noise-robust IV slope.
 * ``inert``: states its prior at every turn; inertia = 1.
 
 Priors are ``lo + (hi - lo) * Beta(2, 2)`` with ``[lo, hi] = [0.02, 0.98]`` narrowed to the
@@ -73,8 +78,8 @@ class SimAgent:
             raise ValueError(f"unknown simulated agent {self.kind!r}; choose one of {', '.join(AGENT_KINDS)}")
         if self.kind != "entrenched" and self.kappa != 0.0:
             raise ValueError(f"kappa applies to sim/entrenched only, not sim/{self.kind}")
-        if self.kind != "noisy" and self.noise != 0.0:
-            raise ValueError(f"noise applies to sim/noisy only, not sim/{self.kind}")
+        if self.kind not in ("noisy", "entrenched") and self.noise != 0.0:
+            raise ValueError(f"noise applies to sim/noisy and sim/entrenched only, not sim/{self.kind}")
         if not -1.0 <= self.kappa <= 1.0:
             raise ValueError(f"kappa must lie in [-1, 1], got {self.kappa}")
         if not 0.0 <= self.noise <= 0.5:
@@ -111,10 +116,7 @@ class SimAgent:
             if self.kind != "inert":
                 b = self._step(b, truth_u[k], signal_z[k])
             true.append(b)
-        stated = [
-            min(1.0, max(0.0, v + self.noise * elicit_e[i])) if self.kind == "noisy" else v
-            for i, v in enumerate(true)
-        ]
+        stated = [self._stated(v, float(elicit_e[i])) for i, v in enumerate(true)]
         return BeliefPath(tuple(true), tuple(stated))
 
     def _step(self, b: float, u: float, z: float) -> float:
@@ -128,3 +130,24 @@ class SimAgent:
         # largest shrink factor that keeps m + lam * (bayes - b) inside [0, 1] for any bayes
         lam = min(1.0, m / b if b > 0 else 1.0, (1 - m) / (1 - b) if b < 1 else 1.0)
         return min(1.0, max(0.0, m + lam * (bayes - b)))
+
+    def restate(self, key: str, turn: int, elicitation: int) -> float:
+        """Belief b_turn stated again in an independent elicitation (``elicitation`` >= 1).
+
+        The latent belief is the same; only the elicitation noise is drawn afresh (a stream of its
+        own per elicitation), so without noise the restatement equals the first statement.
+        """
+        if elicitation < 1:
+            raise ValueError("elicitation 0 is the conversation's own statement; repeats count from 1")
+        belief = self.path(key, turn).true[turn]
+        if not self.noise:
+            return belief
+        e = float(self.rng(key, stream=1000 + elicitation).standard_normal(MAX_STEPS + 1)[turn])
+        return self._stated(belief, e)
+
+    def _stated(self, belief: float, e: float) -> float:
+        """``belief`` as stated with standard-normal draw ``e`` (see ``noisy`` in the module docstring)."""
+        if not self.noise:
+            return belief
+        scale = min(self.noise, belief / 3.0, (1.0 - belief) / 3.0)
+        return min(1.0, max(0.0, belief + scale * max(-3.0, min(3.0, e))))  # min/max: float rounding only
