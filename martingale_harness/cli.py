@@ -126,6 +126,73 @@ def summary(log_file: str) -> None:
             click.echo(f"  {block.name}: MS undefined: {_undefined_reason(full, block.name)}")
 
 
+@main.command("report")
+@click.argument("log_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--output-dir", type=click.Path(file_okay=False), default="results", show_default=True,
+              help="Where results_<time>.json/.md, samples_<task>_<time>.jsonl and the PNG plots go.")
+@click.option("--plots/--no-plots", default=True, show_default=True,
+              help="Write the PNG plots (needs matplotlib: pip install 'martingale-harness[plots]').")
+def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool) -> None:
+    """lm-eval-style results of one or more eval LOG_FILES: table, results JSON, samples JSONL, plots."""
+    from martingale_harness.report import write_report
+    from martingale_harness.runs import read_run
+
+    try:
+        table, files = write_report([read_run(f) for f in log_files], output_dir, plots=plots)
+    except MartingaleError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(table)
+    for path in [files.results, files.table, *files.samples, *files.plots]:
+        click.echo(f"wrote {path}")
+
+
+@main.command("compare")
+@click.argument("log_a", type=click.Path(exists=True, dir_okay=False))
+@click.argument("log_b", type=click.Path(exists=True, dir_okay=False))
+@click.option("--extractors", help="Comma-separated extractors to compare (default: all both logs have).")
+@click.option("--split-by", help="Also compare within each value of this sample metadata field, e.g. source.")
+@click.option("--resamples", type=click.IntRange(min=100), default=1000, show_default=True,
+              help="Bootstrap resamples for the CI of the MS difference.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+def compare_command(log_a: str, log_b: str, extractors: str | None, split_by: str | None, resamples: int,
+                    seed: int) -> None:
+    """Compare run B against run A on the same questions: MS, Brier and inertia, with paired tests."""
+    from martingale_harness.compare import compare_runs, comparison_table
+    from martingale_harness.config import parse_name_list
+    from martingale_harness.runs import read_run
+
+    try:
+        run_a, run_b = read_run(log_a), read_run(log_b)
+        rows = compare_runs(run_a, run_b, extractors=parse_name_list(extractors) if extractors else None,
+                            split_by=split_by, resamples=resamples, seed=seed)
+    except MartingaleError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"A: {run_a.path.name} ({run_a.model})\nB: {run_b.path.name} ({run_b.model})\n")
+    click.echo(comparison_table(rows, split_by=split_by))
+
+
+@main.command("power")
+@click.option("--effect", type=float, required=True, help="Martingale Score to detect, e.g. 0.1 (negative allowed).")
+@click.option("--sd-prior", type=float, default=0.20, show_default=True, help="SD of the priors across questions.")
+@click.option("--sd-delta", type=float, default=0.17, show_default=True,
+              help="SD of the updates around the fitted line (a pilot's residual SD).")
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="Two-sided significance level.")
+@click.option("--power", "target", type=float, default=0.80, show_default=True, help="Power to reach.")
+def power_command(effect: float, sd_prior: float, sd_delta: float, alpha: float, target: float) -> None:
+    """Questions needed to detect a Martingale Score of EFFECT with the OLS slope t-test (see README, Power)."""
+    from martingale_harness.power import PowerInputError, required_questions
+
+    try:
+        r = required_questions(effect, sd_prior=sd_prior, sd_delta=sd_delta, alpha=alpha, power=target)
+    except PowerInputError as e:
+        raise click.BadParameter(e.message, param_hint=f"--{e.param.replace('_', '-')}") from None
+    click.echo(f"questions needed: {r.n}  (to detect MS = {r.effect:g} with power {r.power:g} at alpha = {r.alpha:g})")
+    click.echo(f"  achieved power at n = {r.n}: {r.achieved_power:.4f}  (two-sided OLS t-test, df = n - 2)")
+    click.echo(f"  normal approximation: n = {r.n_normal_approx:.1f}")
+    click.echo(f"  assumed: sd_prior = {r.sd_prior:g} (SD of the priors), "
+               f"sd_delta = {r.sd_delta:g} (residual SD of the updates)")
+
+
 def _undefined_reason(log: EvalLog, extractor: str) -> str:
     """Why the Martingale Score of ``extractor`` is NaN, recomputed from the logged samples."""
     values = [s.scores[extractor].value for s in log.samples or [] if s.scores and extractor in s.scores]

@@ -1,0 +1,453 @@
+"""PNG figures of finished runs: belief updates against the prior, calibration, and the update distribution.
+
+Every figure has one panel per (run, extractor), in run order then the run's extractor order.
+The update figures use the pairs the ``ms_slope`` family regresses: consecutive beliefs
+(b_t, b_t+1) of each sample's trajectory, a pair being left out when either belief is missing
+(None, NaN, or outside [0, 1]). A sample built by hand with no trajectory gives its
+(prior, posterior) pair, as :func:`martingale_harness.scoring.summarize` does without trajectories.
+
+matplotlib is optional (``pip install 'martingale-harness[plots]'``) and imported only when a
+figure is made. Figures are :class:`matplotlib.figure.Figure` objects with their own Agg canvas,
+never pyplot's global state, so plotting needs no display and can run in worker threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import textwrap
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats as sps
+
+from martingale_harness import stats
+from martingale_harness.errors import MartingaleError
+from martingale_harness.runs import Run, SampleBeliefs
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+UPDATE_VS_PRIOR = "update_vs_prior.png"
+CALIBRATION = "calibration.png"
+DELTA_DISTRIBUTION = "delta_distribution.png"
+
+CALIBRATION_BINS = 10
+DELTA_BINS = 40
+"""Bins of the nonzero updates, over a range symmetric about 0 (so 0 is a bin edge)."""
+CONFIDENCE = 0.95
+DPI = 120
+PANEL_SIZE = (4.8, 4.6)
+"""Inches per panel (width, height)."""
+PANEL_MARGINS = (0.75, 0.2, 0.8, 1.05)
+"""Inches around each panel's axes: left, right, top, bottom."""
+SUPTITLE_HEIGHT = 0.4
+MAX_COLUMNS = 3
+
+# gids of the artists tests (and callers) look up in a figure
+GID_FIT = "ms_fit"
+GID_BAND = "ms_band"
+GID_ZERO = "zero_line"
+GID_PAIRS = "pairs"
+GID_INERTIA_BAR = "inertia_bar"
+GID_INERTIA_TEXT = "inertia"
+GID_NOTE = "note"
+
+PRIOR_COLOR = "tab:blue"
+POSTERIOR_COLOR = "tab:orange"
+
+_SECRET_ARG = re.compile(r"key|token|secret|password|auth", re.IGNORECASE)
+
+
+class PlotDependencyError(MartingaleError):
+    """matplotlib is not installed."""
+
+
+def _figure_classes() -> tuple[type[Figure], Any]:
+    """``Figure`` and the Agg canvas, imported on first use so the harness runs without matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise PlotDependencyError(
+            "plots need matplotlib, which is not installed: pip install 'martingale-harness[plots]'"
+        ) from None
+    return Figure, FigureCanvasAgg
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+
+
+@dataclass(frozen=True)
+class UpdatePairs:
+    """Consecutive belief pairs of one extractor, with the question of each pair."""
+
+    before: NDArray[np.float64]
+    after: NDArray[np.float64]
+    question: NDArray[np.str_]
+
+    @property
+    def delta(self) -> NDArray[np.float64]:
+        return self.after - self.before
+
+    def __len__(self) -> int:
+        return int(self.before.size)
+
+
+def _valid(value: float | None) -> TypeGuard[float]:
+    return value is not None and math.isfinite(value) and 0.0 <= value <= 1.0
+
+
+def update_pairs(samples: Sequence[SampleBeliefs]) -> UpdatePairs:
+    """The (b_t, b_t+1) pairs of every sample's trajectory, skipping pairs with a missing belief."""
+    before: list[float] = []
+    after: list[float] = []
+    question: list[str] = []
+    for s in samples:
+        path = s.trajectory or (s.prior, s.posterior)
+        for a, b in itertools.pairwise(path):
+            if _valid(a) and _valid(b):
+                before.append(float(a))
+                after.append(float(b))
+                question.append(s.question_id)
+    return UpdatePairs(np.array(before, dtype=np.float64), np.array(after, dtype=np.float64),
+                       np.array(question, dtype=np.str_))
+
+
+@dataclass(frozen=True)
+class MeanBand:
+    """The fitted mean update on a grid of priors with its pointwise confidence band."""
+
+    x: NDArray[np.float64]
+    fit: NDArray[np.float64]
+    low: NDArray[np.float64]
+    high: NDArray[np.float64]
+
+
+def mean_band(pairs: UpdatePairs, fit: stats.MartingaleResult, grid: ArrayLike,
+              confidence: float = CONFIDENCE) -> MeanBand:
+    """Classic OLS confidence band of the mean line (what statsmodels' ``get_prediction`` gives).
+
+    b0 + b1·x ± t(n−2)·s·sqrt(1/n + (x − x̄)²/Sxx), from the slope and intercept of ``fit``. It is
+    the textbook band, not the robust one behind the MS interval in the panel title.
+    """
+    x = np.asarray(grid, dtype=np.float64)
+    line = fit.intercept + fit.slope * x
+    n = len(pairs)
+    resid = pairs.delta - fit.intercept - fit.slope * pairs.before
+    s2 = float(resid @ resid) / (n - 2)
+    dx = pairs.before - pairs.before.mean()
+    sxx = float(dx @ dx)
+    half = float(sps.t.ppf(0.5 + confidence / 2, n - 2)) * np.sqrt(
+        s2 * (1.0 / n + (x - pairs.before.mean()) ** 2 / sxx))
+    return MeanBand(x, line, line - half, line + half)
+
+
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """A reliability diagram's numbers: per equal-width forecast bin, its samples and outcomes.
+
+    Bin k holds forecasts in [k/n, (k+1)/n), the last bin also 1.0. Empty bins have NaN means.
+    """
+
+    edges: NDArray[np.float64]
+    count: NDArray[np.int64]
+    mean_forecast: NDArray[np.float64]
+    frequency: NDArray[np.float64]
+    """Observed frequency of the outcome (mean label) in the bin."""
+
+
+def reliability_bins(forecast: ArrayLike, outcome: ArrayLike, n_bins: int = CALIBRATION_BINS) -> ReliabilityBins:
+    f = np.asarray(forecast, dtype=np.float64)
+    o = np.asarray(outcome, dtype=np.float64)
+    if f.shape != o.shape:
+        raise ValueError(f"forecast and outcome differ in length: {f.size} vs {o.size}")
+    # k/n rather than linspace, so a stated 0.3 sits exactly on its edge and falls in [0.3, 0.4)
+    edges = np.arange(n_bins + 1, dtype=np.float64) / n_bins
+    index = np.clip(np.searchsorted(edges, f, side="right") - 1, 0, n_bins - 1)
+    count = np.bincount(index, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_forecast = np.bincount(index, weights=f, minlength=n_bins) / count
+        frequency = np.bincount(index, weights=o, minlength=n_bins) / count
+    return ReliabilityBins(edges, count.astype(np.int64), mean_forecast, frequency)
+
+
+def labelled_endpoints(samples: Sequence[SampleBeliefs]) -> tuple[NDArray[np.float64], ...]:
+    """(prior, posterior, label) of the samples with a label and both beliefs (the Brier metrics' samples)."""
+    rows = [(s.prior, s.posterior, s.label) for s in samples
+            if _valid(s.prior) and _valid(s.posterior) and s.label is not None and math.isfinite(s.label)]
+    arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    return arr[:, 0], arr[:, 1], arr[:, 2]
+
+
+def run_labels(runs: Sequence[Run]) -> list[str]:
+    """A label per run: ``task (model)``, plus what tells apart runs that would share it.
+
+    Among runs with the same label so far, the paradigm, system prompt, model arguments and the
+    log's file name are added in turn, each only where it differs within the group.
+    """
+
+    def setting(name: str) -> Callable[[Run], str]:
+        return lambda r: f"{name}={r.metadata.get(name, r.task_args.get(name))}"
+
+    def model_args(r: Run) -> str:
+        shown = {k: v for k, v in sorted(r.model_args.items()) if not _SECRET_ARG.search(k)}
+        return ", ".join(f"{k}={v}" for k, v in shown.items()) or "no model args"
+
+    extras: list[Callable[[Run], str]] = [
+        setting("paradigm"), setting("system_prompt"), model_args, lambda r: r.path.name,
+    ]
+    parts: list[list[str]] = [[r.model] for r in runs]
+
+    def label(i: int) -> str:
+        return f"{runs[i].task} ({', '.join(parts[i])})"
+
+    for extra in extras:
+        groups: dict[str, list[int]] = {}
+        for i in range(len(runs)):
+            groups.setdefault(label(i), []).append(i)
+        for members in groups.values():
+            if len(members) > 1 and len({extra(runs[i]) for i in members}) > 1:
+                for i in members:
+                    parts[i].append(extra(runs[i]))
+    labels = [label(i) for i in range(len(runs))]
+    total = Counter(labels)
+    seen: Counter[str] = Counter()
+    for i, text in enumerate(labels):  # the same log given twice
+        if total[text] > 1:
+            seen[text] += 1
+            labels[i] = f"{text} #{seen[text]}"
+    return labels
+
+
+@dataclass(frozen=True)
+class Panel:
+    run: Run
+    label: str
+    extractor: str
+    samples: list[SampleBeliefs]
+
+
+def panels(runs: Sequence[Run]) -> list[Panel]:
+    """One panel per (run, extractor), in run order then extractor order."""
+    if not runs:
+        raise ValueError("no runs to plot")
+    out = [Panel(run, label, extractor, samples)
+           for run, label in zip(runs, run_labels(runs), strict=True)
+           for extractor, samples in run.samples.items()]
+    if not out:
+        raise ValueError("the runs have no extractor with samples to plot")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# figures
+
+
+def _grid(n: int, suptitle: str) -> tuple[Figure, list[Axes]]:
+    """A figure with exactly ``n`` axes (no empty slots), row by row, in cells of :data:`PANEL_SIZE`.
+
+    The margins are fixed in inches (room for a 4-line title above each panel and the x label and
+    legend below it) rather than left to a layout engine, which costs about a third of the drawing time.
+    """
+    figure_cls, canvas_cls = _figure_classes()
+    ncols = min(MAX_COLUMNS, n)
+    nrows = math.ceil(n / ncols)
+    width, height = PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows + SUPTITLE_HEIGHT
+    fig = figure_cls(figsize=(width, height))
+    canvas_cls(fig)  # attach an Agg canvas: savefig never consults a global backend
+    left, right, top, bottom = PANEL_MARGINS
+    axes_w, axes_h = PANEL_SIZE[0] - left - right, PANEL_SIZE[1] - top - bottom
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - (top + SUPTITLE_HEIGHT) / height,
+                        wspace=(left + right) / axes_w, hspace=(top + bottom) / axes_h)
+    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n)]
+    fig.suptitle(suptitle, y=1 - 0.12 / height, va="top")
+    return fig, axes
+
+
+def _panel_title(panel: Panel, detail: str) -> str:
+    return "\n".join([*textwrap.wrap(panel.label, 55), f"{panel.extractor}: {detail}"])
+
+
+def _note(ax: Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.35",
+            fontsize=10, gid=GID_NOTE, bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.85})
+
+
+def _finite(value: Any) -> float:
+    """A metric value as a float, NaN when it is missing or not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _legend(ax: Axes, **kwargs: Any) -> None:
+    # below the axes: inside, it would hide points wherever they happen to fall
+    legend = ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False, **kwargs)
+    for handle in legend.legend_handles:  # one marker size for a scatter whose sizes carry counts
+        if hasattr(handle, "set_sizes"):
+            handle.set_sizes([30])
+
+
+def _fmt(value: Any) -> str:
+    number = _finite(value)
+    return f"{number:.3f}" if math.isfinite(number) else "n/a"
+
+
+def _ms_text(panel: Panel, fit: stats.MartingaleResult) -> str:
+    """``MS = x.xxx [lo, hi]``: the log's values when it has them, else the fit's."""
+    logged = panel.run.metrics.get(panel.extractor, {})
+    if "ms_slope" in logged:
+        slope = _finite(logged["ms_slope"])
+        low, high = _finite(logged.get("ms_slope_ci_low")), _finite(logged.get("ms_slope_ci_high"))
+    else:
+        slope, low, high = fit.slope, fit.ci_low, fit.ci_high
+    ci = f" [{_fmt(low)}, {_fmt(high)}]" if math.isfinite(low) and math.isfinite(high) else ""
+    return f"MS = {_fmt(slope)}{ci}"
+
+
+def update_vs_prior_figure(runs: Sequence[Run]) -> Figure:
+    """Δ = b_t+1 − b_t against b_t per (run, extractor), with the OLS line and its 95 % band.
+
+    The line's slope is :func:`stats.martingale_score`'s on the panel's pairs (clustered by
+    question); with fewer than 3 pairs, or no spread in the priors, the points are drawn without
+    a line and a note says why.
+    """
+    items = panels(runs)
+    fig, axes = _grid(len(items), "Belief update against the prior (consecutive pairs)")
+    for ax, panel in zip(axes, items, strict=True):
+        pairs = update_pairs(panel.samples)
+        fit = stats.martingale_score(pairs.before, pairs.after, cluster=pairs.question)
+        ax.axhline(0.0, color="0.4", linewidth=0.8, linestyle="--", gid=GID_ZERO)
+        ax.scatter(pairs.before, pairs.delta, s=12, alpha=0.45, color=PRIOR_COLOR, edgecolors="none",
+                   label=f"pairs (n = {len(pairs)})", gid=GID_PAIRS)
+        if len(pairs) < stats.MIN_PAIRS:
+            _note(ax, f"too few pairs ({len(pairs)}): no fit" if len(pairs) else "no valid pairs")
+        elif not math.isfinite(fit.slope):
+            _note(ax, textwrap.fill(fit.reason or "slope undefined", 40))
+        else:
+            lo, hi = float(pairs.before.min()), float(pairs.before.max())
+            band = mean_band(pairs, fit, np.linspace(lo, hi, 101))  # no extrapolation past the data
+            ax.fill_between(band.x, band.low, band.high, color="tab:red", alpha=0.18, linewidth=0,
+                            label="95 % CI of the mean (OLS)", gid=GID_BAND)
+            ax.plot(band.x, band.fit, color="tab:red", linewidth=1.8, label=f"OLS fit, slope {fit.slope:.3f}",
+                    gid=GID_FIT)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_xlabel("prior $b_t$")
+        ax.set_ylabel("update Δ = $b_{t+1} - b_t$")
+        ax.set_title(_panel_title(panel, _ms_text(panel, fit)), fontsize=9)
+        _legend(ax)
+    return fig
+
+
+def calibration_figure(runs: Sequence[Run], n_bins: int = CALIBRATION_BINS) -> Figure | None:
+    """Reliability diagrams of the prior (b_0) and posterior (b_T) per (run, extractor) with labels.
+
+    Uses the samples with a label and both beliefs (those the Brier metrics score), in ``n_bins``
+    equal-width bins: the observed frequency against the bin's mean forecast, marker area growing
+    with the bin's count, the count written beside it. A (run, extractor) without labelled samples
+    gets no panel; when none has any the result is None.
+    """
+    items = [p for p in panels(runs) if labelled_endpoints(p.samples)[2].size]
+    if not items:
+        return None
+    fig, axes = _grid(len(items), f"Calibration of prior and posterior ({n_bins} equal-width bins)")
+    for ax, panel in zip(axes, items, strict=True):
+        prior, posterior, label = labelled_endpoints(panel.samples)
+        ax.plot([0, 1], [0, 1], color="0.5", linestyle="--", linewidth=0.8, label="perfect calibration")
+        largest = 1
+        binned = {}
+        for name, forecast in (("prior", prior), ("posterior", posterior)):
+            binned[name] = reliability_bins(forecast, label, n_bins)
+            largest = max(largest, int(binned[name].count.max()))
+        for (name, bins), color, offset in zip(binned.items(), (PRIOR_COLOR, POSTERIOR_COLOR), (-8, 8), strict=True):
+            filled = bins.count > 0
+            x, y, n = bins.mean_forecast[filled], bins.frequency[filled], bins.count[filled]
+            forecast = prior if name == "prior" else posterior
+            brier = stats.brier(forecast, label) if np.all((label == 0) | (label == 1)) else math.nan
+            ax.plot(x, y, color=color, linewidth=1, alpha=0.7)
+            ax.scatter(x, y, s=15 + 185 * n / largest, color=color, alpha=0.8, edgecolors="white", zorder=3,
+                       label=f"{name} (Brier {_fmt(brier)})", gid=f"calibration_{name}")
+            for xi, yi, ni in zip(x, y, n, strict=True):
+                ax.annotate(str(ni), (xi, yi), textcoords="offset points", xytext=(offset, offset),
+                            ha="center", va="center", fontsize=6, color=color, in_layout=False)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_aspect("equal")
+        ax.set_xlabel("forecast probability (bin mean)")
+        ax.set_ylabel("observed frequency")
+        ax.set_title(_panel_title(panel, f"{label.size} labelled samples"), fontsize=9)
+        _legend(ax, title="marker area ∝ samples in the bin, count beside it", title_fontsize=7)
+    return fig
+
+
+def delta_distribution_figure(runs: Sequence[Run]) -> Figure:
+    """Histogram of the updates Δ per (run, extractor), as shares of all pairs.
+
+    Updates with |Δ| < 1e-9 (no movement, :data:`stats.INERTIA_TOL`) are not in the histogram
+    but a separate bar at 0 whose height is the inertia, so the bars and the spike sum to 1.
+    """
+    items = panels(runs)
+    fig, axes = _grid(len(items), "Distribution of belief updates Δ (consecutive pairs)")
+    for ax, panel in zip(axes, items, strict=True):
+        delta = update_pairs(panel.samples).delta
+        n = delta.size
+        still = np.abs(delta) < stats.INERTIA_TOL
+        share = float(still.mean()) if n else math.nan
+        moved = delta[~still]
+        reach = float(np.abs(moved).max()) if moved.size else 0.0
+        limit = max(0.05, math.ceil(reach * 20) / 20)  # symmetric, a multiple of 0.05
+        edges = np.linspace(-limit, limit, DELTA_BINS + 1)
+        ax.hist(moved, bins=edges, weights=np.full(moved.size, 1.0 / n) if n else None, color=PRIOR_COLOR,
+                alpha=0.75, label=f"Δ ≠ 0 ({moved.size} pairs)")
+        inertia_text = f"inertia = {_fmt(share) if n else 'n/a'}"
+        if n:
+            ax.bar([0.0], [share], width=limit / 25, color="tab:red", zorder=3, gid=GID_INERTIA_BAR,
+                   label=f"Δ = 0: {inertia_text} ({int(still.sum())} of {n})")
+            ax.annotate(inertia_text, (0.0, share), textcoords="offset points", xytext=(6, 4),
+                        fontsize=8, color="tab:red", gid=GID_INERTIA_TEXT)
+        else:
+            _note(ax, "no valid pairs")
+        ax.axvline(0.0, color="0.4", linewidth=0.6, linestyle=":")
+        ax.set_xlim(-limit, limit)
+        ax.locator_params(axis="x", nbins=6)  # tick labels like -0.075 would run into each other
+        ax.margins(y=0.12)  # headroom for the inertia label above the spike
+        ax.set_xlabel("update Δ = $b_{t+1} - b_t$")
+        ax.set_ylabel("share of pairs")
+        ax.set_title(_panel_title(panel, f"n = {n} pairs, {inertia_text}"), fontsize=9)
+        _legend(ax)
+    return fig
+
+
+def write_plots(runs: Sequence[Run], output_dir: Path) -> list[Path]:
+    """Write the PNG figures of ``runs`` into ``output_dir`` (created if needed); return the files written.
+
+    ``update_vs_prior.png`` and ``delta_distribution.png`` are always written; ``calibration.png``
+    only when some run has labelled samples (it is then left out of the result, and an older file
+    of that name in ``output_dir`` is left as it is).
+    """
+    output_dir = Path(output_dir)
+    figures = {
+        UPDATE_VS_PRIOR: update_vs_prior_figure(runs),
+        CALIBRATION: calibration_figure(runs),
+        DELTA_DISTRIBUTION: delta_distribution_figure(runs),
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in figures.items():
+        if fig is None:
+            continue
+        path = output_dir / name
+        fig.savefig(path, dpi=DPI, format="png")
+        written.append(path)
+    return written

@@ -1,0 +1,123 @@
+"""Finished runs as data: the per-sample beliefs of each extractor, read back from an eval log.
+
+Reports, comparisons and plots work on these records rather than on inspect's log objects, so
+they can be tested on records made by hand and never depend on how the log stores a score.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.log import EvalLog, read_eval_log
+
+from martingale_harness.errors import DataError
+
+
+@dataclass(frozen=True)
+class SampleBeliefs:
+    """One sample as one extractor read it."""
+
+    sample_id: str
+    question_id: str
+    prior: float | None
+    posterior: float | None
+    trajectory: tuple[float | None, ...]
+    label: float | None
+    status: str
+    """``ok`` when every belief was read, else ``failed``."""
+    reasons: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One eval log: what was run, and the samples of each extractor."""
+
+    path: Path
+    task: str
+    model: str
+    version: str
+    task_args: dict[str, Any]
+    metadata: dict[str, Any]
+    metrics: dict[str, dict[str, float]]
+    """Per extractor, the metric values the log holds."""
+    samples: dict[str, list[SampleBeliefs]]
+    """Per extractor, in the log's sample order."""
+    created: str = ""
+    model_args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def extractors(self) -> list[str]:
+        return list(self.samples)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def read_run(path: str | Path) -> Run:
+    """Read a martingale eval log; logs of other tasks or without scores are a clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "eval log does not exist")
+    try:
+        log = read_eval_log(str(path))
+    except Exception as e:  # inspect raises several types for unreadable files
+        raise DataError(path, f"not a readable inspect eval log ({e})") from None
+    return run_from_log(log, path)
+
+
+def run_from_log(log: EvalLog, path: Path) -> Run:
+    """The :class:`Run` of a log already in memory."""
+    metadata = log.eval.metadata or {}
+    if "martingale_task" not in metadata:
+        raise DataError(path, "this log was not made by a martingale task")
+    if log.results is None or not log.samples:
+        raise DataError(path, f"the log has no scored samples (status: {log.status})")
+    extractors = [s.name for s in log.results.scores]
+    samples: dict[str, list[SampleBeliefs]] = {e: [] for e in extractors}
+    for sample in log.samples:
+        sample_meta = sample.metadata or {}
+        for extractor in extractors:
+            score = (sample.scores or {}).get(extractor)
+            if score is None:
+                continue
+            value = score.value if isinstance(score.value, dict) else {}
+            steps = (score.metadata or {}).get("trajectory") or []
+            trajectory = tuple(_number(step.get("value")) for step in steps)
+            reasons = tuple(f"{step.get('stage')}: {step.get('reason')}" for step in steps
+                            if step.get("status") != "ok")
+            prior, posterior = _number(value.get("prior")), _number(value.get("posterior"))
+            complete = bool(trajectory) and all(b is not None for b in trajectory) and posterior is not None
+            samples[extractor].append(SampleBeliefs(
+                sample_id=str(sample.id),
+                question_id=str(sample_meta.get("question_id", sample.id)),
+                prior=prior,
+                posterior=posterior,
+                trajectory=trajectory,
+                label=_number(value.get("label")),
+                status="ok" if complete else "failed",
+                reasons=reasons or (() if complete else ("the conversation ended before the posterior",)),
+                metadata={k: v for k, v in sample_meta.items() if k not in ("evidence",)},
+            ))
+    return Run(
+        path=path,
+        task=str(log.eval.task),
+        model=str(log.eval.model),
+        version=str(metadata.get("task_version", log.eval.task_version)),
+        task_args=dict(log.eval.task_args or {}),
+        metadata=dict(metadata),
+        metrics={b.name: {k: m.value for k, m in b.metrics.items()} for b in log.results.scores},
+        samples=samples,
+        created=str(log.eval.created),
+        model_args=dict(log.eval.model_args or {}),
+    )

@@ -1,0 +1,141 @@
+"""martingale report / compare: lm-eval's results layout and table, samples JSONL, paired comparisons."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from inspect_ai import eval as inspect_eval
+from inspect_ai.model import get_model
+
+from martingale_harness import stats
+from martingale_harness.compare import compare_runs, comparison_table
+from martingale_harness.report import results_document, results_table, run_keys, write_report
+from martingale_harness.runs import Run, read_run
+
+
+def _run(log_dir: Path, model: object, **task_args: object) -> Run:
+    log = inspect_eval("martingale/forecast", model=model, task_args=task_args, display="none", log_realtime=False,
+                       log_dir=str(log_dir))[0]
+    assert log.status == "success", log.error
+    return read_run(log.location)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Run]:
+    """Two runs on the 64 demo samples: the exact Bayesian and an entrenched reasoner."""
+    logs = tmp_path_factory.mktemp("logs")
+    return (_run(logs, "sim/bayesian", extractors="self_report,logprob"),
+            _run(logs, get_model("sim/entrenched", kappa=0.2), extractors="self_report,logprob"))
+
+
+def test_table_is_lm_evals_own_make_table_output(runs: tuple[Run, Run]) -> None:
+    lm_eval_utils = pytest.importorskip("lm_eval.utils")
+    doc = results_document(list(runs))
+    assert results_table(doc) == lm_eval_utils.make_table(doc)
+    # and after a round trip through the JSON file, as lm-eval would read it back
+    assert results_table(json.loads(json.dumps(doc))) == lm_eval_utils.make_table(json.loads(json.dumps(doc)))
+
+
+def test_results_json_has_lm_evals_layout(runs: tuple[Run, Run], tmp_path: Path) -> None:
+    table, files = write_report(list(runs), tmp_path, plots=False)
+    doc = json.loads(files.results.read_text())
+    assert {"results", "configs", "versions", "n-shot", "higher_is_better", "n-samples", "config"} <= set(doc)
+    keys = run_keys(list(runs))
+    assert keys == ["martingale/forecast (sim/bayesian)", "martingale/forecast (sim/entrenched)"]
+    entrenched = doc["results"][keys[1]]
+    assert entrenched["ms_slope,self_report"] == pytest.approx(runs[1].metrics["self_report"]["ms_slope"])
+    assert entrenched["ms_slope_stderr,self_report"] == pytest.approx(runs[1].metrics["self_report"]["ms_slope_se"])
+    assert entrenched["brier_posterior,self_report"] == pytest.approx(runs[1].metrics["self_report"]["brier_posterior"])
+    assert "ms_slope_se,self_report" not in entrenched and "ms_slope,logprob" in entrenched
+    assert doc["n-samples"][keys[0]] == {"original": 64, "effective": 64}
+    assert doc["higher_is_better"][keys[0]]["brier_posterior"] is False
+    assert doc["configs"][keys[0]]["protocol"]["paradigm"] == "direct"
+    assert files.table.read_text() == table and "|martingale/forecast (sim/bayesian)" in table
+
+
+def test_samples_jsonl_has_one_line_per_sample_and_extractor(runs: tuple[Run, Run], tmp_path: Path) -> None:
+    _, files = write_report([runs[1]], tmp_path, plots=False)
+    lines = [json.loads(line) for line in files.samples[0].read_text().splitlines()]
+    assert len(lines) == 2 * 64
+    first = next(line for line in lines if line["filter"] == "self_report")
+    sample = runs[1].samples["self_report"][0]
+    assert (first["id"], first["prior"], first["posterior"]) == (sample.sample_id, sample.prior, sample.posterior)
+    assert first["trajectory"] == [sample.prior, sample.posterior] and first["status"] == "ok"
+    assert {"label", "question_id", "reasons", "metadata"} <= set(first)
+
+
+def test_undefined_values_are_written_as_n_a(tmp_path: Path) -> None:
+    run = _run(tmp_path, "sim/inert")  # never updates: the slope is 0 with no error, so its p is undefined
+    doc = results_document([run])
+    entry = doc["results"]["martingale/forecast"]
+    assert np.isnan(run.metrics["self_report"]["ms_slope_p"])
+    assert entry["ms_slope_p,self_report"] == "N/A" and entry["inertia,self_report"] == 1.0
+    json.dumps(doc, allow_nan=False)
+
+
+def test_compare_matches_samples_and_tests_the_differences(runs: tuple[Run, Run]) -> None:
+    base, entrenched = runs
+    rows = compare_runs(base, entrenched, extractors=["self_report"], resamples=500)
+    (row,) = rows
+    assert row.n_matched == 64
+    assert row.ms_a == pytest.approx(base.metrics["self_report"]["ms_slope"])
+    assert row.ms_b == pytest.approx(entrenched.metrics["self_report"]["ms_slope"])
+    assert row.ms_difference.difference == pytest.approx(row.ms_b - row.ms_a)
+    assert row.ms_difference.ci_low < row.ms_difference.difference < row.ms_difference.ci_high
+    # the Brier difference and its test, computed independently
+    a = [s for s in base.samples["self_report"] if s.label is not None]
+    b = {s.sample_id: s for s in entrenched.samples["self_report"]}
+    y = np.array([s.label for s in a])
+    qa, qb = np.array([s.posterior for s in a]), np.array([b[s.sample_id].posterior for s in a])
+    assert row.brier_difference == pytest.approx(np.mean((qb - y) ** 2) - np.mean((qa - y) ** 2))
+    from scipy import stats as sps
+
+    assert row.brier_p == pytest.approx(sps.ttest_rel((qa - y) ** 2, (qb - y) ** 2).pvalue)
+    assert row.inertia_a == 0.0 and row.inertia_change == 0.0
+    assert "ΔMS (B−A)" in comparison_table(rows)
+
+
+def test_compare_split_by_a_metadata_field(runs: tuple[Run, Run]) -> None:
+    rows = compare_runs(*runs, extractors=["self_report"], split_by="source", resamples=200)
+    overall, *groups = rows
+    assert overall.group is None and overall.n_matched == 64
+    assert sum(r.n_matched for r in groups) == 64 and len(groups) >= 2
+    assert "source" in comparison_table(rows, split_by="source")
+
+
+def test_paired_bootstrap_covers_the_true_difference() -> None:
+    """Simulation with known truth: two runs on the same questions with slopes 0.0 and 0.2."""
+    rng = np.random.default_rng(7)
+    covered = 0
+    for _ in range(200):
+        prior = rng.uniform(0.2, 0.8, 300)
+        shared = rng.normal(0, 0.03, 300)  # question effects common to both runs
+        post_a = prior + shared + rng.normal(0, 0.03, 300)  # stays inside [0, 1]: no clipping bias
+        post_b = prior + 0.2 * (prior - 0.5) + shared + rng.normal(0, 0.03, 300)
+        ids = np.arange(300)
+        d = stats.paired_slope_difference(prior, post_a, ids, prior, post_b, ids, resamples=300, seed=1)
+        covered += d.ci_low < 0.2 < d.ci_high
+    assert 0.90 <= covered / 200 <= 0.99
+
+
+def test_report_and_compare_commands(runs: tuple[Run, Run], tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from martingale_harness.cli import main
+
+    logs = [str(r.path) for r in runs]
+    out = CliRunner().invoke(main, ["report", *logs, "--output-dir", str(tmp_path / "r")])
+    assert out.exit_code == 0, out.output
+    written = {p.stem.split("_")[0] for p in (tmp_path / "r").iterdir()}
+    assert {"results", "samples", "update", "calibration", "delta"} <= written
+    assert "|martingale/forecast (sim/bayesian)" in out.output
+    out = CliRunner().invoke(main, ["compare", *logs, "--extractors", "self_report", "--resamples", "200"])
+    assert out.exit_code == 0, out.output
+    assert "|self_report|" in out.output and "ΔMS (B−A)" in out.output
+    out = CliRunner().invoke(main, ["compare", *logs, "--extractors", "step_judge"])
+    assert out.exit_code != 0 and "not in both runs" in out.output
+    out = CliRunner().invoke(main, ["compare", *logs, "--split-by", "no_such_field"])
+    assert out.exit_code != 0 and "no sample has the metadata field 'no_such_field'" in out.output
