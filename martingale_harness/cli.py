@@ -171,6 +171,22 @@ def compare_command(log_a: str, log_b: str, extractors: str | None, split_by: st
     click.echo(comparison_table(rows, split_by=split_by))
 
 
+@main.command("cost")
+@click.argument("log_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--prices", "prices_file", type=click.Path(exists=True, dir_okay=False),
+              help="YAML of USD per 1M input/output tokens per model, merged over the shipped list prices.")
+def cost_command(log_file: str, prices_file: str | None) -> None:
+    """Grader calls, tokens and estimated list-price cost of each judge in LOG_FILE (and the model's own calls)."""
+    from martingale_harness.cost import cost_report, cost_table, load_prices
+
+    try:
+        report = cost_report(read_eval_log(log_file), load_prices(prices_file))
+    except MartingaleError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{log_file}: {report.samples} samples\n")
+    click.echo(cost_table(report))
+
+
 @main.command("power")
 @click.option("--effect", type=float, required=True, help="Martingale Score to detect, e.g. 0.1 (negative allowed).")
 @click.option("--sd-prior", type=float, default=0.20, show_default=True, help="SD of the priors across questions.")

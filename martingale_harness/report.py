@@ -141,9 +141,13 @@ def _version_number(value: str) -> float | str:
         return value
 
 
-def _public_args(args: dict[str, Any]) -> dict[str, Any]:
-    """Model args without anything that looks like a credential."""
-    return {k: ("<redacted>" if _SECRET_ARG.search(k) else v) for k, v in args.items()}
+def _public_args(args: Any) -> Any:
+    """Model args without anything that looks like a credential, at any depth (headers too)."""
+    if isinstance(args, dict):
+        return {k: ("<redacted>" if _SECRET_ARG.search(str(k)) else _public_args(v)) for k, v in args.items()}
+    if isinstance(args, list | tuple):
+        return [_public_args(v) for v in args]
+    return args
 
 
 def results_table(doc: dict[str, Any]) -> str:
