@@ -42,6 +42,30 @@ def test_entrenched_conditional_mean_is_kappa(kappa: float) -> None:
     assert res.intercept_at_half == pytest.approx(0.0, abs=4 * res.se_robust)
 
 
+@pytest.mark.parametrize("horizon", [2, 4])
+def test_entrenched_drift_is_exact_for_every_update_within_the_horizon(horizon: int) -> None:
+    agent = SimAgent("entrenched", kappa=0.2, horizon=horizon, seed=4)
+    paths = np.array([agent.path(k, horizon).true for k in KEYS])
+    lo, hi = paths.min(), paths.max()
+    for k in range(horizon):  # each update separately: E[b_{k+1} - b_k | b_k] = kappa (b_k - 0.5)
+        res = martingale_score(paths[:, k], paths[:, k + 1])
+        assert res.slope == pytest.approx(0.2, abs=3 * res.se_robust + 1e-3)
+        assert res.intercept_at_half == pytest.approx(0.0, abs=4 * res.se_robust)
+    assert 0.0 < lo and hi < 1.0
+    # beyond the horizon the band is [0, 1] and the drift is cut near the ends
+    beyond = np.array([agent.path(k, horizon + 3).true for k in KEYS[:3000]])
+    res = martingale_score(beyond[:, horizon:-1].ravel(), beyond[:, horizon + 1:].ravel())
+    assert res.ci_high < 0.2
+
+
+def test_entrenched_prior_band_narrows_with_the_horizon() -> None:
+    for horizon in (1, 2, 4):
+        priors = [SimAgent("entrenched", kappa=0.2, horizon=horizon).path(k, 0).true[0] for k in KEYS[:2000]]
+        band = 0.5 / 1.2**horizon
+        assert 0.5 - band <= min(priors) and max(priors) <= 0.5 + band
+        assert max(priors) - min(priors) > 1.6 * band  # Beta(2, 2) over the whole band
+
+
 def test_noisy_agent_has_negative_naive_slope_but_martingale_truth() -> None:
     agent = SimAgent("noisy", noise=0.1, seed=3)
     naive = martingale_score(*_pairs(agent))
@@ -67,7 +91,9 @@ def test_paths_are_deterministic_and_prefix_stable() -> None:
 @pytest.mark.parametrize(
     "kwargs,match",
     [({"kind": "bayesian", "kappa": 0.2}, "kappa applies"), ({"kind": "noisy", "noise": 0.9}, "noise must"),
-     ({"kind": "oracle"}, "unknown simulated agent"), ({"kind": "entrenched", "kappa": 3.0}, "kappa must")],
+     ({"kind": "oracle"}, "unknown simulated agent"), ({"kind": "entrenched", "kappa": 3.0}, "kappa must"),
+     ({"kind": "entrenched", "kappa": 0.2, "horizon": 0}, "horizon must"),
+     ({"kind": "bayesian", "horizon": 4}, "horizon applies")],
 )
 def test_invalid_agents_are_rejected(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):

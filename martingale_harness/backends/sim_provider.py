@@ -1,7 +1,8 @@
 """inspect model provider ``sim/<agent>``: the simulated reference reasoners as a ModelAPI.
 
 ``--model sim/bayesian``, ``sim/entrenched -M kappa=0.2``, ``sim/noisy -M noise=0.1``,
-``sim/inert``; every agent also takes ``-M seed=N`` and ``-M strength=S``.
+``sim/inert``; every agent also takes ``-M seed=N`` and ``-M strength=S``; ``sim/entrenched`` takes
+``-M horizon=H`` (how many consecutive updates keep the exact drift, default 2).
 
 ``sim/judge`` (``-M noise=S``, ``-M seed=N``) is a simulated grader for judge extractors: it reads
 the JSON list of steps on the last line of its prompt and returns, as a JSON list, 0.5 for "before
@@ -50,7 +51,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
-from martingale_harness.backends.simulated import AGENT_KINDS, SimAgent
+from martingale_harness.backends.simulated import AGENT_KINDS, DEFAULT_HORIZON, SimAgent
 from martingale_harness.protocol import COT_INSTRUCTION, REPEAT_SEED_OFFSET, YES_NO_PROBE, is_belief_prompt
 
 _PHRASINGS = (
@@ -152,7 +153,7 @@ class SimulatedReasonerAPI(ModelAPI):
 
     @staticmethod
     def _agent(model_name: str, model_args: dict[str, Any]) -> SimAgent:
-        known = {"kappa", "noise", "seed", "strength"}
+        known = {"horizon", "kappa", "noise", "seed", "strength"}
         unknown = sorted(set(model_args) - known)
         if unknown:
             raise ValueError(f"sim/{model_name}: unknown model args {unknown}; allowed: {sorted(known)}")
@@ -165,6 +166,7 @@ class SimulatedReasonerAPI(ModelAPI):
             noise=_float_arg("noise", model_args.get("noise", 0.0)),
             strength=_float_arg("strength", model_args.get("strength", 1.0)),
             seed=_int_arg(model_args.get("seed", 0)),
+            horizon=_int_arg(model_args.get("horizon", DEFAULT_HORIZON)),
         )
 
     def max_connections(self) -> int:

@@ -7,14 +7,19 @@ with the same ``kappa``. One "step" is one piece of evidence: the agent sees a G
 makes the exact Bayesian update a martingale by construction: ``E[b_k | b_{k-1}] = b_{k-1}``.
 
 * ``bayesian``: exact Bayes in log-odds, ``logit b_k = logit b_{k-1} + 2 mu s``. True MS = 0.
-* ``entrenched`` (``kappa``): ``E[b_k - b_{k-1} | b_{k-1}] = kappa (b_{k-1} - 0.5)`` exactly, by
-  shrinking the Bayesian update around the shifted mean ``m = b + kappa (b - 0.5)`` just enough to
-  stay inside [0, 1]. Priors are drawn inside the range where ``m`` is a probability, so the
-  first update (the only one in ``direct``, ``cot`` and ``debate``) is exact; later steps clip ``m``
-  to [0, 1]. No bounded process can keep a linear outward drift for ever (``m`` leaves [0, 1] near
-  the ends), so over several updates (the ``evidence`` paradigm) the consecutive-pair MS is below
-  ``kappa``: with ``strength`` 1, about 0.17 for two updates per sample and 0.10 for four
-  (``kappa`` = 0.2; ``strength`` 0.5 gives 0.19 and 0.13).
+* ``entrenched`` (``kappa``, ``horizon``): ``E[b_k - b_{k-1} | b_{k-1}] = kappa (b_{k-1} - 0.5)``
+  exactly for the first ``horizon`` updates, by shrinking the Bayesian update around the shifted mean
+  ``m = b + kappa (b - 0.5)`` just enough to stay inside a band ``0.5 +- r_k``. No bounded process
+  keeps a linear outward drift for ever (after ``n`` updates the mean distance from 0.5 has grown by
+  ``(1 + kappa)^n``), so with ``kappa > 0`` the bands are ``r_k = 0.5 / (1 + kappa)^(horizon - k)``:
+  priors lie in ``0.5 +- r_0`` and the update number ``k`` (1-based) lands in ``0.5 +- r_k``, which
+  contains ``m`` because ``|m - 0.5| = (1 + kappa) |b - 0.5|``. The shrink factor depends only on
+  ``b``, and the Bayesian part has mean ``b`` under the agent's own belief, so the drift is exact.
+  Every paradigm but ``evidence`` makes one update; ``evidence`` makes one per item, and the default
+  ``horizon`` of 2 covers the ``forecast`` task's items (background, value at freeze time). Updates
+  beyond the horizon clip ``m`` to [0, 1], so their drift is smaller than ``kappa`` near the ends;
+  pass ``-M horizon=H`` for longer trajectories, at the cost of priors within ``0.5 +- r_0``
+  (``kappa`` = 0.2: horizon 1 gives [0.083, 0.917], 2 gives [0.153, 0.847], 4 gives [0.259, 0.741]).
 * ``noisy`` (``noise``): the Bayesian agent, but every *stated* belief carries independent
   elicitation noise with mean zero whatever the belief: Gaussian truncated at ±3 sd, with sd
   ``min(noise, b / 3, (1 - b) / 3)`` so a statement never leaves [0, 1] (clipping instead would
@@ -24,8 +29,8 @@ makes the exact Bayesian update a martingale by construction: ``E[b_k | b_{k-1}]
   for the noise-robust IV slope.
 * ``inert``: states its prior at every turn; inertia = 1.
 
-Priors are ``lo + (hi - lo) * Beta(2, 2)`` with ``[lo, hi] = [0.02, 0.98]`` narrowed to the
-feasible range for ``kappa`` (``[kappa / (2 (1 + kappa)), 1 - that]`` when ``kappa > 0``).
+Priors are ``lo + (hi - lo) * Beta(2, 2)`` with ``[lo, hi] = [0.02, 0.98]``, narrowed for
+``entrenched`` with ``kappa > 0`` to the band ``0.5 +- r_0`` above.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import numpy as np
 AgentKind = Literal["bayesian", "entrenched", "noisy", "inert"]
 AGENT_KINDS: tuple[AgentKind, ...] = ("bayesian", "entrenched", "noisy", "inert")
 MAX_STEPS = 64
+DEFAULT_HORIZON = 2
 _PRIOR_RANGE = (0.02, 0.98)
 _LOGIT_CLIP = 1e-9
 
@@ -71,6 +77,8 @@ class SimAgent:
     strength: float = 1.0
     """Signal separation 2*mu: one signal moves a Bayesian's log-odds by ``strength * s``."""
     seed: int = 0
+    horizon: int = DEFAULT_HORIZON
+    """Updates that keep ``entrenched``'s exact drift (see the module docstring)."""
     _prior_range: tuple[float, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -86,8 +94,18 @@ class SimAgent:
             raise ValueError(f"noise must lie in [0, 0.5], got {self.noise}")
         if not 0.0 < self.strength <= 10.0:
             raise ValueError(f"strength must lie in (0, 10], got {self.strength}")
-        lo = max(_PRIOR_RANGE[0], self.kappa / (2 * (1 + self.kappa))) if self.kappa > 0 else _PRIOR_RANGE[0]
+        if not 1 <= self.horizon <= MAX_STEPS:
+            raise ValueError(f"horizon must lie in [1, {MAX_STEPS}], got {self.horizon}")
+        if self.kind != "entrenched" and self.horizon != DEFAULT_HORIZON:
+            raise ValueError(f"horizon applies to sim/entrenched only, not sim/{self.kind}")
+        lo = max(_PRIOR_RANGE[0], 0.5 - self._band(0)) if self.kappa > 0 else _PRIOR_RANGE[0]
         object.__setattr__(self, "_prior_range", (lo, 1 - lo))
+
+    def _band(self, k: int) -> float:
+        """Half-width r_k of the band that belief k must stay in (0.5 when unconstrained)."""
+        if self.kappa <= 0 or k >= self.horizon:
+            return 0.5
+        return 0.5 / (1 + self.kappa) ** (self.horizon - k)
 
     def rng(self, key: str, stream: int = 0) -> np.random.Generator:
         """A generator seeded by (agent seed, sample key, stream): deterministic per sample."""
@@ -114,22 +132,23 @@ class SimAgent:
         b = prior
         for k in range(steps):
             if self.kind != "inert":
-                b = self._step(b, truth_u[k], signal_z[k])
+                b = self._step(b, truth_u[k], signal_z[k], self._band(k + 1))
             true.append(b)
         stated = [self._stated(v, float(elicit_e[i])) for i, v in enumerate(true)]
         return BeliefPath(tuple(true), tuple(stated))
 
-    def _step(self, b: float, u: float, z: float) -> float:
+    def _step(self, b: float, u: float, z: float, band: float) -> float:
         mu = self.strength / 2.0
         truth = 1.0 if u < b else -1.0
         signal = truth * mu + z
         bayes = _sigmoid(_logit(b) + 2.0 * mu * signal)
         if self.kind != "entrenched":
             return bayes
-        m = min(1.0, max(0.0, b + self.kappa * (b - 0.5)))
-        # largest shrink factor that keeps m + lam * (bayes - b) inside [0, 1] for any bayes
-        lam = min(1.0, m / b if b > 0 else 1.0, (1 - m) / (1 - b) if b < 1 else 1.0)
-        return min(1.0, max(0.0, m + lam * (bayes - b)))
+        lo, hi = 0.5 - band, 0.5 + band
+        m = min(hi, max(lo, b + self.kappa * (b - 0.5)))  # clips only beyond the horizon
+        # largest shrink factor that keeps m + lam * (bayes - b) inside [lo, hi] for any bayes in [0, 1]
+        lam = min(1.0, (m - lo) / b if b > 0 else 1.0, (hi - m) / (1 - b) if b < 1 else 1.0)
+        return min(hi, max(lo, m + lam * (bayes - b)))
 
     def restate(self, key: str, turn: int, elicitation: int) -> float:
         """Belief b_turn stated again in an independent elicitation (``elicitation`` >= 1).
