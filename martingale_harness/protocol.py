@@ -31,7 +31,6 @@ from inspect_ai.model import (
     ChatMessage,
     ChatMessageSystem,
     ChatMessageUser,
-    ContentReasoning,
     GenerateConfig,
     ModelOutput,
     get_model,
@@ -39,7 +38,7 @@ from inspect_ai.model import (
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from martingale_harness.errors import ConfigError
-from martingale_harness.transcript import TURNS_KEY, Stage
+from martingale_harness.transcript import TURNS_KEY, Stage, readable_reasoning
 
 Paradigm = Literal["direct", "cot", "debate", "evidence"]
 SystemPrompt = Literal["none", "critical", "prior_conforming"]
@@ -193,6 +192,9 @@ def belief_protocol(
             new_state.store.set(TURNS_KEY, list(turns))
             return new_state
 
+        adapter = _adapter_record()
+        if adapter is not None:
+            state.metadata["adapter"] = adapter
         # the sample's input is the bare question; the protocol owns every message
         text = SYSTEM_PROMPT_TEXTS[system_prompt]
         state.messages = [ChatMessageSystem(content=text)] if text else []
@@ -233,11 +235,21 @@ def belief_protocol(
     return solve
 
 
+def _adapter_record() -> dict[str, Any] | None:
+    """The evaluated model's LoRA adapter (name, path, fingerprint, canary), where its backend reports one.
+
+    Backends that apply an adapter expose ``adapter_record()`` on their ModelAPI; it goes into every
+    sample's metadata because inspect's log header has no place a provider can write to.
+    """
+    report = getattr(get_model().api, "adapter_record", None)
+    record = report() if callable(report) else None
+    return record if isinstance(record, dict) else None
+
+
 def _reasoning(output: ModelOutput) -> str | None:
     if not output.choices or not isinstance(output.message.content, list):
         return None
-    parts = [c.reasoning for c in output.message.content if isinstance(c, ContentReasoning)]
-    return "\n\n".join(parts) or None
+    return readable_reasoning(output.message.content)
 
 
 async def _debate(

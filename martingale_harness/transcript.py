@@ -41,6 +41,16 @@ class Transcript:
     turns: tuple[Turn, ...]
 
 
+def readable_reasoning(content: list[Any]) -> str | None:
+    """The readable text of a message's reasoning blocks, blank-line separated, or None.
+
+    A redacted block's ``reasoning`` is an opaque payload (Anthropic's thinking signature, OpenAI's
+    encrypted reasoning); its readable text, when the provider returned one, is ``summary``.
+    """
+    parts = [c.summary if c.redacted else c.reasoning for c in content if isinstance(c, ContentReasoning)]
+    return "\n\n".join(p for p in parts if p) or None
+
+
 def transcript_from_state(state: TaskState) -> Transcript:
     """Rebuild the transcript from a task state (live, or re-read from an eval log)."""
     recorded = state.store.get(TURNS_KEY)
@@ -53,8 +63,7 @@ def transcript_from_state(state: TaskState) -> Transcript:
             raise ValueError(f"protocol turn {entry} does not point at an assistant message")
         reasoning = None
         if isinstance(message.content, list):
-            parts = [c.reasoning for c in message.content if isinstance(c, ContentReasoning)]
-            reasoning = "\n\n".join(parts) or None
+            reasoning = readable_reasoning(message.content)
         turns.append(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=message.text, reasoning=reasoning,
                           context=tuple(entry.get("context") or ()), probe=entry.get("probe"),
                           repeats=tuple(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=r["answer"],

@@ -14,6 +14,13 @@ not a production server.
   a connection reset (socket closed with RST, no response), an empty completion (content "").
 - thread-safe counters and a request log keyed by message hash, so a test can tell which
   conversations were requested again.
+- reasoning (`reasoning=`, `--reasoning`): `reasoning_content` returns DeepSeek-R1-style reasoning
+  (`reasoning_for`, a few paragraphs) in the assistant message's `reasoning_content` field, `think`
+  returns it inline at the start of the content as `<think>...</think>`; `none` (default) returns none.
+- a grader's reply: a request whose last user message asks for "a JSON list of N numbers" (the step
+  judge's prompt and its retry) gets a JSON list of N numbers in [0, 1] (`judge_list_for`).
+- an optional API key (`api_key=`, `--api-key-env VAR`): requests without `Authorization: Bearer <key>` get
+  HTTP 401, as a real API answers; they are counted (`unauthorized`), not logged.
 
 Python: ``with LocalOpenAIServer(latency=0.1, plan=FaultPlan(...)) as server: server.base_url``.
 Shell: ``python -m martingale_harness.testing.openai_server --port 8000 --latency 0.2``.
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import socket
 import struct
@@ -35,6 +43,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+
+REASONING_MODES = ("none", "reasoning_content", "think")
+REASONING_PARAGRAPHS = 3
+_JUDGE_LIST_REQUEST = re.compile(r"JSON list of (?:exactly )?(\d+) numbers")
 
 FAULT_KINDS = ("http_500", "http_429", "timeout", "truncated_json", "connection_reset", "empty_completion")
 
@@ -115,6 +127,38 @@ def answer_for(key: str) -> tuple[str, str]:
     return text, prob
 
 
+def reasoning_for(key: str) -> str:
+    """The deterministic reasoning for a message hash: ``REASONING_PARAGRAPHS`` paragraphs, each tagged
+    with the hash's first 8 characters (so a test can find them again), blank-line separated."""
+    tag = key[:8]
+    prob = answer_for(key)[1]
+    return "\n\n".join([
+        f"Reasoning {tag}, part 1: I first ask how often events of this kind happen at all; that base rate "
+        "anchors the estimate.",
+        f"Reasoning {tag}, part 2: the information given so far moves me only a little, since none of it "
+        "settles the question on its own.",
+        f"Reasoning {tag}, part 3: weighing the base rate against that information, {prob} is the estimate "
+        "I can defend.",
+    ])
+
+
+def judge_list_for(key: str, count: int) -> list[float]:
+    """``count`` deterministic numbers in [0.01, 0.99] for a message hash: a grader's JSON list."""
+    return [
+        round(0.01 + 0.98 * int(hashlib.sha256(f"{key}:{i}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF, 4)
+        for i in range(count)
+    ]
+
+
+def _judge_list_count(messages: Any) -> int | None:
+    """N when the last user message asks for "a JSON list of N numbers", else None."""
+    if not isinstance(messages, list):
+        return None
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    match = _JUDGE_LIST_REQUEST.search(text_of(users[-1:])) if users else None
+    return int(match.group(1)) if match else None
+
+
 def text_of(messages: Any) -> str:
     """All the text content of a request's messages, joined by spaces."""
     parts: list[str] = []
@@ -153,6 +197,7 @@ class _State:
         self.distinct: Counter[Turn] = Counter()
         self.faults: Counter[str] = Counter()
         self.completions = 0
+        self.unauthorized = 0
 
     def decide(self, key: str, followup: bool, messages: Any) -> tuple[int, int, str | None]:
         """Register a request; return (its number, its attempt, the fault to inject or None)."""
@@ -250,6 +295,13 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("stream"):
             self._error(400, "streaming is not supported by this test server", "invalid_request_error")
             return
+        expected = self.server.api_key
+        if expected is not None and self.headers.get("Authorization") != f"Bearer {expected}":
+            with self.server.state.lock:
+                self.server.state.unauthorized += 1
+            # like real APIs, the message never repeats the key that was sent
+            self._error(401, "Incorrect API key provided.", "invalid_api_key")
+            return
         self._complete(body, messages)
 
     def _complete(self, body: dict[str, Any], messages: Any) -> None:
@@ -281,28 +333,41 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, self._completion(body, key, n, fault))
 
     def _completion(self, body: dict[str, Any], key: str, n: int, fault: str | None) -> dict[str, Any]:
-        text = "" if fault == "empty_completion" else answer_for(key)[0]
-        choice: dict[str, Any] = {
-            "index": 0,
-            "message": {"role": "assistant", "content": text, "refusal": None},
-            "finish_reason": "stop",
-            "logprobs": None,
-        }
+        mode = self.server.reasoning
+        messages = body.get("messages")
+        reasoning = None if fault == "empty_completion" or mode == "none" else reasoning_for(key)
+        count = _judge_list_count(messages)
+        if fault == "empty_completion":
+            text = ""
+        elif count is not None:
+            text = json.dumps(judge_list_for(key, count))
+        else:
+            text = answer_for(key)[0]
+        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+        if reasoning is not None and mode == "reasoning_content":
+            message["reasoning_content"] = reasoning
+        elif reasoning is not None:
+            message["content"] = f"<think>\n{reasoning}\n</think>\n\n{text}"
+        choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
         if body.get("logprobs"):
-            choice["logprobs"] = _logprobs(text, max(1, int(body.get("top_logprobs") or 1)))
-        prompt_tokens = len(text_of(body.get("messages")).split())
-        completion_tokens = len(text.split())
+            choice["logprobs"] = _logprobs(message["content"], max(1, int(body.get("top_logprobs") or 1)))
+        prompt_tokens = len(text_of(messages).split())
+        reasoning_tokens = len(reasoning.split()) if reasoning else 0
+        completion_tokens = len(text.split()) + reasoning_tokens
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        if mode == "reasoning_content":
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}  # as DeepSeek reports it
         return {
             "id": f"chatcmpl-local-{n}-{key[:12]}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model") or self.server.models[0],
             "choices": [choice],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
+            "usage": usage,
         }
 
 
@@ -316,11 +381,21 @@ class _Server(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 
-    def __init__(self, address: tuple[str, int], state: _State, latency: float, models: Sequence[str]) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        state: _State,
+        latency: float,
+        models: Sequence[str],
+        reasoning: str = "none",
+        api_key: str | None = None,
+    ) -> None:
         super().__init__(address, _Handler)
         self.state = state
         self.latency = latency
         self.models = list(models)
+        self.reasoning = reasoning
+        self.api_key = api_key
 
 
 class LocalOpenAIServer:
@@ -336,9 +411,15 @@ class LocalOpenAIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         models: Sequence[str] = ("test-model",),
+        reasoning: str = "none",
+        api_key: str | None = None,
     ) -> None:
+        if reasoning not in REASONING_MODES:
+            raise ValueError(f"unknown reasoning mode {reasoning!r}; expected one of {REASONING_MODES}")
+        if api_key is not None and not api_key:
+            raise ValueError("api_key must be a non-empty string, or None to accept any request")
         self.state = _State(plan or FaultPlan())
-        self._server = _Server((host, port), self.state, latency, models)
+        self._server = _Server((host, port), self.state, latency, models, reasoning, api_key)
         self._thread: threading.Thread | None = None
 
     @property
@@ -385,6 +466,12 @@ class LocalOpenAIServer:
         with self.state.lock:
             return {kind: self.state.faults[kind] for kind in FAULT_KINDS}
 
+    @property
+    def unauthorized(self) -> int:
+        """Requests refused with HTTP 401 (wrong or missing key, when the server has an `api_key`)."""
+        with self.state.lock:
+            return self.state.unauthorized
+
     def request_log(self) -> list[RequestRecord]:
         with self.state.lock:
             return list(self.state.log)
@@ -411,6 +498,7 @@ class LocalOpenAIServer:
             "distinct": self.distinct_requests(),
             "faults": self.faults,
             "recovered": len(self.recovered_keys()),
+            "unauthorized": self.unauthorized,
         }
 
     def wait_for(self, predicate: Any, timeout: float = 30.0, interval: float = 0.02) -> bool:
@@ -452,7 +540,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds on HTTP 429")
     parser.add_argument("--timeout-hold", type=float, default=5.0, help="seconds a 'timeout' fault holds a request")
+    parser.add_argument(
+        "--reasoning",
+        choices=REASONING_MODES,
+        default="none",
+        help="reasoning in every answer: DeepSeek-style 'reasoning_content' field, inline '<think>' content, or none",
+    )
+    parser.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="require 'Authorization: Bearer <key>' with the key read from this environment variable (not a "
+        "flag value, so it stays out of process listings)",
+    )
     args = parser.parse_args(argv)
+    api_key = None
+    if args.api_key_env:
+        api_key = os.environ.get(args.api_key_env) or parser.error(f"--api-key-env: ${args.api_key_env} is not set")
     rates = {k: float(v) for k, v in (item.split("=", 1) for item in args.fault_rate)}
     plan = FaultPlan(
         rules=tuple(args.fault),
@@ -461,7 +564,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         retry_after_s=args.retry_after,
         timeout_hold_s=args.timeout_hold,
     )
-    server = LocalOpenAIServer(args.latency, plan, args.host, args.port, args.model or ("test-model",))
+    server = LocalOpenAIServer(args.latency, plan, args.host, args.port, args.model or ("test-model",),
+                               args.reasoning, api_key)
     print(f"serving OpenAI-compatible API on http://{args.host}:{server.port}/v1 (Ctrl-C stops)", flush=True)
     try:
         server._server.serve_forever(poll_interval=0.05)
