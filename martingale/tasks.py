@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from inspect_ai import Task, task
 from inspect_ai._util.error import PrerequisiteError  # inspect prints these without a traceback
 from inspect_ai._util.package import get_installed_package_name
 
+from martingale_harness.config import task_config
+from martingale_harness.domains import bayes as bayes_domain
 from martingale_harness.errors import MartingaleError
-from martingale_harness.task import domain_task
+from martingale_harness.task import _sample, build_task, domain_task
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -84,3 +87,60 @@ def _define(name: str, summary: str) -> Callable[..., Task]:
 forecast = _define("forecast", "Forecasting questions (ForecastBench format): prior -> evidence -> posterior.")
 cmv = _define("cmv", "Value-laden views from r/ChangeMyView; the evidence is the replies that changed minds.")
 openreview = _define("openreview", "Paper review: accept this paper? The evidence is its reviews, one by one.")
+
+
+@task(name=_task_name("bayes"))
+@_user_errors
+def bayes(
+    n: int | None = None,
+    seed: int | None = None,
+    families: str | list[str] | None = None,
+    min_items: int | None = None,
+    max_items: int | None = None,
+    data: str | None = None,
+    paradigm: str | None = None,
+    system_prompt: str | None = None,
+    extractors: str | list[str] | None = None,
+    rounds: int | None = None,
+    prior_samples: int | None = None,
+    evidence_budget: int | None = None,
+    bad_rows: str | None = None,
+    shuffle: bool = False,
+) -> Task:
+    """Generated problems with exact Bayesian posteriors (urns, diagnostic tests, coins), one observation per turn.
+
+    Args:
+        n: Number of problems (default from ``tasks/bayes/generator.yaml``).
+        seed: Generator seed; the same settings give the same problems (also seeds ``shuffle``).
+        families: Comma-separated subset of ``urn,diagnostic,coin``.
+        min_items: Fewest observations per problem.
+        max_items: Most observations per problem (at most 20).
+        data: Another generator settings file (YAML with the keys above).
+        paradigm: ``evidence`` by default (one observation per turn); ``direct``, ``cot``, ``debate`` too.
+        system_prompt: ``none``, ``critical`` or ``prior_conforming``.
+        extractors: Comma-separated extractor plugin names (default ``self_report``).
+        rounds: Debate rounds (``debate`` only).
+        prior_samples: Independent elicitations of the prior; 2 or more add ``ms_slope_iv``.
+        evidence_budget: Characters per evidence item before it is cut with a marker (0 = no limit).
+        bad_rows: Checked for uniformity with the other tasks; generated problems have no bad rows.
+        shuffle: Shuffle the sample order (with ``seed``).
+    """
+    config = task_config("bayes")
+    settings = config.protocol.override(paradigm=paradigm, system_prompt=system_prompt, extractors=extractors,
+                                        rounds=rounds, prior_samples=prior_samples,
+                                        evidence_budget=evidence_budget, bad_rows=bad_rows)
+    path = Path(data) if data else config.default_data
+    generator = bayes_domain.read_settings(path).override(
+        "-T", n=n, seed=seed, families=families, min_items=min_items, max_items=max_items)
+    loaded = bayes_domain.load_generated(generator, evidence_budget=settings.evidence_budget)
+    samples = []
+    for item in loaded.items:
+        sample = _sample(config, item)
+        if sample.input != item.question:  # doc_to_text rewrote it: the sim agents see this text
+            bayes_domain.register(str(sample.input), item.evidence, item.metadata["exact_posteriors"])
+        samples.append(sample)
+    built = build_task(config, samples, dataset_name=f"bayes-n{generator.n}-seed{generator.seed}",
+                       settings=settings, loaded=loaded, shuffle=shuffle, seed=generator.seed)
+    built.metadata = {**(built.metadata or {}), "generator": {**generator.__dict__,
+                                                             "families": list(generator.families)}}
+    return built

@@ -68,6 +68,17 @@ variable slope of the first-vs-last update on the prior, instrumented by the rep
 mean of the repeats), with a question-cluster bootstrap CI."""
 
 
+BAYES_KEYS: tuple[str, ...] = (
+    "bayes_mae", "bayes_mae_ci_low", "bayes_mae_ci_high",
+    "update_ratio", "update_ratio_ci_low", "update_ratio_ci_high",
+    "base_rate_neglect", "base_rate_neglect_ci_low", "base_rate_neglect_ci_high",
+)
+"""Added when samples carry their exact posteriors (``metadata["exact_posteriors"]``, b*_0..b*_T:
+``martingale/bayes``), over those samples only; see :func:`stats.exact_bayes_metrics`. The belief of
+turn t is compared with b*_t, the posterior (last) turn with b*_T, so ``direct``, ``cot`` and
+``debate`` compare their one update with the whole evidence's."""
+
+
 def _missing(value: float | None) -> bool:
     return value is None or math.isnan(value)
 
@@ -148,6 +159,32 @@ def summarize(
     }
 
 
+def exact_at_turns(stages: Sequence[str], exact_posteriors: Sequence[float]) -> list[float]:
+    """The exact posterior each belief turn should state: b*_t at turn t, b*_T at the posterior turn."""
+    last = len(exact_posteriors) - 1
+    index = [last if stage == "posterior" else t for t, stage in enumerate(stages)]
+    if len(stages) > len(exact_posteriors):  # no paradigm asks more often than there are items + 1
+        raise ValueError(f"{len(stages)} belief turns but only {len(exact_posteriors)} exact posteriors "
+                         f"(b*_0..b*_{last}); the sample's metadata does not match its transcript")
+    return [float(exact_posteriors[i]) for i in index]
+
+
+def bayes_summary(
+    trajectories: Sequence[Sequence[float | None]],
+    stages: Sequence[Sequence[str]],
+    exact_posteriors: Sequence[Sequence[float] | None],
+    cluster: Sequence[object],
+) -> dict[str, float]:
+    """The :data:`BAYES_KEYS` over the samples that have exact posteriors (empty when none has)."""
+    keep = [i for i, e in enumerate(exact_posteriors) if e is not None]
+    if not keep:
+        return {}
+    stated = [[None if _missing(b) else b for b in trajectories[i]] for i in keep]
+    exact = [exact_at_turns(stages[i], exact_posteriors[i]) for i in keep]  # type: ignore[arg-type]
+    result = stats.exact_bayes_metrics(stated, exact, cluster=[str(cluster[i]) for i in keep])
+    return {key: getattr(result, key) for key in BAYES_KEYS}
+
+
 @metric
 def martingale_metrics() -> Metric:
     """Martingale Score and companions over all samples of one extractor (DESIGN §6 keys)."""
@@ -158,14 +195,19 @@ def martingale_metrics() -> Metric:
         clusters = [
             (s.sample_metadata or {}).get("question_id", s.sample_id) for s in scores
         ]
-        return summarize(
+        trajectories = [_trajectory(s.score) for s in scores]
+        metrics = summarize(
             [v.get("prior") for v in values],
             [v.get("posterior") for v in values],
             [v.get("label") for v in values],
             clusters,
-            [_trajectory(s.score) for s in scores],
+            trajectories,
             [v.get("prior_repeat") for v in values] if any("prior_repeat" in v for v in values) else None,
         )
+        exact = [(s.sample_metadata or {}).get("exact_posteriors") for s in scores]
+        if any(e is not None for e in exact):
+            metrics.update(bayes_summary(trajectories, [_stages(s.score) for s in scores], exact, clusters))
+        return metrics
 
     return compute
 
@@ -177,6 +219,14 @@ def _trajectory(score: Score) -> list[float | None]:
         return [step.get("value") if isinstance(step, dict) else None for step in path]
     value = score.value if isinstance(score.value, dict) else {}
     return [value.get("prior"), value.get("posterior")]
+
+
+def _stages(score: Score) -> list[str]:
+    """The stage of each belief in :func:`_trajectory`'s order."""
+    path = (score.metadata or {}).get("trajectory")
+    if isinstance(path, list):
+        return [str(step.get("stage")) if isinstance(step, dict) else "" for step in path]
+    return ["prior", "posterior"]
 
 
 def _belief(reading: BeliefReading | None) -> float:

@@ -383,3 +383,123 @@ def inertia(prior: ArrayLike, posterior: ArrayLike, tol: float = INERTIA_TOL) ->
     if x.shape != q.shape:
         raise ValueError(f"prior and posterior differ in length: {x.size} vs {q.size}")
     return float(np.mean(np.abs(q - x) < tol)) if x.size else math.nan
+
+
+LOGIT_CLIP = 0.01
+"""Beliefs are clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP] before log-odds (both the stated ones and the
+exact posteriors): 0 and 1 have infinite log-odds, and a stated probability resolves about 0.01, so
+log-odds beyond ±4.6 say more about rounding than about belief."""
+
+
+@dataclass(frozen=True)
+class ExactBayesResult:
+    """How far stated beliefs are from the exact posteriors (DESIGN §6 companions for ``martingale/bayes``).
+
+    Undefined values are NaN: no beliefs, no Bayesian update, fewer than 3 first beliefs or all
+    stated priors equal; the intervals also need 3 questions.
+    """
+
+    bayes_mae: float
+    bayes_mae_ci_low: float
+    bayes_mae_ci_high: float
+    update_ratio: float
+    update_ratio_ci_low: float
+    update_ratio_ci_high: float
+    base_rate_neglect: float
+    base_rate_neglect_ci_low: float
+    base_rate_neglect_ci_high: float
+    n_beliefs: int
+    n_steps: int
+    n_first: int
+
+
+def clipped_logit(p: ArrayLike, clip: float = LOGIT_CLIP) -> NDArray[np.float64]:
+    """log(p / (1 - p)) after clipping p to [clip, 1 - clip]."""
+    q = np.clip(np.asarray(p, dtype=np.float64), clip, 1.0 - clip)
+    return np.log(q / (1.0 - q))
+
+
+def _exact_bayes_stats(totals: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(bayes_mae, update_ratio, base_rate_neglect) per row of summed per-question statistics."""
+    n_b, abs_err, cross, bayes_sq = totals[:, 0], totals[:, 1], totals[:, 2], totals[:, 3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mae = np.where(n_b > 0, abs_err / n_b, np.nan)
+        ratio = np.where(bayes_sq > 0, cross / bayes_sq, np.nan)
+    first = totals[:, 4:9]
+    neglect = np.where(first[:, 0] >= MIN_PAIRS, 1.0 - _slopes(first), np.nan)
+    return np.stack([mae, ratio, neglect], axis=1)
+
+
+def exact_bayes_metrics(
+    stated: Sequence[Sequence[float | None]],
+    exact: Sequence[Sequence[float]],
+    cluster: Sequence[object] | None = None,
+    *,
+    clip: float = LOGIT_CLIP,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> ExactBayesResult:
+    """Stated belief trajectories against the exact posteriors at the same turns.
+
+    ``stated[i][t]`` is sample i's belief at turn t (``None``/NaN where it was not read) and
+    ``exact[i][t]`` the exact posterior given what the sample had seen by turn t; turn 0 is the
+    prior, whose exact value is the stated prior.
+
+    * ``bayes_mae``: mean |b_t - b*_t| over every read belief, pooled over samples.
+    * ``update_ratio``: sum(dm * db) / sum(db^2) over consecutive read pairs, dm and db the stated and
+      the exact change in log-odds (clipped, :data:`LOGIT_CLIP`): the least-squares slope through the
+      origin of the model's update on the Bayesian one. 1 = Bayesian, < 1 conservatism, > 1
+      over-reaction, 0 = no update. Noise in the stated updates that is unrelated to the evidence
+      averages out of the numerator, where a ratio of absolute sums would count it as updating.
+    * ``base_rate_neglect``: 1 - the OLS slope of logit(b_0) on logit(b*_0) over samples: 0 = the
+      first belief follows the stated prior fully, 1 = it ignores it (noise in b_0 does not bias it).
+
+    95 % intervals are percentile bootstraps over questions (``cluster``, default each sample its
+    own), all three statistics from the same resamples.
+    """
+    if len(stated) != len(exact):
+        raise ValueError(f"stated and exact differ in length: {len(stated)} vs {len(exact)}")
+    labels = np.arange(len(stated)).astype(str) if cluster is None else np.asarray(cluster).astype(str)
+    if labels.shape != (len(stated),):
+        raise ValueError(f"cluster must have one label per sample ({len(stated)}), got shape {labels.shape}")
+    _, codes = np.unique(labels, return_inverse=True)
+    k = int(codes.max()) + 1 if len(stated) else 0
+    sums = np.zeros((k, 9))
+    n_beliefs = n_steps = n_first = 0
+    for i, (path, star) in enumerate(zip(stated, exact, strict=True)):
+        b = np.array([math.nan if v is None else float(v) for v in path], dtype=np.float64)
+        e = _as_probabilities(f"exact[{i}]", star)
+        if b.shape != e.shape:
+            raise ValueError(f"sample {i}: {b.size} stated beliefs but {e.size} exact posteriors")
+        read = np.isfinite(b)
+        if read.any() and (b[read].min() < 0.0 or b[read].max() > 1.0):
+            raise ValueError(f"sample {i}: stated beliefs must lie in [0, 1]")
+        row = sums[codes[i]]
+        row[0] += read.sum()
+        row[1] += np.abs(b[read] - e[read]).sum()
+        pair = read[:-1] & read[1:]
+        dm = np.diff(clipped_logit(np.where(read, b, 0.5), clip))[pair]
+        db = np.diff(clipped_logit(e, clip))[pair]
+        row[2] += dm @ db
+        row[3] += db @ db
+        if read.size and read[0]:
+            x, y = clipped_logit(e[0], clip), clipped_logit(b[0], clip)
+            row[4:9] += (1.0, x, y, x * x, x * y)
+            n_first += 1
+        n_beliefs += int(read.sum())
+        n_steps += int(pair.sum())
+    point = _exact_bayes_stats(sums.sum(axis=0, keepdims=True))[0]
+    ci = np.full((3, 2), np.nan)
+    if k >= MIN_PAIRS:
+        (totals,) = _bootstrap_totals(np.random.default_rng(seed), [sums], resamples)
+        boot = _exact_bayes_stats(totals)
+        for j in range(3):
+            if np.isfinite(point[j]):
+                ci[j] = _percentile_ci(boot[:, j])
+    return ExactBayesResult(
+        bayes_mae=float(point[0]), bayes_mae_ci_low=float(ci[0, 0]), bayes_mae_ci_high=float(ci[0, 1]),
+        update_ratio=float(point[1]), update_ratio_ci_low=float(ci[1, 0]), update_ratio_ci_high=float(ci[1, 1]),
+        base_rate_neglect=float(point[2]), base_rate_neglect_ci_low=float(ci[2, 0]),
+        base_rate_neglect_ci_high=float(ci[2, 1]),
+        n_beliefs=n_beliefs, n_steps=n_steps, n_first=n_first,
+    )

@@ -24,8 +24,10 @@ paragraph before giving the new one, as the instruction asks. A prior requested 
 ``REPEAT_SEED_OFFSET + k`` (the protocol's k-th independent re-elicitation, ``prior_samples``) is
 stated with fresh elicitation noise (``SimAgent.restate``). System prompts do not change the
 agents. The sample is identified by its first user message, so the same question always gets the
-same latent path, in every paradigm. Answers are short natural-language reasoning followed by the belief in one
-of several phrasings real models use, so the extractors are exercised, not bypassed.
+same latent path, in every paradigm. On ``martingale/bayes`` problems the agents instead act on the
+problem's exact posteriors, as oracles for its stated model (``backends/sim_bayes.py``). Answers are
+short natural-language reasoning followed by the belief in one of several phrasings real models use,
+so the extractors are exercised, not bypassed.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from martingale_harness.backends.sim_bayes import BayesOracle, bayes_oracle
 from martingale_harness.backends.simulated import AGENT_KINDS, DEFAULT_HORIZON, SimAgent
 from martingale_harness.protocol import COT_INSTRUCTION, REPEAT_SEED_OFFSET, YES_NO_PROBE, is_belief_prompt
 
@@ -189,15 +192,17 @@ class SimulatedReasonerAPI(ModelAPI):
             text = self.judge.answer(key)
         else:
             assert self.agent is not None
+            # a martingale/bayes problem: the agent acts on its exact posteriors (backends/sim_bayes.py)
+            agent = bayes_oracle(self.agent, [u.text for u in users]) or self.agent
             turn = sum(is_belief_prompt(u.text) for u in users[:-1])
             last = users[-1].text
             if last == YES_NO_PROBE and turn > 0:
-                text, logprobs = self._probe_answer(self.agent.path(key, turn - 1).stated[turn - 1], config)
+                text, logprobs = self._probe_answer(agent.path(key, turn - 1).stated[turn - 1], config)
             elif is_belief_prompt(last):
-                belief = self.agent.path(key, turn).stated[turn]
+                belief = agent.path(key, turn).stated[turn]
                 if turn == 0 and config.seed is not None and config.seed > REPEAT_SEED_OFFSET:
-                    belief = self.agent.restate(key, 0, elicitation=config.seed - REPEAT_SEED_OFFSET)
-                text = self._render(key, turn, belief, cot=COT_INSTRUCTION in last)
+                    belief = agent.restate(key, 0, elicitation=config.seed - REPEAT_SEED_OFFSET)
+                text = self._render(agent, key, turn, belief, cot=COT_INSTRUCTION in last)
             else:
                 text = _ARGUMENT
         usage = ModelUsage(
@@ -222,19 +227,19 @@ class SimulatedReasonerAPI(ModelAPI):
         chosen = top[0]
         return text, Logprobs(content=[Logprob(token=chosen.token, logprob=chosen.logprob, top_logprobs=top)])
 
-    def _render(self, key: str, turn: int, belief: float, cot: bool = False) -> str:
-        assert self.agent is not None
-        rng = self.agent.rng(key, stream=_PHRASING_STREAM + turn)
+    @staticmethod
+    def _render(agent: SimAgent | BayesOracle, key: str, turn: int, belief: float, cot: bool = False) -> str:
+        rng = agent.rng(key, stream=_PHRASING_STREAM + turn)
         phrasing = _PHRASINGS[int(rng.integers(len(_PHRASINGS)))]
         if turn == 0:
             lead = "Before weighing any specific evidence, I consider the base rate for questions like this."
         else:
-            previous = self.agent.path(key, turn).stated[turn - 1]
+            previous = agent.path(key, turn).stated[turn - 1]
             direction = "toward Yes" if belief > previous else "toward No" if belief < previous else "neither way"
             lead = f"Weighing the new information, it moves me {direction}."
         answer = phrasing.format(p=belief, pct=100 * belief)
         if cot and turn > 0:
-            previous = self.agent.path(key, turn).stated[turn - 1]
+            previous = agent.path(key, turn).stated[turn - 1]
             start = f"My current estimate is {100 * previous:.2f}% before I work through this."
             return f"{start}\n\n{lead}\n\nPutting the steps together, I settle on a final answer.\n\n{answer}"
         return f"{lead}\n\n{answer}"

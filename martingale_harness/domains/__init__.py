@@ -1,6 +1,7 @@
 """Domain loaders by the name a task YAML gives in ``dataset_path``.
 
-Each loader module has ``load(path, *, evidence_budget, bad_rows) -> LoadResult`` (see ``base``).
+Each loader module has ``load(path, *, evidence_budget, bad_rows) -> LoadResult`` (see ``base``);
+``bayes`` generates its problems, ``path`` being a file of generator settings.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ LOADERS: dict[str, str] = {
     "forecastbench": "martingale_harness.domains.forecast",
     "cmv": "martingale_harness.domains.cmv",
     "openreview": "martingale_harness.domains.openreview",
+    "bayes": "martingale_harness.domains.bayes",
 }
 
 
