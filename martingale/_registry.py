@@ -1,6 +1,8 @@
 # Loaded by inspect through the `inspect_ai` entry points: importing registers the tasks, the sim
 # provider, and one scorer per installed extractor (for `inspect score --scorer martingale_harness/<name>`).
 from martingale.tasks import forecast  # noqa: F401
+from martingale_harness.backends.local import LocalModelAPI  # noqa: F401  (torch loads only when used)
+from martingale_harness.backends.sglang import SGLangLoRAAPI  # noqa: F401  (routes sglang/<model>+<adapter>)
 from martingale_harness.backends.sim_provider import SimulatedReasonerAPI  # noqa: F401
 from martingale_harness.scoring import register_all_scorers
 
