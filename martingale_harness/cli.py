@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import click
 from inspect_ai.log import EvalLog, read_eval_log
@@ -207,6 +209,79 @@ def power_command(effect: float, sd_prior: float, sd_delta: float, alpha: float,
     click.echo(f"  normal approximation: n = {r.n_normal_approx:.1f}")
     click.echo(f"  assumed: sd_prior = {r.sd_prior:g} (SD of the priors), "
                f"sd_delta = {r.sd_delta:g} (residual SD of the updates)")
+
+
+@main.command("train")
+@click.argument("config_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value (dotted key, YAML value), e.g. --set reward.info_coef=0.")
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Override the config's output_dir.")
+@click.option("--check", is_flag=True, help="Check the config and the data, print the plan, load no model.")
+def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str | None, check: bool) -> None:
+    """GRPO/RLOO on a LoRA with the Martingale reward, configured by CONFIG_FILE (YAML; see examples/train.yaml)."""
+    from martingale_harness.training.config import load_train_config
+    from martingale_harness.training.grpo import prepare, train
+
+    try:
+        config = load_train_config(config_file, [*overrides, *([f"output_dir={output_dir}"] if output_dir else [])])
+        prepared = prepare(config)
+        r = config.reward
+        click.echo(f"{config.algorithm} on {config.base_model}"
+                   f"{f' + {config.init_adapter}' if config.init_adapter else ''}, beta = {config.beta:g}; "
+                   f"martingale/{config.task_name}: {len(prepared.split.train)} training, "
+                   f"{len(prepared.split.heldout)} held-out samples; reward: ms_coef = {r.ms_coef:g}, "
+                   f"{r.info_term} x {r.info_coef:g}, format penalty {r.format_penalty:g}, extractor {r.extractor}")
+        if check:
+            return
+        result = train(config)
+    except MartingaleError as e:
+        raise click.ClickException(str(e)) from None
+    _report_training(result.adapter_dir, result.metrics_file, result.evaluation)
+
+
+@main.command("distill")
+@click.argument("config_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value (dotted key, YAML value), e.g. --set reward.info_coef=0.")
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Override the config's output_dir.")
+@click.option("--check", is_flag=True, help="Check the config and the data, print the plan, load no model.")
+def distill_command(config_file: str, overrides: tuple[str, ...], output_dir: str | None, check: bool) -> None:
+    """SFT a LoRA on an entrenched teacher's transcripts (a model organism), configured by CONFIG_FILE (YAML)."""
+    from martingale_harness.training.config import load_distill_config
+    from martingale_harness.training.distill import distill, prepare
+
+    try:
+        config = load_distill_config(config_file, [*overrides, *([f"output_dir={output_dir}"] if output_dir else [])])
+        split = prepare(config)
+        click.echo(f"distill {config.teacher.model} {config.teacher.model_args or ''} into a LoRA on "
+                   f"{config.base_model}; martingale/{config.task_name}: {len(split.train)} training, "
+                   f"{len(split.heldout)} held-out samples")
+        if check:
+            return
+        result = distill(config)
+    except MartingaleError as e:
+        raise click.ClickException(str(e)) from None
+    ms = ", ".join(_fmt(m.get("ms_slope")) for m in result.teacher_metrics)
+    click.echo(f"teacher MS on the training questions: {ms}; "
+               f"{result.examples} SFT examples ({result.teacher_samples_left_out} teacher samples unreadable)")
+    _report_training(result.adapter_dir, result.output_dir / "metrics.jsonl", result.evaluation)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def _report_training(adapter_dir: Path, metrics_file: Path, evaluation: dict[str, Any] | None) -> None:
+    click.echo(f"wrote {adapter_dir} (model card: README.md) and {metrics_file}")
+    if not evaluation:
+        return
+    for name in ("start", "trained"):
+        run = evaluation[name]
+        m = run["metrics"]
+        click.echo(f"held-out {name}: {run['model']}: MS = {_fmt(m.get('ms_slope'))} "
+                   f"[{_fmt(m.get('ms_slope_ci_low'))}, {_fmt(m.get('ms_slope_ci_high'))}], "
+                   f"Brier = {_fmt(m.get('brier_posterior'))}, inertia = {_fmt(m.get('inertia'))}, "
+                   f"failures = {_fmt(m.get('extraction_failure_rate'))}  ({run['log']})")
 
 
 def _undefined_reason(log: EvalLog, extractor: str) -> str:

@@ -1,7 +1,7 @@
 """The plugin hooks of martingale-harness (pluggy project name ``martingale_harness``).
 
 Plugins are modules or objects with ``@hookimpl`` functions, found through the entry-point group
-``martingale_harness``. The built-in extractors are registered this way too.
+``martingale_harness``. The built-in extractors and reward terms are registered this way too.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pluggy
 
 from martingale_harness.extraction import Extractor
+from martingale_harness.training.terms import RewardTerm
 
 PROJECT = "martingale_harness"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -22,4 +23,15 @@ def martingale_register_extractors(register: Callable[[Extractor], None]) -> Non
     """Contribute belief extractors by calling ``register(extractor)`` once for each.
 
     Called once, when the plugin manager is first built. Names must be unique across plugins.
+    """
+
+
+@hookspec
+def martingale_register_reward_terms(register: Callable[[RewardTerm], None]) -> None:
+    """Contribute reward terms for ``martingale train`` by calling ``register(term)`` once for each.
+
+    A term (``.name``, ``.check(labels, metadata)``, ``.values(batch)``; see
+    :class:`~martingale_harness.training.terms.RewardTerm`) is selected by ``reward.info_term`` in a
+    training config and weighted by ``reward.info_coef``. Called once, when the plugin manager is
+    first built. Names must be unique across plugins.
     """

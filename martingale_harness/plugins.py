@@ -20,6 +20,7 @@ import pluggy
 from martingale_harness import hookspecs
 from martingale_harness.errors import ConfigError
 from martingale_harness.extraction import Extractor
+from martingale_harness.training.terms import RewardTerm
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,40 @@ class PluginHost:
             Contribution(plugin, "extractor", name)
             for plugin, mine in self._extractor_impls()
             for name in mine
+        ] + [
+            Contribution(plugin, "reward_term", name)
+            for plugin, terms in self._reward_term_impls()
+            for name in terms
         ]
+
+    def _reward_term_impls(self) -> list[tuple[str, dict[str, RewardTerm]]]:
+        found: list[tuple[str, dict[str, RewardTerm]]] = []
+        seen: dict[str, str] = {}
+        for impl in self.pm.hook.martingale_register_reward_terms.get_hookimpls():
+            mine: dict[str, RewardTerm] = {}
+            found.append((impl.plugin_name, mine))
+            args = {"register": _term_collector(impl.plugin_name, mine, seen)}
+            impl.function(**{a: args[a] for a in impl.argnames})
+        return found
+
+    def reward_terms(self) -> dict[str, RewardTerm]:
+        """All registered reward terms by name; a name registered twice is a configuration error."""
+        return {name: term for _, mine in self._reward_term_impls() for name, term in mine.items()}
+
+    def get_reward_term(self, name: str) -> RewardTerm:
+        """The reward term called ``name``; unknown names list what is available and what failed."""
+        available = self.reward_terms()
+        if name in available:
+            return available[name]
+        raise ConfigError(f"unknown reward term {name!r}; available: {', '.join(sorted(available)) or 'none'}"
+                          f"{self._unloaded_notes()}")
+
+    def _unloaded_notes(self) -> str:
+        return "".join(
+            f"; plugin {r.name!r} is blocked by {DISABLE_ENV}" if r.status == "blocked"
+            else f"; plugin {r.name!r} failed to load ({r.error})"
+            for r in self.records if r.status != "loaded"
+        )
 
 
 def _collector(plugin: str, mine: dict[str, Extractor], seen: dict[str, str]) -> Callable[[Extractor], None]:
@@ -106,6 +140,19 @@ def _collector(plugin: str, mine: dict[str, Extractor], seen: dict[str, str]) ->
                               f"{seen[extractor.name]!r} and {plugin!r}")
         seen[extractor.name] = plugin
         mine[extractor.name] = extractor
+
+    return register
+
+
+def _term_collector(plugin: str, mine: dict[str, RewardTerm], seen: dict[str, str]) -> Callable[[RewardTerm], None]:
+    def register(term: RewardTerm) -> None:
+        if not isinstance(term, RewardTerm):
+            raise ConfigError(f"plugin {plugin!r}: {term!r} is not a RewardTerm (needs .name, .check and .values)")
+        if term.name in seen:
+            raise ConfigError(f"two plugins register a reward term named {term.name!r}: "
+                              f"{seen[term.name]!r} and {plugin!r}")
+        seen[term.name] = plugin
+        mine[term.name] = term
 
     return register
 
@@ -152,3 +199,8 @@ def plugin_host() -> PluginHost:
 def get_extractor(name: str, host: PluginHost | None = None) -> Extractor:
     """The extractor called ``name`` from ``host`` (default: the installed plugins)."""
     return (host or plugin_host()).get_extractor(name)
+
+
+def get_reward_term(name: str, host: PluginHost | None = None) -> RewardTerm:
+    """The reward term called ``name`` from ``host`` (default: the installed plugins)."""
+    return (host or plugin_host()).get_reward_term(name)

@@ -1,0 +1,117 @@
+"""The held-out evaluation after training: the harness itself on ``local/<base>+<adapter>``.
+
+Nothing here re-implements evaluation: it is ``inspect eval martingale/<task>`` with the training
+config's protocol settings, restricted to the held-out questions of ``split.json``, once for the
+starting model and once for the trained adapter; ``martingale compare`` gives the paired difference.
+The same runs from the shell (``-T``/``--sample-id`` as in the README's training section)::
+
+    inspect eval martingale/forecast --model local/<base>+<output_dir>/adapter --sample-id <held-out ids>
+
+The ``local`` backend checks that the adapter belongs to the base and runs the LoRA canary before
+the first sample, so an adapter that changes nothing is refused rather than evaluated as the base.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+from martingale_harness.errors import MartingaleError
+from martingale_harness.training.config import CommonConfig, TrainConfig
+from martingale_harness.training.episodes import Split
+
+SUMMARY_KEYS: tuple[str, ...] = ("ms_slope", "ms_slope_ci_low", "ms_slope_ci_high", "ms_slope_p", "inertia",
+                                 "mean_delta", "brier_prior", "brier_posterior", "n_pairs",
+                                 "extraction_failure_rate")
+
+
+def local_model(base_model: str, adapter: str | Path | None) -> str:
+    """The ``local`` backend's model string (absolute paths keep their slash: ``local//abs/...``)."""
+    return f"local/{base_model}" + (f"+{adapter}" if adapter is not None else "")
+
+
+def eval_heldout(config: CommonConfig, model: str, sample_ids: list[str], log_dir: Path, extractor: str,
+                 display: str = "none") -> Any:
+    """One harness run of ``model`` on ``sample_ids`` with the config's protocol settings (an EvalLog)."""
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai import task_with
+
+    from martingale_harness.task import domain_task
+
+    overrides: dict[str, Any] = {"paradigm": config.paradigm, "system_prompt": config.system_prompt,
+                                 "extractors": [extractor]}
+    if config.evidence_budget is not None:
+        overrides["evidence_budget"] = config.evidence_budget
+    task = domain_task(config.task_name, data=config.data, **overrides)
+    wanted = set(sample_ids)
+    task = task_with(task, name=f"martingale/{config.task_name}",
+                     dataset=task.dataset.filter(lambda s: str(s.id) in wanted))
+    (log,) = inspect_eval(task, model=model, log_dir=str(log_dir), display=display, log_realtime=False,
+                          max_tokens=config.evaluation.max_tokens, temperature=config.evaluation.temperature)
+    if log.status != "success":
+        raise MartingaleError(f"evaluation of {model} failed: {log.error.message if log.error else log.status}")
+    return log
+
+
+def summary(log: Any, extractor: str) -> dict[str, Any]:
+    """The metrics of one extractor in a log, the log's path and the adapter record (if the backend left one)."""
+    block = next(b for b in log.results.scores if b.name == extractor)
+    metrics = {k: block.metrics[k].value for k in SUMMARY_KEYS if k in block.metrics}
+    records = [s.metadata.get("adapter") for s in log.samples or [] if isinstance(s.metadata, dict)]
+    record = next((r for r in records if isinstance(r, dict)), None)
+    return {"model": str(log.eval.model), "log": log.location,
+            "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()},
+            "adapter": record}
+
+
+def evaluate_heldout(config: CommonConfig, split: Split, adapter_dir: Path, log_dir: Path,
+                     start_adapter: str | None = None, display: str = "none") -> dict[str, Any]:
+    """Start model and trained adapter on the held-out questions, and their paired comparison.
+
+    The start model is the base, or the base with ``init_adapter`` for a :class:`TrainConfig` that
+    continues training an adapter (the organism), so the comparison is "before vs after training".
+    """
+    from martingale_harness.compare import compare_runs
+    from martingale_harness.runs import run_from_log
+
+    if isinstance(config, TrainConfig):
+        extractor = config.reward.extractor
+        start_adapter = start_adapter or config.init_adapter
+    else:
+        extractor = "self_report"
+    ids = [e.sample_id for e in split.heldout]
+    start = eval_heldout(config, local_model(config.base_model, start_adapter), ids, log_dir, extractor, display)
+    trained = eval_heldout(config, local_model(config.base_model, adapter_dir.resolve()), ids, log_dir, extractor,
+                           display)
+    result: dict[str, Any] = {"heldout_samples": len(ids), "start": summary(start, extractor),
+                              "trained": summary(trained, extractor)}
+    try:
+        (row,) = compare_runs(run_from_log(start, Path(start.location)), run_from_log(trained, Path(trained.location)),
+                              extractors=[extractor], seed=config.seed)
+    except MartingaleError as e:  # e.g. no sample read in both runs: recorded, the runs themselves still count
+        result["comparison"] = {"error": str(e)}
+    else:
+        d = row.ms_difference
+        result["comparison"] = {
+            "n_matched": row.n_matched, "ms_start": row.ms_a, "ms_trained": row.ms_b,
+            "ms_difference": d.difference, "ms_difference_ci": [d.ci_low, d.ci_high],
+            "n_labelled": row.n_labelled, "brier_start": row.brier_a, "brier_trained": row.brier_b,
+            "brier_difference": row.brier_difference, "brier_p": row.brier_p,
+            "inertia_start": row.inertia_a, "inertia_trained": row.inertia_b,
+        }
+    return _finite(result)
+
+
+def _finite(value: Any) -> Any:
+    """NaN -> None, so the result is valid JSON (undefined stays undefined, never 0)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _finite(dataclasses.asdict(value))
+    return value

@@ -1,0 +1,220 @@
+"""The harness scorer as an RL reward: MS term, information term, format term.
+
+The reward reads beliefs exactly as an evaluation does: the completion is the posterior turn of a
+protocol transcript (the same prompts as :mod:`martingale_harness.protocol`), an extractor plugin
+reads one belief per turn, and the batch Martingale Score comes from
+:func:`martingale_harness.stats.martingale_score`. So training and evaluation cannot drift apart.
+
+Per completion ``i`` of a generation batch, with ``p`` the prior and ``q`` the posterior read by the
+extractor:
+
+* **MS term** (``ms_coef``). The batch MS is the OLS slope of ``Δ = q - p`` on ``p``; it splits into
+  per-sample shares ``s_i = (Δ_i - mean Δ)(p_i - mean p) / Σ_j (p_j - mean p)²`` with ``Σ s_i = MS``.
+  The term is ``-sign(MS) · n · s_i``: samples that pull the slope away from 0 lose reward, on
+  whichever side of 0 the batch is, and the term's batch mean is exactly ``-|MS|``. It is 0 when
+  the batch slope is 0 or undefined (fewer than 3 readable pairs, all priors equal). A batch in
+  which nothing moves has every ``s_i = 0``: the MS term cannot tell inertia from rationality,
+  which is why the information term exists.
+* **Information term** (``info_coef`` · a :class:`~martingale_harness.training.terms.RewardTerm`
+  plugin chosen by ``info_term``; ``info_coef = 0`` is the ablation). NaN values (not applicable)
+  count as 0.
+* **Format term**: a completion whose posterior the extractor cannot read gets ``-format_penalty``
+  and nothing else; it never gets a made-up belief and is left out of the MS fit.
+
+An item whose *prior* could not be read still gets the format term for its completion, no MS reward
+(there is no update to judge) and only information terms that do not use the prior (NaN arithmetic:
+``brier_gain`` and ``update_magnitude`` give NaN, ``bayes_distance`` still scores the posterior).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from martingale_harness import stats
+from martingale_harness.beliefs import BeliefReading
+from martingale_harness.extraction import Extractor
+from martingale_harness.training.terms import RewardBatch, RewardTerm
+from martingale_harness.transcript import Transcript, Turn
+
+METRIC_PREFIX = "martingale/"
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """The coefficients of the three components (all >= 0; checked by the training config)."""
+
+    ms_coef: float = 1.0
+    info_coef: float = 0.5
+    format_penalty: float = 1.0
+
+
+def ms_shares(prior: ArrayLike, posterior: ArrayLike) -> tuple[NDArray[np.float64], float]:
+    """Per-sample shares of the batch Martingale Score, and the score from :mod:`~martingale_harness.stats`.
+
+    ``s_i = (Δ_i - mean Δ)(p_i - mean p) / Σ_j (p_j - mean p)²`` sums to the OLS slope. Where the
+    slope is undefined (see ``stats.martingale_score``) the shares are all 0 and the slope is NaN.
+    """
+    p = np.asarray(prior, dtype=np.float64)
+    q = np.asarray(posterior, dtype=np.float64)
+    fit = stats.martingale_score(p, q)
+    if math.isnan(fit.slope):
+        return np.zeros_like(p), math.nan
+    dx = p - p.mean()
+    delta = q - p
+    return (delta - delta.mean()) * dx / float(dx @ dx), fit.slope
+
+
+@dataclass(frozen=True)
+class RewardBreakdown:
+    """The reward of every completion of one batch and its components (NaN = not applicable)."""
+
+    total: NDArray[np.float64]
+    ms: NDArray[np.float64]
+    """The MS term before ``ms_coef``: ``-sign(MS) · n · s_i``."""
+    info: NDArray[np.float64]
+    """The information term before ``info_coef``."""
+    format_failed: NDArray[np.bool_]
+    prior_failed: NDArray[np.bool_]
+    batch_ms: float
+    """The Martingale Score of the batch's readable pairs (NaN when undefined)."""
+    shares: NDArray[np.float64]
+    """``s_i`` (0 where the sample is not in the fit)."""
+    n_pairs: int
+    """Completions in the MS fit (both beliefs read)."""
+
+    def metrics(self) -> dict[str, float]:
+        """Per-step values for the training log; undefined ones are left out, never logged as NaN."""
+        values = {
+            "reward": _mean(self.total),
+            "reward_ms": _mean(self.ms),
+            "reward_info": _mean(self.info),
+            "format_failure_rate": float(self.format_failed.mean()) if self.format_failed.size else math.nan,
+            "prior_failure_rate": float(self.prior_failed.mean()) if self.prior_failed.size else math.nan,
+            "batch_ms": self.batch_ms,
+            "batch_pairs": float(self.n_pairs),
+        }
+        return {METRIC_PREFIX + k: v for k, v in values.items() if not math.isnan(v)}
+
+
+def _mean(values: NDArray[np.float64]) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def combine(batch: RewardBatch, weights: RewardWeights, term: RewardTerm | None) -> RewardBreakdown:
+    """The reward of each completion from the beliefs read out of it (see the module docstring)."""
+    n = len(batch.prior)
+    prior_failed = np.isnan(batch.prior)
+    format_failed = np.isnan(batch.posterior)
+    pair = ~prior_failed & ~format_failed
+
+    shares = np.zeros(n)
+    ms = np.full(n, math.nan)
+    s, slope = ms_shares(batch.prior[pair], batch.posterior[pair])
+    shares[pair] = s
+    if not math.isnan(slope):
+        ms[pair] = -np.sign(slope) * pair.sum() * s
+
+    info = np.full(n, math.nan)
+    if term is not None:
+        values = np.asarray(term.values(batch), dtype=np.float64)
+        if values.shape != (n,):
+            raise ValueError(f"reward term {term.name!r} returned {values.shape} values for {n} completions")
+        info = np.where(format_failed, math.nan, values)
+
+    total = (weights.ms_coef * np.nan_to_num(ms, nan=0.0) + weights.info_coef * np.nan_to_num(info, nan=0.0))
+    total = np.where(format_failed, -weights.format_penalty, total)
+    return RewardBreakdown(total=total, ms=ms, info=info, format_failed=format_failed, prior_failed=prior_failed,
+                           batch_ms=slope, shares=shares, n_pairs=int(pair.sum()))
+
+
+@dataclass(frozen=True)
+class EpisodeView:
+    """What the reward needs to know about a training item besides the completion."""
+
+    question: str
+    prior_prompt: str
+    posterior_prompt: str
+    label: float | None
+    metadata: Mapping[str, Any]
+
+
+def _text(completion: Any) -> str:
+    """A TRL completion (plain text, or conversational: a list of messages) as the answer's text."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], Mapping):
+        content = completion[-1].get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):  # content blocks
+            return "".join(str(c.get("text", "")) for c in content if isinstance(c, Mapping))
+    raise TypeError(f"cannot read the text of completion {completion!r}")
+
+
+class MartingaleReward:
+    """TRL reward function (``reward_funcs=[MartingaleReward(...)]``) over one generation batch.
+
+    TRL passes the dataset's columns as keyword lists: ``item`` (the episode index) and
+    ``prior_answer`` (the prior turn shown in the prompt) come from the episode dataset. Each
+    component's batch mean is reported through TRL's ``log_metric`` under ``martingale/...`` and so
+    reaches every ``report_to`` integration and the per-step metrics JSONL.
+    """
+
+    __name__ = "martingale"
+
+    def __init__(self, episodes: Sequence[EpisodeView], extractor: Extractor, weights: RewardWeights,
+                 term: RewardTerm | None, on_batch: Callable[[RewardBreakdown], None] | None = None) -> None:
+        self.episodes = episodes
+        self.extractor = extractor
+        self.weights = weights
+        self.term = term
+        self.on_batch = on_batch
+
+    async def read(self, items: Sequence[int], prior_answers: Sequence[str],
+                   completions: Sequence[Any]) -> RewardBatch:
+        """Beliefs of each (prior answer, completion) pair, read as the evaluation's scorer reads them."""
+
+        async def one(index: int, prior_answer: str, completion: Any) -> list[BeliefReading]:
+            ep = self.episodes[index]
+            transcript = Transcript(question=ep.question, turns=(
+                Turn(stage="prior", prompt=ep.prior_prompt, answer=prior_answer),
+                Turn(stage="posterior", prompt=ep.posterior_prompt, answer=_text(completion)),
+            ))
+            readings = await self.extractor.extract(transcript)
+            if len(readings) != 2:
+                raise RuntimeError(f"extractor {self.extractor.name!r} returned {len(readings)} beliefs for 2 turns")
+            return readings
+
+        readings = await asyncio.gather(*(one(i, a, c) for i, a, c in zip(items, prior_answers, completions,
+                                                                            strict=True)))
+        eps = [self.episodes[i] for i in items]
+        return RewardBatch(
+            prior=np.array([_value(r[0]) for r in readings]),
+            posterior=np.array([_value(r[1]) for r in readings]),
+            label=np.array([math.nan if e.label is None else float(e.label) for e in eps]),
+            metadata=tuple(e.metadata for e in eps),
+        )
+
+    async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], *, item: Sequence[int],
+                       prior_answer: Sequence[str], log_metric: Callable[[str, float], None] | None = None,
+                       **_: Any) -> list[float]:
+        batch = await self.read(item, prior_answer, completions)
+        breakdown = combine(batch, self.weights, self.term)
+        if log_metric is not None:
+            for name, value in breakdown.metrics().items():
+                log_metric(name, value)
+        if self.on_batch is not None:
+            self.on_batch(breakdown)
+        return [float(v) for v in breakdown.total]
+
+
+def _value(reading: BeliefReading) -> float:
+    return reading.value if reading.is_ok and reading.value is not None else math.nan

@@ -1,0 +1,242 @@
+"""Training configs (martingale_harness.training.config): bad configs are refused before any model loads.
+
+The model loaders are replaced by functions that fail the test if called, so "refused before any
+model loads" is checked, not assumed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from martingale_harness.cli import main
+from martingale_harness.errors import ConfigError
+from martingale_harness.training import models
+from martingale_harness.training.config import (
+    apply_overrides,
+    check_trainer_keys,
+    distill_config_from_dict,
+    load_distill_config,
+    load_train_config,
+    train_config_from_dict,
+)
+from martingale_harness.training.episodes import Episode, split_episodes
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def base_dir(tmp_path: Path) -> Path:
+    """A stand-in model directory: configs only check that it looks like a save_pretrained folder."""
+    path = tmp_path / "base"
+    path.mkdir()
+    (path / "config.json").write_text("{}")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def no_model_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a model or tokenizer was loaded")
+
+    monkeypatch.setattr(models, "load_model", refuse)
+    monkeypatch.setattr(models, "load_tokenizer", refuse)
+
+
+def _raw(base: Path, tmp_path: Path, **changes: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {"base_model": str(base), "output_dir": str(tmp_path / "out")}
+    for key, value in changes.items():
+        raw[key] = value
+    return raw
+
+
+def test_defaults(base_dir: Path, tmp_path: Path) -> None:
+    config = train_config_from_dict(_raw(base_dir, tmp_path))
+    assert (config.algorithm, config.beta, config.task_name) == ("grpo", 0.04, "forecast")
+    assert (config.reward.ms_coef, config.reward.info_term, config.reward.info_coef) == (1.0, "brier_gain", 0.5)
+    assert config.base_model == str(base_dir.resolve())
+    assert json.loads(json.dumps(config.to_dict()))["reward"]["format_penalty"] == 1.0
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"bogus": 1}, r"unknown key\(s\) bogus; allowed: .*base_model"),
+    ({"reward": {"ms_coeff": 1}}, r"unknown key\(s\) reward.ms_coeff; allowed: ms_coef"),
+    ({"reward": {"info_term": "no_such_term"}}, r"unknown reward term 'no_such_term'; available: .*bayes_distance"),
+    ({"reward": {"ms_coef": -0.5}}, r"reward.ms_coef=-0.5 is negative"),
+    ({"reward": {"info_coef": -1}}, r"reward.info_coef=-1 is negative"),
+    ({"reward": {"format_penalty": -1.0}}, r"reward.format_penalty=-1.0 is negative"),
+    ({"reward": {"ms_coef": 0, "info_coef": 0}}, "both 0: nothing to train for"),
+    ({"beta": -0.1}, r"beta=-0.1 must be >= 0"),
+    ({"lora": {"dropout": -0.1}}, r"lora.dropout=-0.1 is negative"),
+    ({"algorithm": "ppo"}, r"algorithm='ppo' is not allowed; allowed: grpo, rloo"),
+    ({"paradigm": "debate"}, r"paradigm='debate' is not supported for training; allowed: direct, cot"),
+    ({"reward": {"extractor": "step_judge"}}, r"calls a grader model"),
+    ({"reward": {"extractor": "logprob"}}, r"needs a Yes/No logprob probe"),
+    ({"reward": {"extractor": "nope"}}, r"unknown extractor 'nope'"),
+    ({"trainer": {"beta": 0.1}}, r"trainer.beta is set by the top-level key 'beta'"),
+    ({"trainer": {"output_dir": "x"}}, r"trainer.output_dir is set by the top-level key"),
+    ({"holdout_fraction": 1.0}, r"holdout_fraction must lie in \[0, 1\)"),
+    ({"report_to": ["not_an_integration"]}, r"report_to 'not_an_integration' is not a transformers integration"),
+    ({"init_adapter": "/no/such/adapter"}, r"is not a peft adapter directory"),
+])
+def test_bad_configs_are_refused(base_dir: Path, tmp_path: Path, changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        train_config_from_dict(_raw(base_dir, tmp_path, **changes), "cfg.yaml")
+
+
+def test_missing_base_model_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        train_config_from_dict({"base_model": str(tmp_path / "nothing.gguf"), "output_dir": "x"})
+    with pytest.raises(ConfigError, match="without config.json"):
+        train_config_from_dict({"base_model": str(tmp_path), "output_dir": "x"})
+    # a hub id is taken as given (checked when it loads, never at config time: no network here)
+    assert train_config_from_dict({"base_model": "HuggingFaceTB/SmolLM2-135M-Instruct", "output_dir": "x"}
+                                  ).base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+def test_report_to_needs_the_package_installed(base_dir: Path, tmp_path: Path) -> None:
+    from transformers.integrations.integration_utils import (
+        INTEGRATION_TO_CALLBACK,
+        get_available_reporting_integrations,
+    )
+
+    missing = sorted(set(INTEGRATION_TO_CALLBACK) - set(get_available_reporting_integrations()))
+    if not missing:
+        pytest.skip("every report_to integration is installed here")
+    with pytest.raises(ConfigError, match=f"report_to '{missing[0]}' needs its package installed"):
+        train_config_from_dict(_raw(base_dir, tmp_path, report_to=[missing[0]]))
+    assert train_config_from_dict(_raw(base_dir, tmp_path, report_to="none")).report_to == ()
+
+
+def _adapter(tmp_path: Path, base: str) -> Path:
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": base, "peft_type": "LORA"}))
+    return adapter
+
+
+def test_adapter_must_match_the_base(base_dir: Path, tmp_path: Path) -> None:
+    adapter = _adapter(tmp_path, "Qwen/Qwen2.5-0.5B-Instruct")
+    with pytest.raises(ConfigError, match=r"was trained on 'Qwen/Qwen2.5-0.5B-Instruct', but base_model is"):
+        train_config_from_dict(_raw(base_dir, tmp_path, init_adapter=str(adapter)))
+    # the same base, named by a relative path, is the same base
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base_dir)}))
+    config = train_config_from_dict(_raw(base_dir, tmp_path, init_adapter=str(adapter)))
+    assert config.init_adapter == str(adapter)
+
+
+def test_trainer_keys_are_trls(base_dir: Path, tmp_path: Path) -> None:
+    from trl import GRPOConfig, SFTConfig
+
+    config = train_config_from_dict(_raw(base_dir, tmp_path, trainer={"max_stepz": 3, "learning_rate": 1e-5}))
+    with pytest.raises(ConfigError, match=r"unknown trainer key\(s\) max_stepz for GRPOConfig"):
+        check_trainer_keys(config, GRPOConfig)
+    check_trainer_keys(distill_config_from_dict(_raw(base_dir, tmp_path, trainer={"max_length": 512})), SFTConfig)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"teacher": {"model": "entrenched"}}, "teacher.model must be an inspect model string"),
+    ({"teacher": {"system_prompt": "nice"}}, r"teacher.system_prompt='nice' is not allowed"),
+    ({"teacher": {"temperature": -1}}, r"teacher.temperature=-1 is negative"),
+    ({"reward": {"ms_coef": 1}}, r"unknown key\(s\) reward"),
+    ({"teacher": {"seeds": [1, 1]}}, "teacher.seeds must be a list of distinct integers"),
+    ({"teacher": {"seeds": ["a"]}}, r"teacher.seeds\[\] must be an integer"),
+    ({"teacher": {"seeds": [0], "model_args": {"seed": 3}}}, "either in teacher.model_args or in teacher.seeds"),
+])
+def test_bad_distill_configs_are_refused(base_dir: Path, tmp_path: Path, changes: dict[str, Any],
+                                         message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        distill_config_from_dict(_raw(base_dir, tmp_path, **changes))
+
+
+def test_example_configs_are_valid(base_dir: Path) -> None:
+    from trl import GRPOConfig, SFTConfig
+
+    train = load_train_config(REPO / "examples" / "train.yaml", ["init_adapter=null"])
+    assert (train.algorithm, train.reward.info_term, train.task_name) == ("grpo", "brier_gain", "bayes")
+    check_trainer_keys(train, GRPOConfig)
+    distill = load_distill_config(REPO / "examples" / "distill.yaml")
+    assert distill.teacher.model_args == {"kappa": 0.8}
+    check_trainer_keys(distill, SFTConfig)
+    # the two must hold out the same questions, or the organism's evaluation would see trained questions
+    assert (train.task, train.data, train.holdout_fraction, train.split_seed) == (
+        distill.task, distill.data, distill.holdout_fraction, distill.split_seed)
+    cpu = load_distill_config(REPO / "examples" / "distill_cpu.yaml", [f"base_model={base_dir}"])
+    assert cpu.dtype == "float32"
+    check_trainer_keys(cpu, SFTConfig)
+    with pytest.raises(ConfigError, match="SET-WITH--set"):
+        load_distill_config(REPO / "examples" / "distill_cpu.yaml")
+
+
+def test_overrides() -> None:
+    raw = apply_overrides({"reward": {"ms_coef": 1.0}}, ["reward.info_coef=0", "trainer.max_steps=3", "data=null"])
+    assert raw == {"reward": {"ms_coef": 1.0, "info_coef": 0}, "trainer": {"max_steps": 3}, "data": None}
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        apply_overrides({}, ["reward.info_coef"])
+    with pytest.raises(ConfigError, match="'reward' is not a mapping"):
+        apply_overrides({"reward": 3}, ["reward.info_coef=0"])
+
+
+def _write(tmp_path: Path, raw: dict[str, Any]) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"reward": {"info_term": "no_such_term"}}, "unknown reward term 'no_such_term'"),
+    ({"reward": {"ms_coef": -1}}, "reward.ms_coef=-1 is negative"),
+    ({"reward": {"info_term": "bayes_distance"}}, "bayes_distance' needs metadata"),  # forecast has no exact posteriors
+    ({"init_adapter": "ADAPTER"}, "was trained on 'other/base'"),
+    ({"trainer": {"num_generations": 3, "per_device_train_batch_size": 4}}, "TRL refuses the trainer settings"),
+])
+def test_cli_refuses_bad_configs_before_any_model_loads(base_dir: Path, tmp_path: Path, changes: dict[str, Any],
+                                                         message: str) -> None:
+    if changes.get("init_adapter") == "ADAPTER":
+        changes = {"init_adapter": str(_adapter(tmp_path, "other/base"))}
+    result = CliRunner().invoke(main, ["train", str(_write(tmp_path, _raw(base_dir, tmp_path, **changes)))])
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_api_refuses_data_the_term_cannot_use(base_dir: Path, tmp_path: Path) -> None:
+    from martingale_harness.training.grpo import train
+
+    config = train_config_from_dict(_raw(base_dir, tmp_path, task="cmv", reward={"info_term": "brier_gain"}))
+    with pytest.raises(ConfigError, match="brier_gain' needs labels"):  # r/ChangeMyView has no labels
+        train(config)
+
+
+def test_cli_check_prints_the_plan_and_loads_nothing(base_dir: Path, tmp_path: Path) -> None:
+    path = _write(tmp_path, _raw(base_dir, tmp_path))
+    result = CliRunner().invoke(main, ["train", str(path), "--check", "--set", "reward.info_coef=0"])
+    assert result.exit_code == 0, result.output
+    assert "grpo on" in result.output and "48 training, 16 held-out samples" in result.output
+    assert "brier_gain x 0" in result.output
+    result = CliRunner().invoke(main, ["distill", str(path), "--check"])
+    assert result.exit_code == 0, result.output
+    assert "distill sim/entrenched" in result.output
+
+
+def _episodes(questions: int, per_question: int) -> list[Episode]:
+    return [Episode(sample_id=f"q{q}-{k}", question_id=f"q{q}", question=f"question {q}", evidence=(), label=None,
+                    metadata={}) for q in range(questions) for k in range(per_question)]
+
+
+def test_split_keeps_questions_together_and_is_seeded() -> None:
+    episodes = _episodes(20, 3)
+    split = split_episodes(episodes, 0.25, seed=1)
+    held = {e.question_id for e in split.heldout}
+    assert len(held) == 5 and not held & {e.question_id for e in split.train}
+    assert len(split.train) + len(split.heldout) == 60
+    assert split_episodes(episodes, 0.25, seed=1).to_dict() == split.to_dict()
+    assert split_episodes(episodes, 0.25, seed=2).to_dict() != split.to_dict()
+    assert len(split_episodes(episodes, 0.25, seed=1, max_items=7).train) == 7
+    with pytest.raises(ConfigError, match="only 2 training item"):
+        split_episodes(_episodes(3, 1), 0.25, seed=0)
