@@ -4,6 +4,11 @@
 ``sim/inert``; every agent also takes ``-M seed=N`` and ``-M strength=S``; ``sim/entrenched`` takes
 ``-M horizon=H`` (how many consecutive updates keep the exact drift, default 2).
 
+Two arguments change only how beliefs are written, for teaching small students (``martingale
+distill``): ``-M grid=G`` states every belief rounded to the nearest multiple of G (0 < G <= 0.5;
+``grid=0.1`` gives "0.3", "0.7"), so the drift holds only up to that rounding; ``-M phrasing=K``
+always uses the K-th answer phrasing (0 = ``Probability: X``) instead of a seeded choice among them.
+
 ``sim/judge`` (``-M noise=S``, ``-M seed=N``) is a simulated grader for judge extractors: it reads
 the JSON list of steps on the last line of its prompt and returns, as a JSON list, 0.5 for "before
 any step" and then, per step, the last probability the step states (carrying the previous belief
@@ -35,7 +40,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 from inspect_ai._util.error import PrerequisiteError  # shown without a traceback
@@ -70,6 +76,45 @@ _ARGUMENT = (
 )
 _PHRASING_STREAM = 1  # separate random stream, so wording never changes a belief
 _STATED = re.compile(r"(\d+(?:\.\d+)?)\s*(%?)")
+
+
+@dataclass(frozen=True)
+class AnswerStyle:
+    """How an agent writes its beliefs (``-M grid=G``, ``-M phrasing=K``); never what it believes."""
+
+    ARGS: ClassVar[tuple[str, ...]] = ("grid", "phrasing")
+    grid: float | None = None
+    phrasing: int | None = None
+
+    @classmethod
+    def from_args(cls, model_args: dict[str, Any]) -> AnswerStyle:
+        grid = model_args.get("grid")
+        phrasing = model_args.get("phrasing")
+        style = cls(None if grid is None else _float_arg("grid", grid),
+                    None if phrasing is None else _int_arg(phrasing, "phrasing"))
+        if style.grid is not None and not 0.0 < style.grid <= 0.5:
+            raise ValueError(f"grid must lie in (0, 0.5], got {style.grid}")
+        if style.phrasing is not None and not 0 <= style.phrasing < len(_PHRASINGS):
+            raise ValueError(f"phrasing must be one of 0..{len(_PHRASINGS) - 1} ({' | '.join(_PHRASINGS)}), "
+                             f"got {style.phrasing}")
+        return style
+
+    def round(self, belief: float) -> float:
+        """The belief as stated: the nearest multiple of ``grid`` (unchanged without a grid)."""
+        if self.grid is None:
+            return belief
+        return min(1.0, max(0.0, round(round(belief / self.grid) * self.grid, 10)))
+
+    def format(self, template: str, belief: float) -> str:
+        """``template`` filled with ``p`` and ``pct``, with no more decimals than the grid needs."""
+        if self.grid is None:
+            return template.format(p=belief, pct=100 * belief)
+        decimals = max(0, -math.floor(math.log10(self.grid) + 1e-9)) if self.grid < 1 else 0
+        if not math.isclose(round(self.grid, decimals), self.grid):  # e.g. 0.05 needs 2 decimals, not 1
+            decimals += 1
+        pct_decimals = max(0, decimals - 2)
+        fixed = template.replace("{p:.4f}", f"{{p:.{decimals}f}}").replace("{pct:.2f}", f"{{pct:.{pct_decimals}f}}")
+        return fixed.format(p=belief, pct=100 * belief)
 
 
 class SimJudge:
@@ -111,9 +156,9 @@ class SimJudge:
         return [round(float(b), 4) for b in beliefs]
 
 
-def _int_arg(value: Any) -> int:
+def _int_arg(value: Any, name: str = "seed") -> int:
     if isinstance(value, bool) or not str(value).lstrip("-").isdigit():
-        raise ValueError(f"-M seed must be an integer, got {value!r}")
+        raise ValueError(f"-M {name} must be an integer, got {value!r}")
     return int(value)
 
 
@@ -139,11 +184,14 @@ class SimulatedReasonerAPI(ModelAPI):
         super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
         self.agent: SimAgent | None = None
         self.judge: SimJudge | None = None
+        self.style = AnswerStyle()
         try:
             if model_name == "judge":
                 self.judge = self._judge(model_args)
             else:
-                self.agent = self._agent(model_name, model_args)
+                self.style = AnswerStyle.from_args(model_args)
+                self.agent = self._agent(model_name, {k: v for k, v in model_args.items()
+                                                      if k not in AnswerStyle.ARGS})
         except ValueError as e:  # a user's mistake in --model or -M: one line, no traceback
             raise PrerequisiteError(f"martingale: {e}") from e
 
@@ -158,6 +206,7 @@ class SimulatedReasonerAPI(ModelAPI):
     def _agent(model_name: str, model_args: dict[str, Any]) -> SimAgent:
         known = {"horizon", "kappa", "noise", "seed", "strength"}
         unknown = sorted(set(model_args) - known)
+        known |= set(AnswerStyle.ARGS)
         if unknown:
             raise ValueError(f"sim/{model_name}: unknown model args {unknown}; allowed: {sorted(known)}")
         if model_name not in AGENT_KINDS:
@@ -169,7 +218,7 @@ class SimulatedReasonerAPI(ModelAPI):
             noise=_float_arg("noise", model_args.get("noise", 0.0)),
             strength=_float_arg("strength", model_args.get("strength", 1.0)),
             seed=_int_arg(model_args.get("seed", 0)),
-            horizon=_int_arg(model_args.get("horizon", DEFAULT_HORIZON)),
+            horizon=_int_arg(model_args.get("horizon", DEFAULT_HORIZON), "horizon"),
         )
 
     def max_connections(self) -> int:
@@ -197,12 +246,13 @@ class SimulatedReasonerAPI(ModelAPI):
             turn = sum(is_belief_prompt(u.text) for u in users[:-1])
             last = users[-1].text
             if last == YES_NO_PROBE and turn > 0:
-                text, logprobs = self._probe_answer(agent.path(key, turn - 1).stated[turn - 1], config)
+                belief = self.style.round(agent.path(key, turn - 1).stated[turn - 1])
+                text, logprobs = self._probe_answer(belief, config)
             elif is_belief_prompt(last):
                 belief = agent.path(key, turn).stated[turn]
                 if turn == 0 and config.seed is not None and config.seed > REPEAT_SEED_OFFSET:
                     belief = agent.restate(key, 0, elicitation=config.seed - REPEAT_SEED_OFFSET)
-                text = self._render(agent, key, turn, belief, cot=COT_INSTRUCTION in last)
+                text = self._render(agent, key, turn, self.style.round(belief), cot=COT_INSTRUCTION in last)
             else:
                 text = _ARGUMENT
         usage = ModelUsage(
@@ -227,19 +277,18 @@ class SimulatedReasonerAPI(ModelAPI):
         chosen = top[0]
         return text, Logprobs(content=[Logprob(token=chosen.token, logprob=chosen.logprob, top_logprobs=top)])
 
-    @staticmethod
-    def _render(agent: SimAgent | BayesOracle, key: str, turn: int, belief: float, cot: bool = False) -> str:
+    def _render(self, agent: SimAgent | BayesOracle, key: str, turn: int, belief: float, cot: bool = False) -> str:
         rng = agent.rng(key, stream=_PHRASING_STREAM + turn)
-        phrasing = _PHRASINGS[int(rng.integers(len(_PHRASINGS)))]
+        drawn = int(rng.integers(len(_PHRASINGS)))  # drawn even when fixed, so the stream is the same
+        phrasing = _PHRASINGS[drawn if self.style.phrasing is None else self.style.phrasing]
+        previous = self.style.round(agent.path(key, turn).stated[turn - 1]) if turn > 0 else belief
         if turn == 0:
             lead = "Before weighing any specific evidence, I consider the base rate for questions like this."
         else:
-            previous = agent.path(key, turn).stated[turn - 1]
             direction = "toward Yes" if belief > previous else "toward No" if belief < previous else "neither way"
             lead = f"Weighing the new information, it moves me {direction}."
-        answer = phrasing.format(p=belief, pct=100 * belief)
+        answer = self.style.format(phrasing, belief)
         if cot and turn > 0:
-            previous = agent.path(key, turn).stated[turn - 1]
-            start = f"My current estimate is {100 * previous:.2f}% before I work through this."
+            start = f"My current estimate is {self.style.format('{pct:.2f}%', previous)} before I work through this."
             return f"{start}\n\n{lead}\n\nPutting the steps together, I settle on a final answer.\n\n{answer}"
         return f"{lead}\n\n{answer}"
