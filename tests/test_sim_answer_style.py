@@ -65,3 +65,11 @@ def test_grid_formats_with_the_decimals_it_needs(grid: float, decimals: str) -> 
 def test_bad_style_args_are_refused(args: dict[str, object], match: str) -> None:
     with pytest.raises(PrerequisiteError, match=match):
         get_model("sim/entrenched", memoize=False, **args)
+
+
+def test_terse_answers_are_the_belief_line_alone(tmp_path: Path) -> None:
+    log = _run(tmp_path, "terse", grid=0.1, phrasing=0, terse=True)
+    replies = [m.text for s in log.samples or [] for m in s.messages if m.role == "assistant"]
+    assert len(replies) == 128 and all(r.startswith("Probability: ") and "\n" not in r for r in replies)
+    with pytest.raises(PrerequisiteError, match="-M terse must be true or false"):
+        get_model("sim/entrenched", memoize=False, terse="sometimes")

@@ -7,7 +7,8 @@
 Two arguments change only how beliefs are written, for teaching small students (``martingale
 distill``): ``-M grid=G`` states every belief rounded to the nearest multiple of G (0 < G <= 0.5;
 ``grid=0.1`` gives "0.3", "0.7"), so the drift holds only up to that rounding; ``-M phrasing=K``
-always uses the K-th answer phrasing (0 = ``Probability: X``) instead of a seeded choice among them.
+always uses the K-th answer phrasing (0 = ``Probability: X``) instead of a seeded choice among them;
+``-M terse=true`` answers with the belief line alone (no reasoning sentence, chain of thought ignored).
 
 ``sim/judge`` (``-M noise=S``, ``-M seed=N``) is a simulated grader for judge extractors: it reads
 the JSON list of steps on the last line of its prompt and returns, as a JSON list, 0.5 for "before
@@ -82,16 +83,21 @@ _STATED = re.compile(r"(\d+(?:\.\d+)?)\s*(%?)")
 class AnswerStyle:
     """How an agent writes its beliefs (``-M grid=G``, ``-M phrasing=K``); never what it believes."""
 
-    ARGS: ClassVar[tuple[str, ...]] = ("grid", "phrasing")
+    ARGS: ClassVar[tuple[str, ...]] = ("grid", "phrasing", "terse")
     grid: float | None = None
     phrasing: int | None = None
+    terse: bool = False
 
     @classmethod
     def from_args(cls, model_args: dict[str, Any]) -> AnswerStyle:
         grid = model_args.get("grid")
         phrasing = model_args.get("phrasing")
+        terse = model_args.get("terse", False)
+        if str(terse).lower() not in {"true", "false", "1", "0"}:
+            raise ValueError(f"-M terse must be true or false, got {terse!r}")
         style = cls(None if grid is None else _float_arg("grid", grid),
-                    None if phrasing is None else _int_arg(phrasing, "phrasing"))
+                    None if phrasing is None else _int_arg(phrasing, "phrasing"),
+                    str(terse).lower() in {"true", "1"})
         if style.grid is not None and not 0.0 < style.grid <= 0.5:
             raise ValueError(f"grid must lie in (0, 0.5], got {style.grid}")
         if style.phrasing is not None and not 0 <= style.phrasing < len(_PHRASINGS):
@@ -288,6 +294,8 @@ class SimulatedReasonerAPI(ModelAPI):
             direction = "toward Yes" if belief > previous else "toward No" if belief < previous else "neither way"
             lead = f"Weighing the new information, it moves me {direction}."
         answer = self.style.format(phrasing, belief)
+        if self.style.terse:
+            return answer
         if cot and turn > 0:
             start = f"My current estimate is {self.style.format('{pct:.2f}%', previous)} before I work through this."
             return f"{start}\n\n{lead}\n\nPutting the steps together, I settle on a final answer.\n\n{answer}"
