@@ -281,7 +281,11 @@ def _report_training(adapter_dir: Path, metrics_file: Path, evaluation: dict[str
         click.echo(f"held-out {name}: {run['model']}: MS = {_fmt(m.get('ms_slope'))} "
                    f"[{_fmt(m.get('ms_slope_ci_low'))}, {_fmt(m.get('ms_slope_ci_high'))}], "
                    f"Brier = {_fmt(m.get('brier_posterior'))}, inertia = {_fmt(m.get('inertia'))}, "
-                   f"failures = {_fmt(m.get('extraction_failure_rate'))}  ({run['log']})")
+                   f"failures = {_fmt(m.get('extraction_failure_rate'))}"
+                   + (f", bayes_mae = {_fmt(m['bayes_mae'])} [{_fmt(m.get('bayes_mae_ci_low'))}, "
+                      f"{_fmt(m.get('bayes_mae_ci_high'))}], update_ratio = {_fmt(m.get('update_ratio'))}"
+                      if "bayes_mae" in m else "")
+                   + f"  ({run['log']})")
 
 
 def _undefined_reason(log: EvalLog, extractor: str) -> str:

@@ -176,6 +176,7 @@ def test_grpo_on_smollm2_and_the_harness_evaluates_it(tmp_path: Path) -> None:
     assert result.evaluation is not None
     assert result.evaluation["trained"]["adapter"]["canary"]["canary"] == "passed"
     assert result.evaluation["trained"]["adapter"]["fingerprint"] == adapter_fingerprint(result.adapter_dir)
+    assert "bayes_mae" in result.evaluation["trained"]["metrics"]  # martingale/bayes: distance to Bayes reported
 
 
 def test_train_continues_an_organism_adapter(tiny_model: Path, tmp_path: Path) -> None:
@@ -201,3 +202,16 @@ def test_train_continues_an_organism_adapter(tiny_model: Path, tmp_path: Path) -
     card = json.loads((result.adapter_dir / "martingale_card.json").read_text())
     assert card["init_adapter"] == str(organism.adapter_dir)
     assert card["reward"]["info_term"] == "bayes_distance"
+
+
+def test_training_report_shows_bayes_metrics_only_where_they_exist(capsys: pytest.CaptureFixture[str]) -> None:
+    from martingale_harness.cli import _report_training
+
+    common = {"ms_slope": 0.1, "ms_slope_ci_low": -0.2, "ms_slope_ci_high": 0.4, "brier_posterior": 0.2,
+              "inertia": 0.5, "extraction_failure_rate": 0.0}
+    bayes = {**common, "bayes_mae": 0.25, "bayes_mae_ci_low": 0.2, "bayes_mae_ci_high": 0.3, "update_ratio": 0.4}
+    _report_training(Path("a"), Path("m.jsonl"), {"start": {"model": "base", "metrics": common, "log": "x"},
+                                                  "trained": {"model": "tuned", "metrics": bayes, "log": "y"}})
+    start, trained = capsys.readouterr().out.splitlines()[1:]
+    assert "bayes_mae" not in start and start.endswith("(x)")
+    assert "bayes_mae = 0.2500 [0.2000, 0.3000], update_ratio = 0.4000  (y)" in trained

@@ -24,7 +24,10 @@ from martingale_harness.training.episodes import Split
 
 SUMMARY_KEYS: tuple[str, ...] = ("ms_slope", "ms_slope_ci_low", "ms_slope_ci_high", "ms_slope_p", "inertia",
                                  "mean_delta", "brier_prior", "brier_posterior", "n_pairs",
-                                 "extraction_failure_rate")
+                                 "extraction_failure_rate",
+                                 # martingale/bayes only (absent elsewhere): distance to the exact posteriors
+                                 "bayes_mae", "bayes_mae_ci_low", "bayes_mae_ci_high", "update_ratio",
+                                 "update_ratio_ci_low", "update_ratio_ci_high", "base_rate_neglect")
 
 
 def local_model(base_model: str, adapter: str | Path | None) -> str:
