@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -211,12 +212,21 @@ def power_command(effect: float, sd_prior: float, sd_delta: float, alpha: float,
                f"sd_delta = {r.sd_delta:g} (residual SD of the updates)")
 
 
+def _training_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The arguments ``martingale train`` and ``martingale distill`` share."""
+    for option in reversed([
+        click.argument("config_file", type=click.Path(exists=True, dir_okay=False)),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config value (dotted key, YAML value), e.g. --set reward.info_coef=0."),
+        click.option("--output-dir", type=click.Path(file_okay=False), help="Override the config's output_dir."),
+        click.option("--check", is_flag=True, help="Check the config and the data, print the plan, load no model."),
+    ]):
+        command = option(command)
+    return command
+
+
 @main.command("train")
-@click.argument("config_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config value (dotted key, YAML value), e.g. --set reward.info_coef=0.")
-@click.option("--output-dir", type=click.Path(file_okay=False), help="Override the config's output_dir.")
-@click.option("--check", is_flag=True, help="Check the config and the data, print the plan, load no model.")
+@_training_options
 def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str | None, check: bool) -> None:
     """GRPO/RLOO on a LoRA with the Martingale reward, configured by CONFIG_FILE (YAML; see examples/train.yaml)."""
     from martingale_harness.training.config import load_train_config
@@ -240,11 +250,7 @@ def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str 
 
 
 @main.command("distill")
-@click.argument("config_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config value (dotted key, YAML value), e.g. --set reward.info_coef=0.")
-@click.option("--output-dir", type=click.Path(file_okay=False), help="Override the config's output_dir.")
-@click.option("--check", is_flag=True, help="Check the config and the data, print the plan, load no model.")
+@_training_options
 def distill_command(config_file: str, overrides: tuple[str, ...], output_dir: str | None, check: bool) -> None:
     """SFT a LoRA on an entrenched teacher's transcripts (a model organism), configured by CONFIG_FILE (YAML)."""
     from martingale_harness.training.config import load_distill_config
