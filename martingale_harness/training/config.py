@@ -55,6 +55,7 @@ from typing import Any
 
 import yaml
 
+from martingale_harness.config import read_yaml
 from martingale_harness.errors import ConfigError
 from martingale_harness.protocol import SYSTEM_PROMPTS
 
@@ -219,16 +220,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def _read(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: config file does not exist")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: invalid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{p}: expected a mapping at the top level")
-    return raw
+    return read_yaml(Path(path))
 
 
 def train_config_from_dict(raw: Mapping[str, Any], where: str = "<dict>") -> TrainConfig:
