@@ -39,7 +39,7 @@ from martingale_harness.backends.lora import (
     check_canary,
     split_adapter,
 )
-from martingale_harness.backends.sglang import GENERATE_CAUSES, SGLangLoRAAPI, SGLangSetupError
+from martingale_harness.backends.sglang import GENERATE_CAUSES, SGLangLoRAAPI, SGLangRequestError, SGLangSetupError
 from martingale_harness.protocol import PRIOR_INSTRUCTION
 from martingale_harness.testing.sglang_server import LocalSGLangServer, SGLangRequest
 
@@ -336,6 +336,51 @@ def test_setup_errors_are_clear_and_come_before_any_sample(
     assert "this server serves" in error(f"sglang/test-base+{foreign}", check_base=False)
     assert "not a LoRA adapter folder" in error(f"sglang/test-base+{tmp_path}")
     assert server.requests() == []  # nothing reached generation
+
+
+def test_transient_failures_are_retried_and_client_errors_are_not(server: LocalSGLangServer) -> None:
+    """inspect retries what ``should_retry`` accepts: the HTTP client's transport errors and timeouts,
+    HTTP 429 and 5xx; a 4xx is the request's fault and a 401/403 an authentication failure."""
+    import httpx2
+
+    api = get_model(MODEL, base_url=server.base_url, memoize=False).api
+    request = httpx2.Request("POST", server.base_url)
+    retried = [httpx2.ConnectError("refused", request=request), httpx2.ReadTimeout("slow", request=request),
+               httpx2.RemoteProtocolError("reset", request=request), SGLangRequestError(429, "busy"),
+               SGLangRequestError(503, "overloaded")]
+    assert [api.should_retry(e) for e in retried] == [True] * len(retried)
+    assert [api.should_retry(e) for e in (SGLangRequestError(400, "bad"), ValueError("x"))] == [False, False]
+    assert [api.is_auth_failure(SGLangRequestError(s, "")) for s in (401, 403, 500)] == [True, True, False]
+
+
+def test_chat_transport_checks_for_openai_once_at_setup_not_per_request(
+    server: LocalSGLangServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The openai package is checked in the constructor (inspect's own error when it is missing); the
+    request path uses inspect's converters directly, since the public wrappers re-read package metadata
+    on every call (milliseconds of event-loop CPU per request)."""
+    import importlib.metadata
+
+    from inspect_ai._util.error import PrerequisiteError
+
+    monkeypatch.setitem(sys.modules, "openai", None)  # as if not installed
+    with pytest.raises(PrerequisiteError, match="openai"):
+        get_model(MODEL, base_url=server.base_url, memoize=False)
+    monkeypatch.undo()
+
+    model = get_model(MODEL, base_url=server.base_url, memoize=False)
+    lookups: list[str] = []
+    real_distribution = importlib.metadata.distribution  # what importlib.metadata.version() looks up
+    monkeypatch.setattr(importlib.metadata, "distribution",
+                        lambda name: lookups.append(name) or real_distribution(name))
+
+    async def run() -> list[str]:
+        outputs = await asyncio.gather(*(model.generate(f"question {i}? {PRIOR_INSTRUCTION}") for i in range(4)))
+        return [o.completion for o in outputs]
+
+    completions = asyncio.run(run())
+    assert len(_eval_requests(server)) == 4 and all("Probability:" in c for c in completions)
+    assert lookups == []
 
 
 def test_missing_api_key_is_a_clear_error_and_the_key_never_reaches_the_log(

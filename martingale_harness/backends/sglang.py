@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import httpx2
 from inspect_ai._util.error import PrerequisiteError  # shown without a traceback
 from inspect_ai._util.registry import (
     RegistryInfo,
@@ -96,9 +96,8 @@ from inspect_ai.model import (
     ModelUsage,
     StopReason,
     TopLogprob,
-    messages_to_openai,
-    model_output_from_openai,
 )
+from inspect_ai.model._providers.providers import validate_openai_client
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from martingale_harness.backends.lora import (
@@ -251,7 +250,7 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _error_text(response: httpx.Response) -> str:
+def _error_text(response: httpx2.Response) -> str:
     try:
         body = response.json()
     except ValueError:
@@ -322,7 +321,7 @@ class SGLangLoRAAPI(ModelAPI):
         self.check_base = _bool_arg("check_base", model_args.get("check_base", True))
         self.canary_enabled = _bool_arg("lora_canary", model_args.get("lora_canary", True))
         self.root = _root(url)
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
         self._tokenizer: Any = None
@@ -335,7 +334,9 @@ class SGLangLoRAAPI(ModelAPI):
             self._lookup_only = True
             return
         self._lookup_only = False
-        with httpx.Client(base_url=self.root, headers=self._headers(), timeout=SETUP_TIMEOUT_S) as client:
+        if transport == "chat":
+            validate_openai_client(f"sglang/{model_name} with -M transport=chat")  # openai installed, recent
+        with httpx2.Client(base_url=self.root, headers=self._headers(), timeout=SETUP_TIMEOUT_S) as client:
             self._setup(client, model_args.get("tokenizer"))
 
     # -- setup (synchronous, before any sample) ---------------------------------------------------------
@@ -343,11 +344,11 @@ class SGLangLoRAAPI(ModelAPI):
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
-    def _call(self, client: httpx.Client, method: str, path: str, body: Any = None) -> httpx.Response:
+    def _call(self, client: httpx2.Client, method: str, path: str, body: Any = None) -> httpx2.Response:
         where = _public_url(self.root)
         try:
             response = client.request(method, path, json=body)
-        except httpx.HTTPError as e:
+        except httpx2.HTTPError as e:
             raise SGLangSetupError(
                 f"martingale: cannot reach the SGLang server at {where} ({type(e).__name__}: {e}); is it running, "
                 "and is SGLANG_BASE_URL / --model-base-url right?"
@@ -359,11 +360,11 @@ class SGLangLoRAAPI(ModelAPI):
         return response
 
     def _json(
-        self, client: httpx.Client, method: str, path: str, body: Any = None, what: str = ""
+        self, client: httpx2.Client, method: str, path: str, body: Any = None, what: str = ""
     ) -> dict[str, Any]:
         return self._parse(self._call(client, method, path, body), what or path)
 
-    def _parse(self, response: httpx.Response, what: str) -> dict[str, Any]:
+    def _parse(self, response: httpx2.Response, what: str) -> dict[str, Any]:
         problem = f"(HTTP {response.status_code}): {_error_text(response)}" if response.status_code >= 400 else ""
         if not problem:
             try:
@@ -375,7 +376,7 @@ class SGLangLoRAAPI(ModelAPI):
             problem = f"with something other than a JSON object: {response.text[:200]!r}"
         raise SGLangSetupError(f"martingale: SGLang server at {_public_url(self.root)}: {what} failed {problem}")
 
-    def _setup(self, client: httpx.Client, tokenizer: Any) -> None:
+    def _setup(self, client: httpx2.Client, tokenizer: Any) -> None:
         listing = self._json(client, "GET", "/v1/models", what="listing models (/v1/models)").get("data") or []
         served = [m for m in listing if not m.get("parent")]
         adapters = {m["id"]: m for m in listing if m.get("parent")}
@@ -446,7 +447,7 @@ class SGLangLoRAAPI(ModelAPI):
             "fingerprint_source": source, "server_listing": entry, "loaded_by_harness": False,
         })
 
-    def _load_local_adapter(self, client: httpx.Client, adapters: dict[str, dict[str, Any]], names: list[str]) -> None:
+    def _load_local_adapter(self, client: httpx2.Client, adapters: dict[str, dict[str, Any]], names: list[str]) -> None:
         path = Path(self.spec.adapter).expanduser().resolve()
         config_file = path / "adapter_config.json"
         if not path.is_dir() or not config_file.is_file():
@@ -496,7 +497,7 @@ class SGLangLoRAAPI(ModelAPI):
 
     # -- canary -------------------------------------------------------------------------------------------
 
-    def _canary(self, client: httpx.Client) -> dict[str, Any]:
+    def _canary(self, client: httpx2.Client) -> dict[str, Any]:
         model, adapter = f"sglang/{self.served_model}", self.adapter_name
 
         def generate(lora: str | None) -> CanaryReply:
@@ -556,19 +557,22 @@ class SGLangLoRAAPI(ModelAPI):
     def should_retry(self, ex: Exception) -> bool:
         if isinstance(ex, SGLangRequestError):
             return ex.status == 429 or ex.status >= 500
-        return isinstance(ex, httpx.TimeoutException | httpx.TransportError)
+        return isinstance(ex, httpx2.TimeoutException | httpx2.TransportError)
 
     def is_auth_failure(self, ex: Exception) -> bool:
         return isinstance(ex, SGLangRequestError) and ex.status in (401, 403)
 
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self) -> httpx2.AsyncClient:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            # no pool cap here: inspect's max_connections semaphore is the one limit
-            client = httpx.AsyncClient(
+            # no pool cap here: inspect's max_connections semaphore is the one limit. httpx2, not httpx:
+            # httpx 0.28's pool costs ~5-11 ms of event-loop CPU per request at 50 concurrent connections
+            # against ~1.5-2 ms for httpx2, enough to make the client the bottleneck of a fast server
+            # (benchmarks/overhead.py shows it end to end)
+            client = httpx2.AsyncClient(
                 base_url=self.root, headers=self._headers(), timeout=REQUEST_TIMEOUT_S,
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+                limits=httpx2.Limits(max_connections=None, max_keepalive_connections=64),
             )
             self._clients[loop] = client
         return client
@@ -607,7 +611,11 @@ class SGLangLoRAAPI(ModelAPI):
         payload = response.json()
         call = ModelCall.create(request={"endpoint": path, **body}, response=payload, time=elapsed)
         if self.transport == "chat":
-            output = await model_output_from_openai(payload)
+            from inspect_ai.model._openai import chat_choices_from_openai, model_output_from_openai
+            from openai.types.chat import ChatCompletion
+
+            completion = ChatCompletion.model_validate(payload)
+            output = model_output_from_openai(completion, chat_choices_from_openai(completion, tools=[]))
         else:
             output = self._output_from_generate(payload)
         return output, call
@@ -615,6 +623,12 @@ class SGLangLoRAAPI(ModelAPI):
     # -- chat transport -------------------------------------------------------------------------------------
 
     async def _chat_request(self, input: list[ChatMessage], config: GenerateConfig) -> tuple[str, dict[str, Any]]:
+        # inspect's converters, not its public messages_to_openai / model_output_from_openai wrappers: those
+        # re-check the installed openai version through importlib.metadata on every call (about 4.6 ms of
+        # CPU each, two per request, more than the HTTP request costs), so the constructor checks it once.
+        # Imported here because openai is an optional dependency and this module loads with the package.
+        from inspect_ai.model._openai import messages_to_openai
+
         body: dict[str, Any] = {
             "model": self.served_model,
             "messages": await messages_to_openai(input),
