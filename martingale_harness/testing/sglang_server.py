@@ -37,10 +37,13 @@ check that the adapter reached the server on every request; ``max_in_flight`` is
 requests seen at once. Each connection has its own thread, so ``latency`` blocks nobody else.
 
 Python: ``with LocalSGLangServer(adapters={"lora": "/srv/lora"}) as server: server.base_url``.
+Shell (for benchmarks, so the server has its own process and GIL):
+``python -m martingale_harness.testing.sglang_server --adapter lora=/srv/lora --latency 0.5``.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
@@ -48,7 +51,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -423,11 +426,12 @@ class LocalSGLangServer:
         latency: float = 0.0,
         api_key: str | None = None,
         tokenizer_path: str | None = None,
+        port: int = 0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
         self.state = _State(adapters or {}, served_model, model_path)
-        self._server = _Server(("127.0.0.1", 0), self.state, mode, latency, api_key,
+        self._server = _Server(("127.0.0.1", port), self.state, mode, latency, api_key,
                                tokenizer_path or model_path)
         self._thread: threading.Thread | None = None
 
@@ -478,3 +482,31 @@ class LocalSGLangServer:
     def max_in_flight(self) -> int:
         with self.state.lock:
             return self.state.max_in_flight
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="0 = an ephemeral port (printed)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each generation")
+    parser.add_argument("--served-model", default="test-base")
+    parser.add_argument("--model-path", default="/models/Test-Base-7B")
+    parser.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
+                        help="a registered adapter (repeatable)")
+    parser.add_argument("--mode", choices=MODES, default="normal")
+    args = parser.parse_args(argv)
+    adapters = dict(item.split("=", 1) for item in args.adapter if "=" in item)
+    if len(adapters) != len(args.adapter):
+        parser.error("--adapter takes NAME=PATH")
+    server = LocalSGLangServer(served_model=args.served_model, model_path=args.model_path, adapters=adapters,
+                               mode=args.mode, latency=args.latency, port=args.port)
+    print(f"serving the SGLang protocol on {server.root_url} (Ctrl-C stops)", flush=True)
+    try:
+        server._server.serve_forever(poll_interval=0.05)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server._server.server_close()
+
+
+if __name__ == "__main__":
+    main()
