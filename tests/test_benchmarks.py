@@ -1,0 +1,44 @@
+"""The benchmark scripts still run and measure something sane, at tiny sizes (their timings are not checked
+here: the scripts print ratios measured in one run, and README reports them)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _run(script: str, *args: str) -> str:
+    result = subprocess.run([sys.executable, "-W", "ignore", str(BENCHMARKS / script), *args],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["openai-api", "sglang"])
+def test_overhead_benchmark_measures_at_least_the_ideal_and_a_small_harness_share(backend: str) -> None:
+    out = _run("overhead.py", "--backend", backend, "--n", "12", "--c", "4", "--latency", "0.1", "--floor-n", "8")
+    ratios = dict(re.findall(r"^\s+(plain one-call task|martingale/forecast)\s+[\d.]+ s, ideal\s+[\d.]+ s, "
+                             r"ratio ([\d.]+)", out, flags=re.M))
+    assert set(ratios) == {"plain one-call task", "martingale/forecast"}, out
+    # every sample waits latency x calls and at most C run at once, so no run can beat the ideal:
+    # a ratio below 1 would mean the server's latency or the ideal's arithmetic is wrong
+    assert all(float(r) >= 1.0 for r in ratios.values()), out
+    floors = re.findall(r"([\d.]+) ms CPU per sample, floor ratio ([\d.]+)", out)
+    assert len(floors) == 2 and all(float(ms) > 0 and float(f) >= 1.0 for ms, f in floors), out
+    share = float(re.search(r"the harness's own code: ([\d.]+)%", out).group(1))  # type: ignore[union-attr]
+    assert 0 < share < 50, out
+    assert len(re.findall(r"^(PASS|FAIL): ", out, flags=re.M)) == 2
+
+
+def test_stats_benchmark_times_the_same_fit_as_statsmodels() -> None:
+    out = _run("stats.py", "--pairs", "20000", "--per-question", "5", "--repeats", "1")
+    ols, point = (float(x) for x in re.findall(r"slope (-?[\d.]+)\)", out))
+    assert ols == pytest.approx(point, abs=2e-6) and ols > 0, out  # the simulated reasoner entrenches
+    assert len(re.findall(r"^(PASS|FAIL): ", out, flags=re.M)) == 2, out
