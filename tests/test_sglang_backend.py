@@ -353,6 +353,32 @@ def test_transient_failures_are_retried_and_client_errors_are_not(server: LocalS
     assert [api.is_auth_failure(SGLangRequestError(s, "")) for s in (401, 403, 500)] == [True, True, False]
 
 
+def test_transient_faults_are_retried_and_a_malformed_body_ends_only_its_sample(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The SGLang side is the local protocol server injecting one fault of each kind into eval requests
+    (the canary's five calls come first); the client is the real provider under inspect's retry loop."""
+    from tenacity import wait_fixed
+
+    monkeypatch.setattr(SGLangLoRAAPI, "retry_wait", lambda self: wait_fixed(0.05))  # inspect's starts at 3 s
+    faults = {8: "http_500", 10: "http_429", 12: "connection_reset", 14: "truncated_body", 16: "truncated_json"}
+    with LocalSGLangServer(adapters=ADAPTERS, faults=faults) as server:
+        log = inspect_eval(forecast(), model=MODEL, model_base_url=server.base_url, limit=10, display="none",
+                           log_dir=str(tmp_path), max_connections=4, fail_on_error=False)[0]
+        injected = server.injected()
+        answered = _eval_requests(server)
+    assert injected == {kind: 1 for kind in faults.values()}
+    samples = log.samples or []
+    failed = [s for s in samples if s.error is not None]
+    assert len(samples) == 10 and len(failed) == 1, [s.error for s in samples]
+    assert "with a body that is not JSON" in failed[0].error.message  # type: ignore[union-attr]
+    assert all(s.scores and "self_report" in s.scores for s in samples if s.error is None)
+    # the four transient faults were retried until answered: nine samples got prior and posterior, the
+    # failed one its prior too if the malformed body was its posterior's
+    assert len(answered) in (18, 19)
+    assert _metric(log, "self_report", "n_pairs") == 9
+
+
 def test_chat_transport_checks_for_openai_once_at_setup_not_per_request(
     server: LocalSGLangServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

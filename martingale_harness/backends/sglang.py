@@ -166,6 +166,14 @@ class SGLangRequestError(RuntimeError):
         self.status = status
 
 
+class SGLangResponseError(RuntimeError):
+    """The server answered a generation request with a complete body that is not JSON.
+
+    Not retried, as inspect's own OpenAI-compatible provider does not retry one: a body cut off in
+    transit is a transport error (retried); a well-framed response that does not parse is the server's.
+    """
+
+
 # ---------------------------------------------------------------------------------------------------------
 # routing
 
@@ -608,7 +616,13 @@ class SGLangLoRAAPI(ModelAPI):
         elapsed = time.monotonic() - start
         if response.status_code >= 400:
             raise SGLangRequestError(response.status_code, _error_text(response))
-        payload = response.json()
+        try:
+            payload = response.json()
+        except ValueError:
+            raise SGLangResponseError(
+                f"SGLang server answered {path} (HTTP {response.status_code}) with a body that is not JSON "
+                f"({len(response.content)} bytes: {response.text[:120]!r})"
+            ) from None
         call = ModelCall.create(request={"endpoint": path, **body}, response=payload, time=elapsed)
         if self.transport == "chat":
             from inspect_ai.model._openai import chat_choices_from_openai, model_output_from_openai

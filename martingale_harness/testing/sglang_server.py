@@ -32,6 +32,12 @@ Modes (``mode=``) simulate broken servers:
   it, as SGLang versions before that syntax do) but honours the older explicit ``lora_path`` field.
 - ``no_openai_lora``: ``/v1/chat/completions`` ignores every adapter selector; ``/generate`` works.
 
+Faults (``faults=``, ``{n: kind}``): the n-th generation request to arrive (1-based, on either endpoint,
+retries and the canary's calls included) gets ``kind`` instead of its answer: ``http_500``, ``http_429``
+(with ``Retry-After: 1``), ``connection_reset`` (the socket closed with RST, no response),
+``truncated_body`` (headers announce the full body, half of it arrives, the connection closes) or
+``truncated_json`` (a well-framed HTTP 200 whose body is half a JSON document). ``injected()`` counts them.
+
 ``requests()`` is the request log (endpoint, adapter asked for, adapter applied, prompt), so a test can
 check that the adapter reached the server on every request; ``max_in_flight`` is the most generation
 requests seen at once. Each connection has its own thread, so ``latency`` blocks nobody else.
@@ -48,9 +54,12 @@ import hashlib
 import json
 import math
 import re
+import socket
+import struct
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +68,7 @@ from typing import Any, Literal
 
 Mode = Literal["normal", "ignore_lora", "old_openai", "no_openai_lora"]
 MODES: tuple[str, ...] = ("normal", "ignore_lora", "old_openai", "no_openai_lora")
+FAULT_KINDS: tuple[str, ...] = ("http_500", "http_429", "connection_reset", "truncated_body", "truncated_json")
 PROBE_PHRASE = "Yes or No"
 _WORDS = (
     "a ship", "lantern light", "the storm", "gulls circling", "a red flare", "fog rolling", "the tide",
@@ -126,8 +136,12 @@ def _top(key: str, adapter: str | None, i: int, token: str, probe: bool, n: int)
 
 
 class _State:
-    def __init__(self, adapters: Mapping[str, str], served: str, model_path: str) -> None:
+    def __init__(self, adapters: Mapping[str, str], served: str, model_path: str,
+                 faults: Mapping[int, str] | None = None) -> None:
         self.lock = threading.Lock()
+        self.faults = dict(faults or {})
+        self.injected: Counter[str] = Counter()
+        self.arrivals = 0
         self.adapters: dict[str, str] = dict(adapters)  # name -> path (root)
         self.served = served
         self.model_path = model_path
@@ -136,10 +150,16 @@ class _State:
         self.in_flight = 0
         self.max_in_flight = 0
 
-    def enter(self) -> None:
+    def enter(self) -> str | None:
+        """Count a generation request in; the fault planned for it, if any."""
         with self.lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.arrivals += 1
+            fault = self.faults.get(self.arrivals)
+            if fault is not None:
+                self.injected[fault] += 1
+            return fault
 
     def leave(self, record: SGLangRequest | None) -> None:
         with self.lock:
@@ -235,15 +255,44 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _generation(self, handler: Any, body: dict[str, Any]) -> None:
         state = self.server.state
-        state.enter()
+        fault = state.enter()
         record = None
         try:
             if self.server.latency > 0:
                 time.sleep(self.server.latency)
-            payload, record = handler(body)
+            if fault is None:
+                payload, record = handler(body)
+            elif fault in ("truncated_body", "truncated_json"):
+                payload, _ = handler(body)  # answered, but not logged: the client never reads it whole
         finally:
             state.leave(record)
-        self._send(200, payload)
+        if fault is None:
+            self._send(200, payload)
+        else:
+            self._fault(fault, json.dumps(payload).encode() if fault.startswith("truncated") else b"")
+
+    def _fault(self, kind: str, body: bytes) -> None:
+        if kind == "http_500":
+            self._send(500, {"error": {"message": "injected fault: internal server error", "code": 500}})
+        elif kind == "http_429":
+            self.send_response(429)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif kind == "connection_reset":
+            # SO_LINGER 0 makes close() send RST: the client sees a reset, not a clean EOF
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+        else:
+            half = body[: len(body) // 2]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            # truncated_body announces the whole body and stops halfway; truncated_json frames the half
+            self.send_header("Content-Length", str(len(body) if kind == "truncated_body" else len(half)))
+            self.end_headers()
+            self.wfile.write(half)
+            self.close_connection = kind == "truncated_body"
 
     def _resolve(self, name: str | None) -> str | None:
         """The adapter a request asked for, checked against the registry (unknown -> HTTP 400)."""
@@ -427,10 +476,14 @@ class LocalSGLangServer:
         api_key: str | None = None,
         tokenizer_path: str | None = None,
         port: int = 0,
+        faults: Mapping[int, str] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
-        self.state = _State(adapters or {}, served_model, model_path)
+        unknown = sorted(set((faults or {}).values()) - set(FAULT_KINDS))
+        if unknown:
+            raise ValueError(f"unknown fault kinds {unknown}; expected some of {FAULT_KINDS}")
+        self.state = _State(adapters or {}, served_model, model_path, faults)
         self._server = _Server(("127.0.0.1", port), self.state, mode, latency, api_key,
                                tokenizer_path or model_path)
         self._thread: threading.Thread | None = None
@@ -467,6 +520,11 @@ class LocalSGLangServer:
         """Generation requests answered so far, in completion order."""
         with self.state.lock:
             return list(self.state.log)
+
+    def injected(self) -> dict[str, int]:
+        """Faults injected so far, by kind."""
+        with self.state.lock:
+            return dict(self.state.injected)
 
     def loads(self) -> list[dict[str, Any]]:
         """Successful ``/load_lora_adapter`` calls."""
