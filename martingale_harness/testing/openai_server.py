@@ -33,16 +33,14 @@ import hashlib
 import json
 import os
 import re
-import socket
-import struct
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+
+from martingale_harness.testing.http_base import QuietHandler, TolerantServer, serve_in_foreground
 
 REASONING_MODES = ("none", "reasoning_content", "think")
 REASONING_PARAGRAPHS = 3
@@ -240,19 +238,8 @@ class _State:
         return None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as real clients expect
+class _Handler(QuietHandler):
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass  # tests and benchmarks read the counters, not an access log
-
-    def finish(self) -> None:
-        # a reset or abandoned (timed-out) connection is already gone: nothing to flush
-        try:
-            super().finish()
-        except OSError:
-            pass
 
     def _send_json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
         body = json.dumps(payload).encode()
@@ -322,10 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(plan.timeout_hold_s)  # longer than the client waits: it has given up by now
             self._send_json(200, self._completion(body, key, n, "timeout"))
         elif fault == "connection_reset":
-            # SO_LINGER 0 makes close() send RST: the client sees a reset, not a clean EOF
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-            self.close_connection = True
+            self.reset_connection()
         elif fault == "truncated_json":
             full = json.dumps(self._completion(body, key, n, None)).encode()
             self._send_raw(200, full[: len(full) // 2])  # a well-framed HTTP response with half a JSON body
@@ -371,15 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # held (timeout-fault) requests must not keep the process alive
-    block_on_close = False
-    request_queue_size = 256  # many concurrent connections arrive at once
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # clients that give up (attempt timeouts, killed runs) reset their connections: not an error here
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
+class _Server(TolerantServer):
 
     def __init__(
         self,
@@ -566,14 +542,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     server = LocalOpenAIServer(args.latency, plan, args.host, args.port, args.model or ("test-model",),
                                args.reasoning, api_key)
-    print(f"serving OpenAI-compatible API on http://{args.host}:{server.port}/v1 (Ctrl-C stops)", flush=True)
-    try:
-        server._server.serve_forever(poll_interval=0.05)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server._server.server_close()
-        print(json.dumps(server.stats()), flush=True)
+    serve_in_foreground(server._server, f"serving OpenAI-compatible API on http://{args.host}:{server.port}/v1 "
+                        "(Ctrl-C stops)", on_exit=lambda: print(json.dumps(server.stats()), flush=True))
 
 
 if __name__ == "__main__":

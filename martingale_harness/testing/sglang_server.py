@@ -54,17 +54,15 @@ import hashlib
 import json
 import math
 import re
-import socket
-import struct
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
+
+from martingale_harness.testing.http_base import QuietHandler, TolerantServer, serve_in_foreground
 
 Mode = Literal["normal", "ignore_lora", "old_openai", "no_openai_lora"]
 MODES: tuple[str, ...] = ("normal", "ignore_lora", "old_openai", "no_openai_lora")
@@ -174,18 +172,8 @@ class _RequestError(Exception):
         self.status = status
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(QuietHandler):
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass
 
     def _send(self, status: int, payload: Any) -> None:
         body = json.dumps(payload).encode()
@@ -280,10 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
         elif kind == "connection_reset":
-            # SO_LINGER 0 makes close() send RST: the client sees a reset, not a clean EOF
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-            self.close_connection = True
+            self.reset_connection()
         else:
             half = body[: len(body) // 2]
             self.send_response(200)
@@ -443,14 +428,7 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 256
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
+class _Server(TolerantServer):
 
     def __init__(self, address: tuple[str, int], state: _State, mode: str, latency: float, api_key: str | None,
                  tokenizer_path: str | None) -> None:
@@ -557,13 +535,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--adapter takes NAME=PATH")
     server = LocalSGLangServer(served_model=args.served_model, model_path=args.model_path, adapters=adapters,
                                mode=args.mode, latency=args.latency, port=args.port)
-    print(f"serving the SGLang protocol on {server.root_url} (Ctrl-C stops)", flush=True)
-    try:
-        server._server.serve_forever(poll_interval=0.05)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server._server.server_close()
+    serve_in_foreground(server._server, f"serving the SGLang protocol on {server.root_url} (Ctrl-C stops)")
 
 
 if __name__ == "__main__":
