@@ -7,6 +7,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 BeliefStatus = Literal["ok", "failed"]
+FAILURE_KINDS: tuple[str, ...] = (
+    "no_number", "conflict", "refusal", "truncated", "out_of_range", "restated", "other",
+)
+"""The kinds of a failed reading that the built-in extractors use and the log counts. ``no_number``: the
+answer states no probability (empty, words only, a placeholder); ``conflict``: it states different
+values and none is explicitly final; ``refusal``: it declines to give one; ``truncated``: it was cut
+off by the token limit before an explicit final statement; ``out_of_range``: the stated value is not
+in [0, 1]; ``restated``: its only numbers are values it was shown (a crowd forecast, a market
+price) reported, not adopted; ``other``: anything else (a grader's bad reply, a missing probe). Plugins may use kinds of
+their own; those are counted as ``other`` in the log's metrics and by their own name in its samples."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,8 @@ class BeliefReading:
     """Why extraction failed (``status == "failed"``)."""
     matched: str | None = None
     """The text span the value was read from (``status == "ok"``)."""
+    kind: str | None = None
+    """What kind of failure (``status == "failed"``): one of :data:`FAILURE_KINDS` or a plugin's own."""
 
     @classmethod
     def ok(cls, value: float, matched: str | None = None) -> BeliefReading:
@@ -31,12 +43,15 @@ class BeliefReading:
         return cls(value=float(value), status="ok", matched=matched)
 
     @classmethod
-    def failed(cls, reason: str) -> BeliefReading:
-        return cls(value=None, status="failed", reason=reason)
+    def failed(cls, reason: str, kind: str = "other") -> BeliefReading:
+        if not reason or not kind:
+            raise ValueError("a failed reading needs a reason and a kind")
+        return cls(value=None, status="failed", reason=reason, kind=kind)
 
     @property
     def is_ok(self) -> bool:
         return self.status == "ok"
 
     def to_dict(self) -> dict[str, object]:
-        return {"value": self.value, "status": self.status, "reason": self.reason, "matched": self.matched}
+        return {"value": self.value, "status": self.status, "reason": self.reason, "matched": self.matched,
+                "kind": self.kind}

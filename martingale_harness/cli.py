@@ -13,6 +13,7 @@ from inspect_ai.log import EvalLog, read_eval_log
 from martingale_harness.config import read_yaml, resource_path
 from martingale_harness.errors import MartingaleError
 from martingale_harness.plugins import Contribution, load_plugins
+from martingale_harness.scoring import FAILURE_KEYS
 from martingale_harness.stats import martingale_score
 
 
@@ -124,6 +125,9 @@ def summary(log_file: str) -> None:
             f"OLS p = {fmt('ms_slope_p')}), R² = {fmt('ms_r2')}, inertia = {fmt('inertia')}, "
             f"n = {int(m.get('n_pairs', 0))}, failures = {fmt('extraction_failure_rate')}"
         )
+        kinds = [(key.removeprefix("failures_"), int(m[key])) for key in FAILURE_KEYS if m.get(key)]
+        if kinds:
+            click.echo(f"  {block.name}: failed readings by kind: " + ", ".join(f"{k} {n}" for k, n in kinds))
         if math.isnan(m["ms_slope"]):
             full = full or read_eval_log(log_file)
             click.echo(f"  {block.name}: MS undefined: {_undefined_reason(full, block.name)}")

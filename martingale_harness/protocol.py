@@ -180,7 +180,8 @@ def belief_protocol(
         async def ask(stage: Stage, prompt: str, context: list[str] | None = None) -> TaskState:
             state.messages.append(ChatMessageUser(content=prompt))
             new_state = await generate(state)
-            turn: dict[str, object] = {"stage": stage, "prompt": prompt, "message": len(new_state.messages) - 1}
+            turn: dict[str, object] = {"stage": stage, "prompt": prompt, "message": len(new_state.messages) - 1,
+                                       "stop_reason": new_state.output.stop_reason}
             if context:
                 turn["context"] = context
             if yes_no_probe and not new_state.completed:
@@ -227,7 +228,8 @@ def belief_protocol(
 
     async def _repeat(messages: list[ChatMessage], k: int) -> dict[str, Any]:
         output = await get_model().generate(messages, config=GenerateConfig(seed=REPEAT_SEED_OFFSET + k))
-        repeat: dict[str, Any] = {"answer": output.completion, "reasoning": _reasoning(output)}
+        repeat: dict[str, Any] = {"answer": output.completion, "reasoning": _reasoning(output),
+                                  "stop_reason": output.stop_reason}
         if yes_no_probe:
             repeat["probe"] = await _probe([*messages, output.message])
         return repeat

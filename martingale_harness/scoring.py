@@ -19,7 +19,7 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric
 from inspect_ai.solver import TaskState
 
 from martingale_harness import stats
-from martingale_harness.beliefs import BeliefReading
+from martingale_harness.beliefs import FAILURE_KINDS, BeliefReading
 from martingale_harness.plugins import get_extractor, plugin_host
 from martingale_harness.transcript import Transcript, transcript_from_state
 
@@ -60,6 +60,22 @@ it over consecutive pairs (b_t, b_t+1) of every trajectory, clustered by questio
 (``direct``, ``cot``, ``debate``) the two coincide. ``ms_slope_se``/``_p`` are the paper's classic OLS
 t-test; the CI and the ``_robust`` keys are heteroscedasticity-robust (HC3, or a question-cluster
 bootstrap when a question gives several pairs)."""
+
+
+FAILURE_KEYS: tuple[str, ...] = tuple(f"failures_{kind}" for kind in FAILURE_KINDS)
+"""Failed belief readings (turns, not samples) by kind (:data:`~martingale_harness.beliefs.FAILURE_KINDS`);
+a plugin's own kinds, and readings logged before kinds were recorded, count as ``other``."""
+
+
+def failure_counts(trajectories: Sequence[Sequence[dict[str, Any]]]) -> dict[str, float]:
+    """The :data:`FAILURE_KEYS` over the per-sample trajectories of a score's metadata."""
+    counts = dict.fromkeys(FAILURE_KEYS, 0.0)
+    for path in trajectories:
+        for step in path:
+            if isinstance(step, dict) and step.get("status") == "failed":
+                kind = step.get("kind")
+                counts[f"failures_{kind if kind in FAILURE_KINDS else 'other'}"] += 1
+    return counts
 
 
 IV_KEYS: tuple[str, ...] = ("ms_slope_iv", "ms_slope_iv_ci_low", "ms_slope_iv_ci_high", "n_iv")
@@ -204,6 +220,7 @@ def martingale_metrics() -> Metric:
             trajectories,
             [v.get("prior_repeat") for v in values] if any("prior_repeat" in v for v in values) else None,
         )
+        metrics.update(failure_counts([(s.score.metadata or {}).get("trajectory") or [] for s in scores]))
         exact = [(s.sample_metadata or {}).get("exact_posteriors") for s in scores]
         if any(e is not None for e in exact):
             metrics.update(bayes_summary(trajectories, [_stages(s.score) for s in scores], exact, clusters))

@@ -11,7 +11,7 @@ from inspect_ai.solver import TaskState
 Stage = Literal["prior", "evidence", "posterior"]
 TURNS_KEY = "martingale_turns"
 """Store key under which the protocol records its turns:
-``[{"stage", "prompt", "message", "context"?, "probe"?, "repeats"?}]``."""
+``[{"stage", "prompt", "message", "stop_reason", "context"?, "probe"?, "repeats"?}]``."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,15 @@ class Turn:
     """The Yes/No probe after this turn, when the run recorded one (see ``protocol.yes_no_probe``):
     ``{"completion", "model", "positions"}``, ``positions`` being ``None`` when the backend returned
     no logprobs, else per generated token ``{"token", "logprob", "top": [[token, logprob], ...]}``."""
+    stop_reason: str | None = None
+    """Why generation of ``answer`` ended, as inspect records it (``"stop"``, ``"max_tokens"``,
+    ``"content_filter"``, ...); ``None`` in logs written before it was recorded. An answer with
+    ``"max_tokens"`` was cut off by the token limit and may lack its conclusion."""
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the answer was cut off by the token limit (``stop_reason == "max_tokens"``)."""
+        return self.stop_reason == "max_tokens"
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,9 @@ def transcript_from_state(state: TaskState) -> Transcript:
             reasoning = readable_reasoning(message.content)
         turns.append(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=message.text, reasoning=reasoning,
                           context=tuple(entry.get("context") or ()), probe=entry.get("probe"),
+                          stop_reason=entry.get("stop_reason"),
                           repeats=tuple(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=r["answer"],
-                                             reasoning=r.get("reasoning"), probe=r.get("probe"))
+                                             reasoning=r.get("reasoning"), probe=r.get("probe"),
+                                             stop_reason=r.get("stop_reason"))
                                         for r in entry.get("repeats") or ())))
     return Transcript(question=state.input_text, turns=tuple(turns))

@@ -24,7 +24,7 @@ from martingale_harness.backends.sim_bayes import DRIFT_BAND, bayes_oracle, orac
 from martingale_harness.backends.simulated import SimAgent
 from martingale_harness.domains.bayes import GeneratorSettings, generate
 from martingale_harness.protocol import evidence_prompt, posterior_prompt, prior_prompt
-from martingale_harness.scoring import BAYES_KEYS, METRIC_KEYS, martingale_metrics
+from martingale_harness.scoring import BAYES_KEYS, FAILURE_KEYS, METRIC_KEYS, martingale_metrics
 from martingale_harness.transcript import TURNS_KEY
 
 # --- the statistics on constructed data --------------------------------------------------------
@@ -172,12 +172,12 @@ def _score(beliefs: list[float], stages: list[str], exact: list[float] | None, s
 def test_bayes_keys_appear_only_for_samples_with_exact_posteriors() -> None:
     compute = martingale_metrics()
     plain = [_score([0.2 + 0.1 * i, 0.3 + 0.05 * i], ["prior", "posterior"], None, i) for i in range(5)]
-    assert set(compute(plain)) == set(METRIC_KEYS)
+    assert set(compute(plain)) == set(METRIC_KEYS) | set(FAILURE_KEYS)
     # direct paradigm: the posterior turn is compared with b*_T, not b*_1
     exact = [[0.2 + 0.1 * i, 0.9, 0.3 + 0.1 * i] for i in range(5)]
     bayes = [_score([e[0], e[2]], ["prior", "posterior"], e, i) for i, e in enumerate(exact)]
     metrics = compute(bayes + plain)
-    assert set(metrics) == set(METRIC_KEYS) | set(BAYES_KEYS)
+    assert set(metrics) == set(METRIC_KEYS) | set(FAILURE_KEYS) | set(BAYES_KEYS)
     assert metrics["bayes_mae"] == pytest.approx(0.0, abs=1e-15)
     assert metrics["update_ratio"] == pytest.approx(1.0, rel=1e-12)
     # evidence paradigm, a belief missing: turn t against b*_t, pairs with the gap left out

@@ -15,7 +15,7 @@ from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, get_model
 from martingale_harness import stats
 from martingale_harness.backends.simulated import SimAgent
 from martingale_harness.protocol import PARADIGMS, SYSTEM_PROMPT_TEXTS, SYSTEM_PROMPTS, prior_prompt
-from martingale_harness.scoring import METRIC_KEYS
+from martingale_harness.scoring import FAILURE_KEYS, METRIC_KEYS
 from martingale_harness.transcript import TURNS_KEY
 
 TASKS = ("forecast", "cmv", "openreview")
@@ -60,7 +60,7 @@ def test_every_task_paradigm_and_system_prompt_runs(tmp_path: Path, shared_data:
                       data=shared_data[task])
     for extractor in ("self_report", "step_judge"):
         metrics = _metrics(log, extractor)
-        assert set(metrics) == set(METRIC_KEYS)
+        assert set(metrics) == set(METRIC_KEYS) | set(FAILURE_KEYS)
         assert metrics["extraction_failure_rate"] == 0.0
     for sample in log.samples or []:
         system = [m.text for m in sample.messages if isinstance(m, ChatMessageSystem)]

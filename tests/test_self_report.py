@@ -257,3 +257,79 @@ def test_extractor_reads_each_turns_visible_answer() -> None:
     readings = asyncio.run(SelfReportExtractor().extract(transcript))
     assert [r.value for r in readings] == [0.3, None]
     assert readings[1].status == "failed"
+
+
+# --- the rules measured on real answers (benchmarks/extraction_corpus/README.md) ---------------------
+
+CROSS_TIER = [
+    # (text, expected value or None, failure kind when None)
+    # a restatement joined to the answer must agree with it
+    ("Probability: 0.3, which is approximately 3%", None, "conflict"),
+    ("Probability: 0.3 (30%)", 0.3, None),
+    ("The chance is 1/2 or 50%.", 0.5, None),
+    ("My estimate is 0.4, i.e. 40%.", 0.4, None),
+    # a labelled answer and a prose statement that disagree, none marked final
+    ("My estimate is 0.3.\n\nThere is a 60% chance that it happens.", None, "conflict"),
+    # ... unless one is explicitly final
+    ("There is a 60% chance it happens.\n\nFinal answer: 0.3", 0.3, None),
+    # the protocol's line ending the answer outranks prose in passing, not another own answer
+    ("There is a 60% chance of rain on the day.\n\nProbability: 0.3", 0.3, None),
+    ("So my answer is 0.37.\n\nProbability: 0.41", None, "conflict"),
+    # someone else's number, reported in passing
+    ("Forecasters give it a 70% chance. I think there's a 40% chance.", 0.4, None),
+]
+
+
+@pytest.mark.parametrize("text,expected,kind", CROSS_TIER)
+def test_conflicts_across_tiers(text: str, expected: float | None, kind: str | None) -> None:
+    reading = read_probability(text)
+    if expected is None:
+        assert reading.status == "failed" and reading.kind == kind, reading
+    else:
+        assert reading.status == "ok" and reading.value == pytest.approx(expected), reading
+
+
+def test_a_value_the_prompt_gave_is_not_the_belief_unless_adopted() -> None:
+    given = "The crowd forecast on 2025-10-26 was 0.43 (43%)."
+    restated = read_probability("The crowd forecast is 43% chance of Yes, so it is quite uncertain.", given=given)
+    assert restated.status == "failed" and restated.kind == "restated"
+    assert read_probability("Given all this, 0.43", given=given).kind == "restated"
+    # without the prompt the same text is read: the rule needs to know what the model was shown
+    assert read_probability("There is a 43% chance of Yes.").value == pytest.approx(0.43)
+    # adopted: stated as the model's own answer
+    assert read_probability("I agree with the crowd.\n\nProbability: 0.43", given=given).value == pytest.approx(0.43)
+    assert read_probability("My estimate is 43%.", given=given).value == pytest.approx(0.43)
+    # restated, then its own belief: no conflict between them
+    assert read_probability("There's a 43% chance per the crowd, but I see a 30% chance.",
+                            given=given).value == pytest.approx(0.3)
+
+
+def test_a_truncated_answer_is_read_only_from_an_explicit_final_statement() -> None:
+    cut = "Considering the base rate, there is maybe a 30% chance that the bill passes, but the"
+    assert read_probability(cut).value == pytest.approx(0.3)
+    reading = read_probability(cut, truncated=True)
+    assert reading.status == "failed" and reading.kind == "truncated"
+    assert read_probability("Probability: 0.3\n\nThe reason is that the", truncated=True).value == 0.3
+    assert read_probability("Final estimate: 25%. Also", truncated=True).value == 0.25
+    assert read_probability("The", truncated=True).kind == "truncated"
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("", "no_number"), ("words only", "no_number"), ("Probability: 0.XX", "no_number"),
+    ("Probability: 70", "out_of_range"), ("Probability: 0.3\n\nProbability: 0.8", "conflict"),
+    ("I cannot assign a probability to this.", "refusal"), ("<think>0.9", "no_number"),
+])
+def test_every_failure_has_a_kind(text: str, kind: str) -> None:
+    reading = read_probability(text)
+    assert reading.status == "failed" and reading.kind == kind and reading.reason
+
+
+def test_extractor_passes_stop_reason_and_prompt() -> None:
+    from martingale_harness.transcript import Transcript, Turn
+
+    transcript = Transcript("Will it happen? The market says 55%.", (
+        Turn("prior", "Will it happen? The market says 55%.", "The market says a 55% chance."),
+        Turn("posterior", "More.", "It seems likely, a 70% chance, but the", stop_reason="max_tokens"),
+    ))
+    readings = asyncio.run(SelfReportExtractor().extract(transcript))
+    assert [r.kind for r in readings] == ["restated", "truncated"]

@@ -40,6 +40,7 @@ A bare number above 1 followed by a word ("chance of 3 candidates") is a count, 
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -55,11 +56,10 @@ if TYPE_CHECKING:
     from martingale_harness.extraction import Extractor
     from martingale_harness.transcript import Transcript
 
-__all__ = ["SelfReportExtractor", "martingale_register_extractors", "read_probability"]
+__all__ = ["SelfReportExtractor", "martingale_register_extractors", "read_probability", "strip_reasoning"]
 
 _TOLERANCE = 1e-9
 _FINAL, _EXPLICIT, _PROSE = 0, 1, 2
-_TIER_NAMES = {_FINAL: "final", _EXPLICIT: "labelled", _PROSE: "prose"}
 # Blanked spans keep their length so match offsets still index the visible text.
 _MASK = "\x00"
 
@@ -170,6 +170,25 @@ _LABELLED = re.compile(
     re.I | re.X,
 )
 _POSTFIX = re.compile(rf"{_VALUE}[ \t]*(?:chance|probability|likelihood|likely)\b", re.I | re.X)
+# Whose number a prose value is, when the sentence says it is not the model's own.
+_OTHERS = re.compile(
+    rf"\b(?:(?:{_DEMOTE})\b|markets|forecasters|analysts|polls?|pollsters|bookmakers|odds[ \t]+makers"
+    r"|reviewers?|according[ \t]+to|historically|in[ \t]+the[ \t]+past)",
+    re.I,
+)
+_CLAUSE = re.compile(r"\b(?:but|while|whereas|however|although|though|yet)\b", re.I)
+# The same value again in another form, joined to the one before it.
+_ATTACHED = re.compile(
+    rf"""[ \t*_`]*(?:\([ \t]*|,?[ \t]*(?:which[ \t]+is|i\.e\.,?|that[ \t]+is|or|=|≈)[ \t]*)
+    (?:(?:about|around|approximately|approx\.|roughly|nearly|almost|~)[ \t]*)?{_VALUE}""",
+    re.I | re.X,
+)
+# The line the protocol asks for: "Probability: X" (markdown emphasis and a "final" label allowed).
+_ANSWER_LINE = re.compile(
+    r"[ \t>*_#`\-]*(?:(?:final|updated|revised|posterior|overall)[ \t]+)?(?:probability|p[ \t]?\([ \t]?yes[ \t]?\))"
+    r"[ \t*_`]*[:=]",
+    re.I,
+)
 
 # --- JSON ---------------------------------------------------------------------------------------
 _JSON_OBJECT = re.compile(r"\{[^{}]*\}")
@@ -230,41 +249,62 @@ _SPACES = str.maketrans({c: " " for c in "\u00a0\u2007\u202f\u2009\u200a"})
 _PLACEHOLDER = re.compile(r"\d*\.[xX?#_]+(?!\w)")
 
 
-def read_probability(text: str) -> BeliefReading:
-    """Read the probability stated in a model's answer, or fail with a short reason.
+def read_probability(text: str, *, truncated: bool = False, given: str = "") -> BeliefReading:
+    """Read the probability stated in a model's answer, or fail with a short reason and a kind.
 
-    See the module docstring for what is read, in what order, and what fails.
+    ``truncated``: the answer was cut off by the token limit, so only an explicit final statement
+    counts. ``given``: the text the model was shown (question, prompt, evidence); probabilities it
+    contains that the answer merely restates in prose are not the answer's belief. See the module
+    docstring for what is read, in what order, and what fails.
     """
     if not text or not text.strip():
-        return BeliefReading.failed("empty answer")
+        return BeliefReading.failed("empty answer", "no_number")
     # LaTeX-escaped percent and non-breaking spaces are how models really write "35 %"
     text = text.translate(_SPACES).replace("\\%", "%")
     text = _PLACEHOLDER.sub(_blank, text)
-    visible = _strip_reasoning(text)
+    visible = strip_reasoning(text)
     if not visible.strip():
-        return BeliefReading.failed("no answer outside <think> reasoning")
+        return BeliefReading.failed("no answer outside <think> reasoning", "no_number")
     refused = _is_refusal(visible)
     if not refused and not _DIGIT.search(visible):
-        return BeliefReading.failed("no number in answer")
+        return BeliefReading.failed("no number in answer", "truncated" if truncated else "no_number")
 
     scan = _NOT_PROBABILITY.sub(_blank, visible)
     tiers: dict[int, list[_Candidate]] = {_FINAL: [], _EXPLICIT: [], _PROSE: []}
     scan = _read_json(scan, tiers)
     _read_labels(scan, tiers)
+    shown = _given_values(given)
+    tiers[_PROSE] = [c for c in tiers[_PROSE] if not _reported(scan, c)]
+    restated = [c for c in tiers[_PROSE] if _is_given(c.value, shown)]
+    tiers[_PROSE] = [c for c in tiers[_PROSE] if not _is_given(c.value, shown)]
+    for tier in tiers.values():
+        tier.extend(_restatements(scan, tier))
 
-    for tier in (_FINAL, _EXPLICIT):
-        if tiers[tier]:
-            return _decide(tiers[tier], tier, visible)
+    answer_lines = [c for c in tiers[_EXPLICIT] if _is_answer_line(scan, c)]
+    everything = sorted(itertools.chain.from_iterable(tiers.values()), key=lambda c: c.start)
+    if truncated and not (tiers[_FINAL] or answer_lines):
+        return BeliefReading.failed("cut off by the token limit before an explicit final statement", "truncated")
+    if tiers[_FINAL]:
+        return _decide(tiers[_FINAL], visible, final=True)
+    if answer_lines and not any(c.start > answer_lines[-1].end for c in everything):
+        # The protocol's "Probability: X" line ends the answer: it outranks what the reasoning said in
+        # passing, but another answer the model labelled as its own still contradicts it.
+        return _decide(tiers[_EXPLICIT], visible, final=False)
+    if tiers[_EXPLICIT] or (tiers[_PROSE] and not refused):
+        return _decide(everything, visible, final=False)
     if refused:
-        return BeliefReading.failed("model declined to give a probability")
+        return BeliefReading.failed("model declined to give a probability", "refusal")
+    if restated:
+        last = restated[-1]
+        return BeliefReading.failed(f"only restates values it was shown: {_quote(visible[last.start : last.end])}",
+                                    "restated")
     breaks = [m.start() for m in _PARAGRAPH_BREAK.finditer(scan)]
-    if tiers[_PROSE]:
-        last = max(bisect.bisect(breaks, c.start) for c in tiers[_PROSE])
-        return _decide([c for c in tiers[_PROSE] if bisect.bisect(breaks, c.start) == last], _PROSE, visible)
-    return _read_last_number(scan, visible, breaks)
+    return _read_last_number(scan, visible, breaks, shown)
 
 
-def _strip_reasoning(text: str) -> str:
+def strip_reasoning(text: str) -> str:
+    """The visible answer: without ``<think>`` blocks, the text before a stray ``</think>`` and the text
+    after an unclosed ``<think>``."""
     out = _THINK_BLOCK.sub("\n\n", text)
     closes = list(_THINK_CLOSE.finditer(out))
     if closes:  # opening tag sat in the chat template: all before the close is reasoning
@@ -391,33 +431,83 @@ def _json_number(raw: object, percent_key: bool) -> _Number | None:
     return None
 
 
-def _read_last_number(scan: str, visible: str, breaks: list[int]) -> BeliefReading:
+def _read_last_number(scan: str, visible: str, breaks: list[int], shown: set[float]) -> BeliefReading:
     numbers = [(m, n) for m in _VALUE_RE.finditer(scan) if (n := _number(m)) is not None and n.shaped]
     if not numbers:
-        return BeliefReading.failed("no probability-like number in answer")
+        return BeliefReading.failed("no probability-like number in answer", "no_number")
     # The last paragraph is the last one with any content, blanked spans included.
     last_start = next((start for start in reversed([0, *breaks]) if scan[start:].strip()), 0)
     in_last = [(m, n) for m, n in numbers if m.start() >= last_start]
     if not in_last:
-        return BeliefReading.failed("no probability in final paragraph")
+        return BeliefReading.failed("no probability in final paragraph", "no_number")
     m, number = in_last[-1]
+    if _is_given(number.value, shown):
+        return BeliefReading.failed(f"only restates a value it was shown: {_quote(visible[m.start() : m.end()])}",
+                                    "restated")
     if not 0 <= number.value <= 1:
-        return BeliefReading.failed(f"value outside [0, 1]: {_quote(visible[m.start() : m.end()])}")
+        return BeliefReading.failed(f"value outside [0, 1]: {_quote(visible[m.start() : m.end()])}", "out_of_range")
     return BeliefReading.ok(number.value, visible[m.start() : m.end()])
 
 
-def _decide(candidates: list[_Candidate], tier: int, visible: str) -> BeliefReading:
+def _given_values(given: str) -> set[float]:
+    """The probabilities strictly inside (0, 1) that the text the model was shown states."""
+    if not given:
+        return set()
+    scan = _NOT_PROBABILITY.sub(_blank, given.translate(_SPACES).replace("\\%", "%"))
+    values = set()
+    for m in _VALUE_RE.finditer(scan):
+        number = _number(m)
+        if number is not None and number.shaped and 0 < number.value < 1:
+            values.add(round(number.value, 6))
+    return values
+
+
+def _reported(scan: str, c: _Candidate) -> bool:
+    """Whether a prose value is someone else's, reported in passing ("Markets give a 45% chance"):
+    a word naming someone else earlier in the same clause."""
+    start = max(scan.rfind(ch, 0, c.start) for ch in ".!?\n;,") + 1
+    for m in _CLAUSE.finditer(scan, start, c.start):
+        start = m.end()
+    return _OTHERS.search(scan, start, c.start) is not None
+
+
+def _is_given(value: float, shown: set[float]) -> bool:
+    return round(value, 6) in shown
+
+
+def _restatements(scan: str, tier: list[_Candidate]) -> list[_Candidate]:
+    """Values that restate a candidate in another form right after it: "0.3 (30%)", "1/2 or 50%",
+    "0.3, which is approximately 3%". They are part of the same statement and must agree with it."""
+    found = []
+    for c in tier:
+        m = _ATTACHED.match(scan, c.end)
+        if m is None:
+            continue
+        number = _number(m)
+        if number is not None and number.shaped:
+            found.append(_Candidate(number.value, number.bare, c.start, m.end("value")))
+    return found
+
+
+def _is_answer_line(scan: str, c: _Candidate) -> bool:
+    """Whether ``c`` is on a line of the protocol's form "Probability: X" (markdown allowed)."""
+    line_start = scan.rfind("\n", 0, c.start) + 1
+    return _ANSWER_LINE.match(scan, line_start, c.end) is not None
+
+
+def _decide(candidates: list[_Candidate], visible: str, *, final: bool) -> BeliefReading:
     def span(c: _Candidate) -> str:
         return _quote(visible[c.start : c.end].strip())
 
     for c in candidates:
         if not 0 <= c.value <= 1:
             hint = " (no % sign)" if c.bare and 1 < c.value <= 100 else ""
-            return BeliefReading.failed(f"value outside [0, 1]{hint}: {span(c)}")
+            return BeliefReading.failed(f"value outside [0, 1]{hint}: {span(c)}", "out_of_range")
     values = [c.value for c in candidates]
     if max(values) - min(values) > _TOLERANCE:
         shown = ", ".join(span(c) for c in candidates)
-        return BeliefReading.failed(f"conflicting {_TIER_NAMES[tier]} answers: {shown}")
+        what = "final answers" if final else "answers, none of them explicitly final"
+        return BeliefReading.failed(f"conflicting {what}: {shown}", "conflict")
     return BeliefReading.ok(candidates[-1].value, visible[candidates[-1].start : candidates[-1].end].strip())
 
 
@@ -432,7 +522,8 @@ class SelfReportExtractor:
     name = "self_report"
 
     async def extract(self, transcript: Transcript) -> list[BeliefReading]:
-        return [read_probability(turn.answer) for turn in transcript.turns]
+        return [read_probability(turn.answer, truncated=turn.truncated, given=f"{transcript.question}\n{turn.prompt}")
+                for turn in transcript.turns]
 
 
 # pluggy's marker directly (same project name as ``hookspecs``), so importing the parser stays

