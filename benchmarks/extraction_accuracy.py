@@ -79,12 +79,11 @@ def _examples(turns: list[CorpusTurn], readings: dict, limit: int) -> list[str]:
     lines = []
     for t in turns:
         r = readings[t.id]
-        bad = (t.expected is None and r.is_ok) or (
-            t.expected is not None and r.is_ok and abs(r.value - t.expected) > 0.005)
+        bad = (t.expected is None) == r.is_ok or (r.is_ok and abs(r.value - t.expected) > 0.005)
         if bad and len(lines) < limit:
             answer = " ".join(str(t.row["answer"]).split())
-            lines.append(f"- {t.id}: annotated {t.expected} ({t.kind}: {t.annotation}); read {r.value} from "
-                         f"{r.matched!r}\n    {answer[:400]}")
+            got = f"read {r.value} from {r.matched!r}" if r.is_ok else f"failed ({r.kind}: {r.reason})"
+            lines.append(f"- {t.id}: annotated {t.expected} ({t.kind}: {t.annotation}); {got}\n    {answer[:400]}")
     return lines
 
 
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated (default: {', '.join(OFFLINE)}, and the judges with --grader)")
     parser.add_argument("--grader", default=None, help="inspect model for the judges' grader role")
     parser.add_argument("--shared-data", type=Path, default=None)
-    parser.add_argument("--show", type=int, default=0, help="print up to N false reads and wrong values")
+    parser.add_argument("--show", type=int, default=0, help="print up to N false reads, wrong values and missed beliefs per extractor")
     parser.add_argument("--resamples", type=int, default=2000)
     args = parser.parse_args(argv)
 

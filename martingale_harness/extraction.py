@@ -13,7 +13,10 @@ class Extractor(Protocol):
     """Reads one belief per protocol turn (b_0 .. b_T) out of a transcript.
 
     Must return exactly one :class:`BeliefReading` per turn of ``transcript``; a belief that
-    cannot be read is ``BeliefReading.failed(reason)``, never a guessed number.
+    cannot be read is ``BeliefReading.failed(reason, kind)``, never a guessed number, with a kind
+    from :data:`~martingale_harness.beliefs.FAILURE_KINDS` (or one of the plugin's own) so the log
+    can count failures by kind. ``Turn.stop_reason`` says whether an answer was cut off by the token
+    limit (``Turn.truncated``); ``Turn.prompt`` holds what the model was shown at that turn.
 
     An extractor that calls models may declare ``model_roles = ("grader",)``: tasks then refuse to
     start unless each role is bound (``--model-role grader=...``).

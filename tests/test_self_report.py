@@ -333,3 +333,18 @@ def test_extractor_passes_stop_reason_and_prompt() -> None:
     ))
     readings = asyncio.run(SelfReportExtractor().extract(transcript))
     assert [r.kind for r in readings] == ["restated", "truncated"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    # the protocol's question wording echoed as the label
+    ("The probability that the answer to this question is Yes is 1.", 1.0),
+    ("The probability that the view is correct is 0.2.", 0.2),
+    ("The answer to this question is: 0.4", 0.4),
+    ("The answer is: 0.6", 0.6),
+    # arithmetic: the value is the result after "=", not the first operand
+    ("The probability of the answer being Yes is 1 - 0.5 = 0.5, which is the probability of Yes.", 0.5),
+    ("The probability is 0.6 * 0.5 = 0.3.", 0.3),
+])
+def test_echoed_wording_and_arithmetic(text: str, expected: float) -> None:
+    reading = read_probability(text)
+    assert reading.status == "ok" and reading.value == pytest.approx(expected), reading

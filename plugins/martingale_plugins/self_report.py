@@ -10,22 +10,42 @@ How an answer is read (:func:`read_probability`):
    ``<think>``. Nothing left means no answer.
 2. Numbers that are not probabilities are blanked out: dates, money, times, version numbers,
    list markers ("1." at a line start) and ordinals like "Step 3".
-3. Candidates come in tiers; the first tier that has any decides:
+3. Candidates come in tiers:
 
    * final: ``final``/``updated``/``revised``/``new``/``posterior``/``overall`` labels, ``\\boxed{}``;
    * explicit: ``label: value``, ``label = value`` or a ``| label | value |`` table row (labels:
      probability, estimate, belief, forecast, credence, likelihood, chance, answer, prediction,
      P(yes), Yes), JSON objects with such a key, and first-person statements ("my estimate is",
      "I'd put it at", "I estimate");
-   * prose: "the probability is", "chance of", "a 30% chance", from the last paragraph with one;
+   * prose: "the probability is", "chance of", "a 30% chance", anywhere in the answer;
    * otherwise the last probability-shaped number (percentage, fraction such as "7/10" or
      "3 in 10", range, decimal in [0, 1]) of the last paragraph.
 
-   Within the deciding tier, values more than 1e-9 apart are a conflict and fail. Labels for an
-   earlier or someone else's number ("previous estimate", "market probability", "base-rate
-   probability") are never answers.
-4. A refusal ("I cannot assign a probability", "As an AI I can't predict") fails unless the text
-   still gives a final or explicit answer; a hedge ("... with certainty, but ...") is no refusal.
+   A value restating a candidate in another form right after it ("0.3 (30%)", "1/2 or 50%", "0.3,
+   which is approximately 3%") joins its tier. Labels for an earlier or someone else's number
+   ("previous estimate", "market probability", "base-rate probability") are never answers, nor is a
+   prose value in a clause that names someone else ("Markets give a 45% chance"), nor a prose or
+   last-number value that equals a probability the model was shown (``given``: the question and the
+   turn's prompt, so the crowd forecast or market price it repeats) unless it is stated as an answer.
+4. Deciding, with values more than 1e-9 apart a conflict (failure kind ``conflict``):
+
+   * final-tier candidates decide when there are any (they must agree among themselves);
+   * else, when the protocol's answer line ``Probability: X`` ends the answer (no candidate after
+     it), the explicit candidates decide: the line outranks what prose said in passing, but another
+     answer the model labelled as its own still contradicts it;
+   * else every candidate of every tier must agree (a labelled answer and a prose statement that
+     disagree, with none of them final, are a conflict).
+5. An answer cut off by the token limit (``truncated``: the turn's stop reason is ``max_tokens``) is
+   read only when it holds a final-tier candidate or a ``Probability: X`` line; otherwise it fails as
+   ``truncated``, since its conclusion is missing.
+6. A refusal ("I cannot assign a probability", "As an AI I can't predict") fails (``refusal``) unless
+   the text still gives a final or explicit answer; a hedge ("... with certainty, but ...") is no
+   refusal.
+
+Failure kinds: ``no_number``, ``conflict``, ``refusal``, ``truncated``, ``out_of_range``, ``restated``
+(see :data:`martingale_harness.beliefs.FAILURE_KINDS`). These rules are the ones of the real-answer
+corpus (``benchmarks/extraction_corpus/README.md``); ``benchmarks/extraction_accuracy.py`` measures
+how closely this parser follows them.
 
 Numbers without a % sign: a number is a probability only inside [0, 1]. "Probability: 70" might
 mean 70% or might be a slip; reading it either way would be a guess, so it fails as outside [0, 1].
@@ -129,6 +149,10 @@ _QUAL = rf"""
     (?:(?:a|an|the|this|it|event|question|outcome|market|resolution|resolving|resolves?|will|yes)
        [ \t]+){{0,4}}?
     (?:yes|resolution|this|it|event|outcome|question|happening|happens|occurring|occurs)\b
+  # the protocol's own wording, echoed: "probability that the answer to this question is Yes"
+  | [ \t]+(?:that|of)[ \t]+(?:the|this)[ \t]+(?:answer|view)(?:[ \t]+to[ \t]+(?:this|the)[ \t]+question)?
+    [ \t]+(?:is|being|will[ \t]+be)[ \t]+(?:yes|correct)\b
+  | [ \t]+to[ \t]+(?:this|the)[ \t]+question\b
 """
 _PCT_QUAL = r"""
     [ \t]*\([ \t]*(?:%|percent|in[ \t]+%|in[ \t]+percent|percentage)[ \t]*\)
@@ -138,8 +162,8 @@ _PCT_QUAL = r"""
 _SEP = r"""
 (?P<sep>
     [ \t*_`'"\])]*
-    (?:(?:[:=|]|\b(?:is|at|of|to[ \t]+be|(?:would|will|should)[ \t]+be|be|remains|stands[ \t]+at|sits[ \t]+at
-          |comes[ \t]+to|equals)\b)[\s*_`'"]*)?
+    (?:(?:(?:\bis[ \t]*)?[:=|]|\b(?:is|at|of|to[ \t]+be|(?:would|will|should)[ \t]+be|be|remains|stands[ \t]+at
+          |sits[ \t]+at|comes[ \t]+to|equals)\b)[\s*_`'"]*)?
     # a label repeated inside the answer: "Final answer: Probability: 0.6"
     (?:(?:probability|estimate|p[ \t]?\([ \t]?yes[ \t]?\))[ \t*_`'"]*[:=][\s*_`'"]*)?
     (?:(?:\b(?:about|around|approximately|approx\.|roughly|circa|close[ \t]+to|near|an?|just|now|still
@@ -176,6 +200,16 @@ _OTHERS = re.compile(
     r"|reviewers?|according[ \t]+to|historically|in[ \t]+the[ \t]+past)",
     re.I,
 )
+# A belief stated as the one held before reasoning (the opening step of a chain of thought).
+_EARLIER = re.compile(
+    r"\b(?:current(?:ly)?|initial(?:ly)?|at[ \t]+first|to[ \t]+(?:start|begin)(?:[ \t]+with)?|starting|going[ \t]+in"
+    r"|before[ \t]+(?:I|we|weighing|looking|considering|seeing|reading|thinking|reasoning|any))\b",
+    re.I,
+)
+# "Final answer: {...}": a JSON answer under a final label.
+_FINAL_BEFORE_JSON = re.compile(rf"\b(?:{_PROMOTE})\b[ \t]*(?:{_WORDS})?[ \t*_`]*[:=]?[ \t*_`]*$", re.I)
+# An arithmetic expression after a value, ending in "=": "1 - 0.5 = 0.5", "0.3 * 0.5 = 0.15".
+_ARITHMETIC = re.compile(r"(?:[ \t]*[-−+*×/][ \t]*(?:\d+(?:\.\d+)?|\.\d+)(?:\.\.\.|…)?)+[ \t]*=[ \t]*")
 _CLAUSE = re.compile(r"\b(?:but|while|whereas|however|although|though|yet)\b", re.I)
 # The same value again in another form, joined to the one before it.
 _ATTACHED = re.compile(
@@ -275,6 +309,8 @@ def read_probability(text: str, *, truncated: bool = False, given: str = "") -> 
     _read_labels(scan, tiers)
     shown = _given_values(given)
     tiers[_PROSE] = [c for c in tiers[_PROSE] if not _reported(scan, c)]
+    breaks = [m.start() for m in _PARAGRAPH_BREAK.finditer(scan)]
+    _drop_earlier_beliefs(scan, tiers, breaks)
     restated = [c for c in tiers[_PROSE] if _is_given(c.value, shown)]
     tiers[_PROSE] = [c for c in tiers[_PROSE] if not _is_given(c.value, shown)]
     for tier in tiers.values():
@@ -298,7 +334,6 @@ def read_probability(text: str, *, truncated: bool = False, given: str = "") -> 
         last = restated[-1]
         return BeliefReading.failed(f"only restates values it was shown: {_quote(visible[last.start : last.end])}",
                                     "restated")
-    breaks = [m.start() for m in _PARAGRAPH_BREAK.finditer(scan)]
     return _read_last_number(scan, visible, breaks, shown)
 
 
@@ -373,6 +408,14 @@ def _read_labels(scan: str, tiers: dict[int, list[_Candidate]]) -> None:
         number = _number(m, percent_label=bool(m.group("pctword") or m.group("pctqual")))
         if number is None or _is_count(m, number, scan):
             continue
+        end = m.end("value") + (1 if m.group("boxed") and scan.startswith("}", m.end("value")) else 0)
+        if (arith := _ARITHMETIC.match(scan, m.end("value"))) is not None:
+            # "is 1 - 0.5 = 0.5": the stated value is the result, not the first operand
+            result = _VALUE_RE.match(scan, arith.end())
+            number = _number(result) if result is not None else None
+            if number is None:
+                continue
+            end = result.end("value")  # type: ignore[union-attr]
         sep = m.group("sep")
         key_value = any(ch in sep for ch in ":=|")
         if m.group("yes") and not key_value:
@@ -383,7 +426,6 @@ def _read_labels(scan: str, tiers: dict[int, list[_Candidate]]) -> None:
             tier = _EXPLICIT
         else:
             tier = _PROSE
-        end = m.end("value") + (1 if m.group("boxed") and scan.startswith("}", m.end("value")) else 0)
         tiers[tier].append(_Candidate(number.value, number.bare, m.start("label"), end))
         seen.add(m.start("value"))
     for m in _POSTFIX.finditer(scan):
@@ -410,7 +452,8 @@ def _read_json(scan: str, tiers: dict[int, list[_Candidate]]) -> str:
             number = _json_number(raw, percent_key)
             if number is None:
                 continue
-            tier = _FINAL if words & _KEY_PROMOTE else _EXPLICIT
+            promoted = _FINAL_BEFORE_JSON.search(scan, max(0, m.start() - 40), m.start()) is not None
+            tier = _FINAL if words & _KEY_PROMOTE or promoted else _EXPLICIT
             tiers[tier].append(_Candidate(number.value, number.bare, m.start(), m.end()))
         scan = scan[: m.start()] + _blank(m) + scan[m.end() :]
     return scan
@@ -469,6 +512,25 @@ def _reported(scan: str, c: _Candidate) -> bool:
     for m in _CLAUSE.finditer(scan, start, c.start):
         start = m.end()
     return _OTHERS.search(scan, start, c.start) is not None
+
+
+def _drop_earlier_beliefs(scan: str, tiers: dict[int, list[_Candidate]], breaks: list[int]) -> None:
+    """Remove values stated as the belief before the reasoning ("My current estimate is 45% before I
+    work through this", the opening step the chain-of-thought prompt asks for) when a later paragraph
+    states another: the later one is the turn's answer, and the two are no conflict."""
+    later = [c.start for tier in tiers.values() for c in tier]
+    for tier in (_EXPLICIT, _PROSE):
+        kept = []
+        for c in tiers[tier]:
+            paragraph = bisect.bisect(breaks, c.start)
+            start = max(scan.rfind(ch, 0, c.start) for ch in ".!?\n") + 1
+            end = _SENTENCE_END.search(scan, c.end)
+            sentence = scan[start : end.end() if end else len(scan)]
+            earlier = _EARLIER.search(sentence) is not None and any(
+                bisect.bisect(breaks, other) > paragraph for other in later)
+            if not earlier:
+                kept.append(c)
+        tiers[tier] = kept
 
 
 def _is_given(value: float, shown: set[float]) -> bool:
