@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated (default: {', '.join(OFFLINE)}, and the judges with --grader)")
     parser.add_argument("--grader", default=None, help="inspect model for the judges' grader role")
     parser.add_argument("--shared-data", type=Path, default=None)
-    parser.add_argument("--show", type=int, default=0, help="print up to N false reads, wrong values and missed beliefs per extractor")
+    parser.add_argument("--show", type=int, default=0,
+                        help="print up to N false reads, wrong values and missed beliefs per extractor")
     parser.add_argument("--resamples", type=int, default=2000)
     args = parser.parse_args(argv)
 

@@ -57,7 +57,7 @@ def test_shipped_corpus_parses_and_follows_its_format() -> None:
     assert len(cells) == 3 * 2 * 3, "every task x paradigm x system prompt is in the corpus"
     assert {t.row["temperature"] for t in turns} >= {0.3, 0.7, 1.0}
     stated = sum(t.expected is not None for t in turns)
-    assert 0.2 <= stated / len(turns) <= 0.9, "both committed and uncommitted answers are represented"
+    assert 0.1 <= stated / len(turns) <= 0.9, "both committed and uncommitted answers are represented"
     assert any(t.row["stop_reason"] == "max_tokens" for t in turns)
 
 
@@ -176,14 +176,17 @@ def test_ms_bias_is_the_extractors_slope_minus_the_annotated_one_on_the_same_tra
             read_p.append(rp)
             read_q.append(rq)
     ms = compare_ms(_turns(rows), readings, resamples=300)
-    assert ms.n_annotated == 36 and ms.n_read == len(truth_p) == 31
+    assert ms.n_annotated == 36 and ms.n_read == len(truth_p) == 30
     assert ms.ms_annotated == pytest.approx(_ols_slope(truth_p, truth_q), abs=1e-9)
     assert ms.ms_extractor == pytest.approx(_ols_slope(read_p, read_q), abs=1e-9)
     assert ms.bias == pytest.approx(ms.ms_extractor - ms.ms_annotated, abs=1e-9)
     assert ms.bias_ci_low < ms.bias < ms.bias_ci_high
     assert ms.ms_all_reads == pytest.approx(_ols_slope(all_p, all_q), abs=1e-9) and ms.n_all_reads == 34
-    # squeezing the priors toward 0.5 makes the fitted slope more negative: the bias is real
-    assert ms.bias < 0
+    # an extractor that reads every annotated belief exactly puts no bias into MS
+    exact = {t.id: BeliefReading.ok(t.expected) if t.expected is not None else BeliefReading.failed("n", "no_number")
+             for t in _turns(rows)}
+    same = compare_ms(_turns(rows), exact, resamples=100)
+    assert same.bias == 0 and same.bias_ci_low == 0 and same.bias_ci_high == 0 and same.n_read == 36
 
 
 # --- prompts rebuilt from the data -----------------------------------------------------------------

@@ -348,3 +348,8 @@ def test_extractor_passes_stop_reason_and_prompt() -> None:
 def test_echoed_wording_and_arithmetic(text: str, expected: float) -> None:
     reading = read_probability(text)
     assert reading.status == "ok" and reading.value == pytest.approx(expected), reading
+
+
+@pytest.mark.parametrize("text", ["Probability: 0 to 1", "Probability: between 0 and 1", "0-100%"])
+def test_the_scale_echoed_is_no_estimate(text: str) -> None:
+    assert read_probability(text).status == "failed"

@@ -53,7 +53,8 @@ It is a percentage only when the label says so: "Probability (%): 70", "percent 
 key containing "percent"/"pct". Under such a label every number without its own % is a percentage
 (``{"percent": 0.5}`` is 0.005). Ranges ("65-70%", "between 0.6 and 0.7") read as their midpoint.
 "a/b" with a + b = 100 ("50/50", "60/40") is the odds-split idiom and reads a%; an echoed
-placeholder ("0.XX") is no number; "\\%" and non-breaking spaces read as plain "%" and spaces.
+placeholder ("0.XX") or the whole scale ("0 to 1", "0-100%") is no number; "\\%" and non-breaking
+spaces read as plain "%" and spaces.
 A bare number above 1 followed by a word ("chance of 3 candidates") is a count, not an answer.
 """
 
@@ -375,6 +376,8 @@ def _number(m: re.Match[str], percent_label: bool = False) -> _Number | None:
         a, b = float(tokens[0]), float(tokens[1])
         has_pct = _PCT_RE.search(span) is not None
         scale = 0.01 if has_pct or percent_label else 1.0
+        if (a * scale, b * scale) == (0.0, 1.0):
+            return None  # "Probability: 0 to 1", "0-100%": the scale echoed from the prompt, no estimate
         decimals = all("." in t for t in tokens) and 0 <= a <= 1 and 0 <= b <= 1
         return _Number(round((a + b) / 2 * scale, 12), has_pct or decimals, not (has_pct or percent_label))
     if (span := m.group("frac")) is not None:
