@@ -44,11 +44,18 @@ class CorpusError(MartingaleError):
 
 
 def shared_data_dir(path: Path | str | None = None) -> Path:
-    """The shared data folder: ``path``, else ``$MARTINGALE_SHARED_DATA``, else ``../shared/data`` beside the repo.
+    """The shared data folder: ``path``, else ``$MARTINGALE_SHARED_DATA``, else ``../shared/data`` beside the
+    current directory (run from the repository root) or beside this source checkout.
 
     Raises :class:`FileNotFoundError` naming where it looked when the folder is absent.
     """
-    where = Path(path) if path is not None else Path(os.environ.get(SHARED_DATA_ENV, REPO.parent / "shared" / "data"))
+    if path is not None:
+        where = Path(path)
+    elif SHARED_DATA_ENV in os.environ:
+        where = Path(os.environ[SHARED_DATA_ENV])
+    else:
+        candidates = [Path.cwd().parent / "shared" / "data", REPO.parent / "shared" / "data"]
+        where = next((c for c in candidates if c.is_dir()), candidates[0])
     if not where.is_dir():
         raise FileNotFoundError(
             f"shared data folder not found at {where}: the corpus keeps answers only, and prompts and evidence "
