@@ -353,3 +353,19 @@ def test_echoed_wording_and_arithmetic(text: str, expected: float) -> None:
 @pytest.mark.parametrize("text", ["Probability: 0 to 1", "Probability: between 0 and 1", "0-100%"])
 def test_the_scale_echoed_is_no_estimate(text: str) -> None:
     assert read_probability(text).status == "failed"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("This view is correct. The answer is indeed 1.", 1.0),
+    ("The probability of acceptance is 0.7.", 0.7),
+    ("The probability of the view being correct is 0.2.", 0.2),
+])
+def test_domain_wording_and_fillers(text: str, expected: float) -> None:
+    assert read_probability(text).value == pytest.approx(expected)
+
+
+def test_a_labelled_value_the_prompt_gave_needs_adopting() -> None:
+    given = "e.g. ... we'd have: 1+(1+2)/12=0.25."
+    assert read_probability("The answer to this question is: 0.25", given=given).kind == "restated"
+    assert read_probability("Probability: 0.25", given=given).value == 0.25  # its own answer line
+    assert read_probability("My estimate: 0.25", given=given).value == 0.25  # first person

@@ -147,9 +147,11 @@ _DEMOTE = (
 _QUAL = rf"""
     [ \t]*\([ \t]*(?:yes|of[ \t]+yes|0[ \t]*[-–][ \t]*1|0[ \t]+to[ \t]+1|{_WORDS})[ \t]*\)
   | [ \t]+(?:of|for|that)[ \t]+
-    (?:(?:a|an|the|this|it|event|question|outcome|market|resolution|resolving|resolves?|will|yes)
+    (?:(?:a|an|the|this|it|event|question|outcome|market|resolution|resolving|resolves?|will|yes|view|paper
+          |being|its)
        [ \t]+){{0,4}}?
-    (?:yes|resolution|this|it|event|outcome|question|happening|happens|occurring|occurs)\b
+    (?:yes|resolution|this|it|event|outcome|question|happening|happens|occurring|occurs|acceptance|accepted
+       |correct)\b
   # the protocol's own wording, echoed: "probability that the answer to this question is Yes"
   | [ \t]+(?:that|of)[ \t]+(?:the|this)[ \t]+(?:answer|view)(?:[ \t]+to[ \t]+(?:this|the)[ \t]+question)?
     [ \t]+(?:is|being|will[ \t]+be)[ \t]+(?:yes|correct)\b
@@ -167,7 +169,8 @@ _SEP = r"""
           |sits[ \t]+at|comes[ \t]+to|equals)\b)[\s*_`'"]*)?
     # a label repeated inside the answer: "Final answer: Probability: 0.6"
     (?:(?:probability|estimate|p[ \t]?\([ \t]?yes[ \t]?\))[ \t*_`'"]*[:=][\s*_`'"]*)?
-    (?:(?:\b(?:about|around|approximately|approx\.|roughly|circa|close[ \t]+to|near|an?|just|now|still
+    (?:(?:\b(?:about|around|approximately|approx\.|roughly|circa|close[ \t]+to|near|an?|just|now|still|indeed
+          |simply|actually|exactly|really|definitely
           |somewhere[ \t]+around)\b|[~≈≃])[ \t*_`'"]*)*
 )"""
 _LABELLED = re.compile(
@@ -277,6 +280,7 @@ class _Candidate:
     bare: bool
     start: int
     end: int
+    own: bool = False  # stated in the first person ("my estimate", "I'd put it at") or as JSON
 
 
 _SPACES = str.maketrans({c: " " for c in "\u00a0\u2007\u202f\u2009\u200a"})
@@ -312,8 +316,11 @@ def read_probability(text: str, *, truncated: bool = False, given: str = "") -> 
     tiers[_PROSE] = [c for c in tiers[_PROSE] if not _reported(scan, c)]
     breaks = [m.start() for m in _PARAGRAPH_BREAK.finditer(scan)]
     _drop_earlier_beliefs(scan, tiers, breaks)
-    restated = [c for c in tiers[_PROSE] if _is_given(c.value, shown)]
-    tiers[_PROSE] = [c for c in tiers[_PROSE] if not _is_given(c.value, shown)]
+    # a value the model was shown is its belief only when adopted: its own Probability line, or "my ..."
+    restated = [c for t in (_EXPLICIT, _PROSE) for c in tiers[t] if _is_given(c.value, shown)
+                and not (c.own or _is_answer_line(scan, c))]
+    for t in (_EXPLICIT, _PROSE):
+        tiers[t] = [c for c in tiers[t] if c not in restated]
     for tier in tiers.values():
         tier.extend(_restatements(scan, tier))
 
@@ -429,7 +436,8 @@ def _read_labels(scan: str, tiers: dict[int, list[_Candidate]]) -> None:
             tier = _EXPLICIT
         else:
             tier = _PROSE
-        tiers[tier].append(_Candidate(number.value, number.bare, m.start("label"), end))
+        own = bool(m.group("my") or m.group("iwould") or m.group("iest"))
+        tiers[tier].append(_Candidate(number.value, number.bare, m.start("label"), end, own))
         seen.add(m.start("value"))
     for m in _POSTFIX.finditer(scan):
         number = _number(m)
@@ -457,7 +465,7 @@ def _read_json(scan: str, tiers: dict[int, list[_Candidate]]) -> str:
                 continue
             promoted = _FINAL_BEFORE_JSON.search(scan, max(0, m.start() - 40), m.start()) is not None
             tier = _FINAL if words & _KEY_PROMOTE or promoted else _EXPLICIT
-            tiers[tier].append(_Candidate(number.value, number.bare, m.start(), m.end()))
+            tiers[tier].append(_Candidate(number.value, number.bare, m.start(), m.end(), True))
         scan = scan[: m.start()] + _blank(m) + scan[m.end() :]
     return scan
 
