@@ -333,9 +333,3 @@ async def read_corpus(extractor: Any, transcripts: dict[str, list[CorpusTurn]],
         readings.update({t.id: r for t, r in zip(group, result, strict=True)})
     return readings
 
-
-def split_of(sample_id: str) -> str:
-    """``dev`` or ``test``: a fixed hash of the sample id, so every turn of a sample lands in one split."""
-    import hashlib
-
-    return "dev" if int(hashlib.sha256(sample_id.encode()).hexdigest(), 16) % 2 == 0 else "test"
