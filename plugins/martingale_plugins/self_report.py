@@ -24,9 +24,10 @@ How an answer is read (:func:`read_probability`):
    A value restating a candidate in another form right after it ("0.3 (30%)", "1/2 or 50%", "0.3,
    which is approximately 3%") joins its tier. Labels for an earlier or someone else's number
    ("previous estimate", "market probability", "base-rate probability") are never answers, nor is a
-   prose value in a clause that names someone else ("Markets give a 45% chance"), nor a prose or
-   last-number value that equals a probability the model was shown (``given``: the question and the
-   turn's prompt, so the crowd forecast or market price it repeats) unless it is stated as an answer.
+   prose value in a clause that names someone else ("Markets give a 45% chance"), nor a value that
+   equals a probability the model was shown (``given``: the question and the turn's prompt, so the
+   crowd forecast or market price it repeats) unless the answer adopts it: its ``Probability: X``
+   line, a first-person statement ("my estimate is") or a JSON answer (kind ``restated``).
 4. Deciding, with values more than 1e-9 apart a conflict (failure kind ``conflict``):
 
    * final-tier candidates decide when there are any (they must agree among themselves);
@@ -312,13 +313,14 @@ def read_probability(text: str, *, truncated: bool = False, given: str = "") -> 
     tiers: dict[int, list[_Candidate]] = {_FINAL: [], _EXPLICIT: [], _PROSE: []}
     scan = _read_json(scan, tiers)
     _read_labels(scan, tiers)
-    shown = _given_values(given)
     tiers[_PROSE] = [c for c in tiers[_PROSE] if not _reported(scan, c)]
     breaks = [m.start() for m in _PARAGRAPH_BREAK.finditer(scan)]
     _drop_earlier_beliefs(scan, tiers, breaks)
     # a value the model was shown is its belief only when adopted: its own Probability line, or "my ..."
-    restated = [c for t in (_EXPLICIT, _PROSE) for c in tiers[t] if _is_given(c.value, shown)
-                and not (c.own or _is_answer_line(scan, c))]
+    adoptable = [c for t in (_EXPLICIT, _PROSE) for c in tiers[t] if not (c.own or _is_answer_line(scan, c))]
+    # scanning a long prompt costs tens of milliseconds: only when some value could be a restated one
+    shown = _given_values(given) if adoptable else set()
+    restated = [c for c in adoptable if _is_given(c.value, shown)]
     for t in (_EXPLICIT, _PROSE):
         tiers[t] = [c for c in tiers[t] if c not in restated]
     for tier in tiers.values():
@@ -342,7 +344,7 @@ def read_probability(text: str, *, truncated: bool = False, given: str = "") -> 
         last = restated[-1]
         return BeliefReading.failed(f"only restates values it was shown: {_quote(visible[last.start : last.end])}",
                                     "restated")
-    return _read_last_number(scan, visible, breaks, shown)
+    return _read_last_number(scan, visible, breaks, given)
 
 
 def strip_reasoning(text: str) -> str:
@@ -485,7 +487,7 @@ def _json_number(raw: object, percent_key: bool) -> _Number | None:
     return None
 
 
-def _read_last_number(scan: str, visible: str, breaks: list[int], shown: set[float]) -> BeliefReading:
+def _read_last_number(scan: str, visible: str, breaks: list[int], given: str) -> BeliefReading:
     numbers = [(m, n) for m in _VALUE_RE.finditer(scan) if (n := _number(m)) is not None and n.shaped]
     if not numbers:
         return BeliefReading.failed("no probability-like number in answer", "no_number")
@@ -495,7 +497,7 @@ def _read_last_number(scan: str, visible: str, breaks: list[int], shown: set[flo
     if not in_last:
         return BeliefReading.failed("no probability in final paragraph", "no_number")
     m, number = in_last[-1]
-    if _is_given(number.value, shown):
+    if _is_given(number.value, _given_values(given)):
         return BeliefReading.failed(f"only restates a value it was shown: {_quote(visible[m.start() : m.end()])}",
                                     "restated")
     if not 0 <= number.value <= 1:
