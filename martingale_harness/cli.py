@@ -277,6 +277,24 @@ def distill_command(config_file: str, overrides: tuple[str, ...], output_dir: st
     _report_training(result.adapter_dir, result.output_dir / "metrics.jsonl", result.evaluation)
 
 
+@main.command("train-report")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Where to write (default: RUN_DIR/report).")
+@click.option("--plots/--no-plots", default=True, show_default=True,
+              help="Write training_curves.png (needs matplotlib: pip install 'martingale-harness[plots]').")
+def train_report_command(run_dir: str, output_dir: str | None, plots: bool) -> None:
+    """Why a `martingale train` run in RUN_DIR did or did not move MS: summary and training curves."""
+    from martingale_harness.training.train_report import write_train_report
+
+    try:
+        text, files = write_train_report(run_dir, output_dir, plots=plots)
+    except MartingaleError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(text)
+    for path in files:
+        click.echo(f"wrote {path}")
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
@@ -286,7 +304,9 @@ def _report_training(adapter_dir: Path, metrics_file: Path, evaluation: dict[str
     if not evaluation:
         return
     for name in ("start", "trained"):
-        run = evaluation[name]
+        run = evaluation.get(name)
+        if run is None:  # evaluation.start: false
+            continue
         m = run["metrics"]
         click.echo(f"held-out {name}: {run['model']}: MS = {_fmt(m.get('ms_slope'))} "
                    f"[{_fmt(m.get('ms_slope_ci_low'))}, {_fmt(m.get('ms_slope_ci_high'))}], "

@@ -40,6 +40,7 @@ from numpy.typing import ArrayLike, NDArray
 from martingale_harness import stats
 from martingale_harness.beliefs import BeliefReading
 from martingale_harness.extraction import Extractor
+from martingale_harness.training.diagnostics import batch_diagnostics
 from martingale_harness.training.terms import RewardBatch, RewardTerm
 from martingale_harness.transcript import Transcript, Turn
 
@@ -88,6 +89,9 @@ class RewardBreakdown:
     """``s_i`` (0 where the sample is not in the fit)."""
     n_pairs: int
     """Completions in the MS fit (both beliefs read)."""
+    prior: NDArray[np.float64] | None = None
+    posterior: NDArray[np.float64] | None = None
+    """The beliefs that were scored (NaN where not read)."""
 
     def metrics(self) -> dict[str, float]:
         """Per-step values for the training log; undefined ones are left out, never logged as NaN."""
@@ -132,7 +136,8 @@ def combine(batch: RewardBatch, weights: RewardWeights, term: RewardTerm | None)
     total = (weights.ms_coef * np.nan_to_num(ms, nan=0.0) + weights.info_coef * np.nan_to_num(info, nan=0.0))
     total = np.where(format_failed, -weights.format_penalty, total)
     return RewardBreakdown(total=total, ms=ms, info=info, format_failed=format_failed, prior_failed=prior_failed,
-                           batch_ms=slope, shares=shares, n_pairs=int(pair.sum()))
+                           batch_ms=slope, shares=shares, n_pairs=int(pair.sum()), prior=batch.prior,
+                           posterior=batch.posterior)
 
 
 @dataclass(frozen=True)
@@ -206,14 +211,24 @@ class MartingaleReward:
     async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], *, item: Sequence[int],
                        prior_answer: Sequence[str], log_metric: Callable[[str, float], None] | None = None,
                        **_: Any) -> list[float]:
-        batch = await self.read(item, prior_answer, completions)
-        breakdown = combine(batch, self.weights, self.term)
+        breakdown, metrics = await self.score(item, prior_answer, completions)
         if log_metric is not None:
-            for name, value in breakdown.metrics().items():
+            for name, value in metrics.items():
                 log_metric(name, value)
         if self.on_batch is not None:
             self.on_batch(breakdown)
         return [float(v) for v in breakdown.total]
+
+    async def score(self, items: Sequence[int], prior_answers: Sequence[str],
+                    completions: Sequence[Any]) -> tuple[RewardBreakdown, dict[str, float]]:
+        """The reward breakdown of one batch and its metrics: the components and the diagnostics.
+
+        Completions of one episode must be consecutive (see :mod:`~martingale_harness.training.diagnostics`).
+        """
+        batch = await self.read(items, prior_answers, completions)
+        breakdown = combine(batch, self.weights, self.term)
+        diagnostics = batch_diagnostics(breakdown, self.weights, list(items))
+        return breakdown, {**breakdown.metrics(), **{METRIC_PREFIX + k: v for k, v in diagnostics.items()}}
 
 
 def _value(reading: BeliefReading) -> float:
