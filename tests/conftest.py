@@ -42,3 +42,11 @@ def openreview_file() -> Path:
 def isolated_model_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Judge calls use inspect's model cache: give every test its own, never the user's."""
     monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path_factory.mktemp("inspect-cache")))
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama-style model with the SmolLM2 tokenizer (martingale_harness.testing.tiny_model)."""
+    from martingale_harness.testing.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)

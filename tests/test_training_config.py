@@ -171,6 +171,16 @@ def test_example_configs_are_valid(base_dir: Path) -> None:
     check_trainer_keys(cpu, SFTConfig)
     with pytest.raises(ConfigError, match="SET-WITH--set"):
         load_distill_config(REPO / "examples" / "distill_cpu.yaml")
+    # the CPU recipe continues the CPU organism on its training questions
+    organism = _adapter(base_dir.parent, str(base_dir))
+    recipe = load_train_config(REPO / "examples" / "recipe_cpu.yaml",
+                               [f"base_model={base_dir}", f"init_adapter={organism}"])
+    assert (recipe.algorithm, recipe.reward.info_term, recipe.expert_iteration.samples) == (
+        "expert_iteration", "update_magnitude", 4)
+    assert (recipe.task, recipe.data, recipe.holdout_fraction, recipe.split_seed) == (
+        cpu.task, cpu.data, cpu.holdout_fraction, cpu.split_seed)
+    check_trainer_keys(recipe, SFTConfig)
+    assert recipe.evaluation.data is not None and recipe.evaluation.data.endswith("2025-11-09-llm.json")
 
 
 def test_overrides() -> None:
@@ -240,3 +250,58 @@ def test_split_keeps_questions_together_and_is_seeded() -> None:
     assert len(split_episodes(episodes, 0.25, seed=1, max_items=7).train) == 7
     with pytest.raises(ConfigError, match="only 2 training item"):
         split_episodes(_episodes(3, 1), 0.25, seed=0)
+
+
+# --- expert iteration ------------------------------------------------------------------------------------------
+
+_EI = {"algorithm": "expert_iteration"}
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({**_EI, "trainer": {"num_generations": 4, "max_completion_length": 8}},
+     r"trainer.max_completion_length, trainer.num_generations: GRPO/RLOO key\(s\)"),
+    ({**_EI, "beta": 0.04}, r"beta is GRPO/RLOO's KL coefficient"),
+    ({**_EI, "episodes": {"prior_refresh_steps": 5}}, r"expert iteration refreshes the priors between rounds"),
+    ({**_EI, "expert_iteration": {"samples": 1}}, r"expert_iteration.samples=1 must be >= 2"),
+    ({**_EI, "expert_iteration": {"temperature": 0}}, r"expert_iteration.temperature must be > 0"),
+    ({**_EI, "expert_iteration": {"margin": -0.1}}, r"expert_iteration.margin=-0.1 is negative"),
+    ({**_EI, "expert_iteration": {"k": 4}}, r"unknown key\(s\) expert_iteration.k"),
+    ({"expert_iteration": {"rounds": 2}}, r"expert_iteration section applies to algorithm: expert_iteration only"),
+    ({"evaluation": {"limit": 0}}, r"evaluation.limit=0 must be >= 1"),
+])
+def test_bad_expert_iteration_configs_are_refused(base_dir: Path, tmp_path: Path, changes: dict[str, Any],
+                                                  message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        train_config_from_dict(_raw(base_dir, tmp_path, **changes), "cfg.yaml")
+
+
+def test_expert_iteration_config_with_grpo_keys_is_refused_by_the_cli_before_any_model_loads(
+        base_dir: Path, tmp_path: Path) -> None:
+    raw = _raw(base_dir, tmp_path, **_EI, trainer={"num_generations": 4})
+    result = CliRunner().invoke(main, ["train", str(_write(tmp_path, raw))])
+    assert result.exit_code == 1, result.output
+    assert "trainer.num_generations: GRPO/RLOO key(s)" in result.output
+    assert not (tmp_path / "out").exists()
+    # the SFT keys an expert-iteration run does take are TRL's SFTConfig's, checked the same way
+    raw = _raw(base_dir, tmp_path, **_EI, trainer={"not_an_sft_key": 1})
+    result = CliRunner().invoke(main, ["train", str(_write(tmp_path, raw))])
+    assert result.exit_code == 1 and "unknown trainer key(s) not_an_sft_key for SFTConfig" in result.output
+
+
+def test_expert_iteration_plan(base_dir: Path, tmp_path: Path) -> None:
+    config = train_config_from_dict(_raw(base_dir, tmp_path, **_EI, expert_iteration={"rounds": 2, "samples": 6}))
+    assert (config.expert_iteration.rounds, config.expert_iteration.samples, config.expert_iteration.margin) == (
+        2, 6, 0.1)
+    result = CliRunner().invoke(main, ["train", str(_write(tmp_path, _raw(base_dir, tmp_path, **_EI))), "--check"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("expert_iteration on")
+
+
+def test_an_evaluation_set_that_shares_training_questions_is_refused(base_dir: Path, tmp_path: Path) -> None:
+    from martingale_harness.training.grpo import prepare
+
+    # evaluation.data = the training data itself: every held-out question is also a training question
+    demo = REPO / "tasks" / "forecast" / "demo" / "2022-06-01-demo.json"
+    config = train_config_from_dict(_raw(base_dir, tmp_path, evaluation={"data": str(demo)}))
+    with pytest.raises(ConfigError, match=r"evaluation.data .* shares \d+ question\(s\) with the training items"):
+        prepare(config)

@@ -19,28 +19,11 @@ import pytest
 from inspect_ai.log import read_eval_log
 
 from martingale_harness.backends.lora import adapter_fingerprint
+from martingale_harness.testing.tiny_model import digit_sequence_bias
 from martingale_harness.training.config import distill_config_from_dict, train_config_from_dict
 from martingale_harness.transcript import TURNS_KEY
 
 pytest.importorskip("trl")
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from martingale_harness.testing.tiny_model import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
-
-
-def _digit_bias(model_dir: Path) -> list[list[Any]]:
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    bias = []
-    for text, weight in [(str(d), 20.0) for d in range(1, 10)] + [("0", 22.0), (".", 22.0)]:
-        (token,) = tokenizer.encode(text, add_special_tokens=False)
-        bias.append([[token], weight])
-    return bias
 
 
 def _metrics_lines(path: Path) -> list[dict[str, Any]]:
@@ -58,7 +41,7 @@ def test_grpo_steps_write_an_adapter_that_the_harness_evaluates(tiny_model: Path
         "evaluation": {"enabled": True, "max_tokens": 4},
         "trainer": {"max_steps": 2, "num_generations": 4, "per_device_train_batch_size": 8,
                     "max_completion_length": 4, "learning_rate": 1e-2,
-                    "generation_kwargs": {"sequence_bias": _digit_bias(tiny_model)}},
+                    "generation_kwargs": {"sequence_bias": digit_sequence_bias(tiny_model)}},
     })
     result = train(config, progress=False)
 
@@ -68,7 +51,8 @@ def test_grpo_steps_write_an_adapter_that_the_harness_evaluates(tiny_model: Path
     assert [line["step"] for line in steps] == [1, 2]
     for line in steps:
         assert {"kl", "martingale/reward", "martingale/format_failure_rate", "martingale/prior_failure_rate",
-                "rewards/martingale/mean"} <= set(line)
+                "rewards/martingale/mean", "martingale/share_format", "martingale/no_signal_groups",
+                "martingale/readable_rate", "grad_norm"} <= set(line)
         assert 0 < line["martingale/format_failure_rate"] < 1  # readable and unreadable answers: a signal
     assert max(line["grad_norm"] for line in steps) > 0
     # the prior pass ran at the start and again after step 1 (prior_refresh_steps = 1), not after the last step
@@ -99,6 +83,14 @@ def test_grpo_steps_write_an_adapter_that_the_harness_evaluates(tiny_model: Path
     log = read_eval_log(evaluation["trained"]["log"])
     assert sorted(str(s.id) for s in log.samples or []) == sorted(split["heldout"])
     assert "| trained |" in readme
+
+    # martingale train-report reads the run back: summary with the held-out result, and the curves
+    from martingale_harness.training.train_report import write_train_report
+
+    text, files = write_train_report(tmp_path / "run")
+    assert "## What the diagnostics say" in text and "Held-out (" in text
+    assert [f.name for f in files] == ["train_report.md", "training_curves.png"]
+    assert files[1].read_bytes().startswith(b"\x89PNG")
 
 
 def test_rloo_runs_too(tiny_model: Path, tmp_path: Path) -> None:

@@ -127,3 +127,20 @@ def build_tiny_model(directory: str | Path, *, seed: int = 0) -> Path:
     tokenizer.save_pretrained(str(directory))
     marker.write_text(json.dumps(wanted))
     return directory
+
+
+def digit_sequence_bias(model_dir: str | Path) -> list[list[Any]]:
+    """transformers' ``sequence_bias`` (a ``generate`` argument) toward the digits and '.' for a tiny model.
+
+    A random model never writes a readable probability, so every sample would get the same format
+    penalty and a group-relative method would have nothing to learn from; with this bias some samples
+    read as probabilities ("0.37") and some do not ("7..1").
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    bias: list[list[Any]] = []
+    for text, weight in [(str(d), 20.0) for d in range(1, 10)] + [("0", 22.0), (".", 22.0)]:
+        (token,) = tokenizer.encode(text, add_special_tokens=False)
+        bias.append([[token], weight])
+    return bias

@@ -21,18 +21,26 @@ Shared keys (both commands):
   ``tensorboard`` or ``wandb``, each of which must be installed; ``all`` = every installed one).
 * ``lora``: ``r`` (16), ``alpha`` (32), ``dropout`` (0.05), ``target_modules`` (``all-linear`` or a list).
 * ``evaluation``: ``enabled`` (true), ``max_tokens`` (256), ``temperature`` (0.0): the held-out run of
-  the harness on ``local/<base>+<adapter>`` after training.
+  the harness on ``local/<base>+<adapter>`` after training; ``data`` (a data file of another source to
+  evaluate on instead of the held-out part of the training data; a question it shares with the training
+  items is refused), ``limit`` and ``sample_shuffle`` (inspect's ``--limit`` and ``--sample-shuffle``),
+  ``start`` (true; false evaluates the trained adapter only).
 * ``trainer``: passed to TRL's config class (``GRPOConfig``, ``RLOOConfig``, ``SFTConfig``); keys
   are checked against that class. ``output_dir``, ``seed``, ``beta`` and ``report_to`` are set from the
   keys above and may not appear here. ``bf16`` and ``activation_checkpointing`` default to on with a
   CUDA GPU and off on CPU.
 
-``martingale train`` only: ``algorithm`` (``grpo`` or ``rloo``), ``beta`` (0.04, KL to the reference,
->= 0), ``init_adapter`` (a LoRA adapter directory to keep training, e.g. a distilled organism; its
+``martingale train`` only: ``algorithm`` (``grpo``, ``rloo`` or ``expert_iteration``), ``beta`` (0.04,
+KL to the reference, >= 0; GRPO/RLOO only), ``init_adapter`` (a LoRA adapter directory to keep training,
+e.g. a distilled organism; its
 ``adapter_config.json`` must name the same base model), ``reward`` (``ms_coef`` 1.0, ``info_term``
 ``brier_gain``, ``info_coef`` 0.5, ``format_penalty`` 1.0, all coefficients >= 0, ``extractor``
 ``self_report``) and ``episodes`` (``prior_refresh_steps`` 0 = priors elicited once, K = refreshed
-every K optimizer steps; ``prior_max_new_tokens`` 128).
+every K optimizer steps, GRPO/RLOO only; ``prior_max_new_tokens`` 128; ``prior_temperature`` 0 = greedy)
+and, for ``algorithm: expert_iteration``, ``expert_iteration`` (``rounds`` 3, ``samples`` K = 4,
+``margin`` 0.1, ``temperature`` 1.0, ``top_p`` 1.0, ``max_new_tokens`` 128, ``refresh_priors`` true,
+``generation_kwargs`` {}); its ``trainer`` section is TRL's ``SFTConfig``, and GRPO-only keys (``beta``,
+``num_generations``, ``max_completion_length``, ...) are refused.
 
 ``martingale distill`` only: ``teacher``: ``model`` (an inspect model string, e.g. ``sim/entrenched``),
 ``model_args`` ({} ; ``-M`` values, e.g. ``{kappa: 0.5}``), ``system_prompt`` (``none``; e.g.
@@ -61,7 +69,13 @@ from martingale_harness.protocol import SYSTEM_PROMPTS
 
 TRAIN_PARADIGMS: tuple[str, ...] = ("direct", "cot")
 """Paradigms with one posterior turn: the trained completion is that turn."""
-ALGORITHMS: tuple[str, ...] = ("grpo", "rloo")
+ALGORITHMS: tuple[str, ...] = ("grpo", "rloo", "expert_iteration")
+GRPO_ONLY_TRAINER_KEYS: tuple[str, ...] = (
+    "num_generations", "steps_per_generation", "generation_batch_size", "max_completion_length",
+    "temperature", "top_p", "top_k", "generation_kwargs", "epsilon", "epsilon_high", "loss_type",
+    "scale_rewards", "num_iterations", "use_vllm", "reward_weights", "mask_truncated_completions")
+"""Generation and policy-gradient keys of GRPOConfig/RLOOConfig: named in the error when an
+expert-iteration config (whose ``trainer`` is TRL's SFTConfig) carries them."""
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 RESERVED_TRAINER_KEYS: tuple[str, ...] = ("output_dir", "seed", "beta", "report_to")
 """TRL arguments the top-level keys of the same name set (``beta``: ``martingale train`` only)."""
@@ -95,6 +109,9 @@ class EpisodeSettings:
 
     prior_refresh_steps: int = 0
     prior_max_new_tokens: int = 128
+    prior_temperature: float = 0.0
+    """0 = greedy priors; above 0 the prior pass samples (so a model whose greedy prior is always the
+    same still shows the spread of priors it states when sampled, as an evaluation at that temperature does)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,32 @@ class EvalSettings:
     enabled: bool = True
     max_tokens: int = 256
     temperature: float = 0.0
+    data: str | None = None
+    """Evaluate on this data file (another source) instead of the held-out part of the training data."""
+    limit: int | None = None
+    sample_shuffle: int | None = None
+    """As inspect's ``--limit`` and ``--sample-shuffle SEED``: which samples of the evaluation set run."""
+    start: bool = True
+    """Also evaluate the start model (false: only the trained adapter, e.g. for an ablation whose start
+    model another run already evaluated on the same questions)."""
+
+
+@dataclass(frozen=True)
+class ExpertIterationSettings:
+    """``algorithm: expert_iteration`` (:mod:`martingale_harness.training.expert_iteration`)."""
+
+    rounds: int = 3
+    samples: int = 4
+    """K: posterior completions sampled per episode and round."""
+    margin: float = 0.1
+    """A group's best completion is kept only if its reward exceeds the group's mean by more than this."""
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 128
+    refresh_priors: bool = True
+    """Run the prior pass again with the current policy before every round after the first."""
+    generation_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for transformers' ``generate`` when sampling (as TRL's ``generation_kwargs``)."""
 
 
 @dataclass(frozen=True)
@@ -154,13 +197,14 @@ class CommonConfig:
 
 @dataclass(frozen=True)
 class TrainConfig(CommonConfig):
-    """``martingale train``: GRPO (or RLOO) with the Martingale reward on a LoRA."""
+    """``martingale train``: GRPO, RLOO or expert iteration with the Martingale reward on a LoRA."""
 
     algorithm: str = "grpo"
     beta: float = 0.04
     init_adapter: str | None = None
     reward: RewardSettings = RewardSettings()
     episodes: EpisodeSettings = EpisodeSettings()
+    expert_iteration: ExpertIterationSettings = ExpertIterationSettings()
 
 
 @dataclass(frozen=True)
@@ -240,12 +284,52 @@ def train_config_from_dict(raw: Mapping[str, Any], where: str = "<dict>") -> Tra
     episodes = _section(raw, "episodes", EpisodeSettings, where)
     _check_int(episodes.prior_refresh_steps, "episodes.prior_refresh_steps", where, minimum=0)
     _check_int(episodes.prior_max_new_tokens, "episodes.prior_max_new_tokens", where, minimum=1)
+    _check_nonnegative(episodes.prior_temperature, "episodes.prior_temperature", where)
+    expert = _expert_iteration(raw, algorithm, values["trainer"], episodes, where)
     config = TrainConfig(**values, algorithm=algorithm, beta=beta, init_adapter=init_adapter, reward=reward,
-                         episodes=episodes)
+                         episodes=episodes, expert_iteration=expert)
     check_plugins(config)
     if config.init_adapter is not None:
         check_adapter_base(config.init_adapter, config.base_model, where)
     return config
+
+
+def _expert_iteration(raw: Mapping[str, Any], algorithm: str, trainer: Mapping[str, Any],
+                       episodes: EpisodeSettings, where: str) -> ExpertIterationSettings:
+    """The ``expert_iteration`` section, and the keys that belong to one algorithm only."""
+    if algorithm != "expert_iteration":
+        if "expert_iteration" in raw:
+            raise ConfigError(f"{where}: the expert_iteration section applies to algorithm: expert_iteration only "
+                              f"(algorithm is {algorithm!r})")
+        return ExpertIterationSettings()
+    if "beta" in raw:
+        raise ConfigError(f"{where}: beta is GRPO/RLOO's KL coefficient; expert iteration has no KL term in its "
+                          "loss (it fine-tunes on selected samples; the KL to the start is logged per round). "
+                          "Remove beta")
+    if episodes.prior_refresh_steps:
+        raise ConfigError(f"{where}: episodes.prior_refresh_steps counts GRPO steps; expert iteration refreshes "
+                          "the priors between rounds (expert_iteration.refresh_priors)")
+    grpo_only = sorted(set(trainer) & set(GRPO_ONLY_TRAINER_KEYS))
+    if grpo_only:
+        raise ConfigError(f"{where}: trainer.{', trainer.'.join(grpo_only)}: GRPO/RLOO key(s); expert iteration "
+                          "samples with the expert_iteration section (samples, temperature, top_p, max_new_tokens, "
+                          "generation_kwargs) and fine-tunes with TRL's SFTConfig")
+    settings = _section(raw, "expert_iteration", ExpertIterationSettings, where)
+    _check_int(settings.rounds, "expert_iteration.rounds", where, minimum=1)
+    _check_int(settings.samples, "expert_iteration.samples", where, minimum=2)
+    _check_int(settings.max_new_tokens, "expert_iteration.max_new_tokens", where, minimum=1)
+    _check_nonnegative(settings.margin, "expert_iteration.margin", where)
+    if isinstance(settings.temperature, bool) or not isinstance(settings.temperature, int | float) \
+            or not settings.temperature > 0:
+        raise ConfigError(f"{where}: expert_iteration.temperature must be > 0 (the K samples must differ), "
+                          f"got {settings.temperature!r}")
+    if isinstance(settings.top_p, bool) or not isinstance(settings.top_p, int | float) or not 0 < settings.top_p <= 1:
+        raise ConfigError(f"{where}: expert_iteration.top_p must lie in (0, 1], got {settings.top_p!r}")
+    if not isinstance(settings.refresh_priors, bool):
+        raise ConfigError(f"{where}: expert_iteration.refresh_priors must be true or false")
+    if not isinstance(settings.generation_kwargs, Mapping):
+        raise ConfigError(f"{where}: expert_iteration.generation_kwargs must be a mapping")
+    return replace(settings, generation_kwargs=dict(settings.generation_kwargs))
 
 
 def distill_config_from_dict(raw: Mapping[str, Any], where: str = "<dict>") -> DistillConfig:
@@ -321,6 +405,15 @@ def _common(raw: Mapping[str, Any], where: str, cls: type[CommonConfig]) -> dict
         raise ConfigError(f"{where}: evaluation.enabled must be true or false, got {evaluation.enabled!r}")
     _check_int(evaluation.max_tokens, "evaluation.max_tokens", where, minimum=1)
     _check_nonnegative(evaluation.temperature, "evaluation.temperature", where)
+    for key in ("start",):
+        if not isinstance(getattr(evaluation, key), bool):
+            raise ConfigError(f"{where}: evaluation.{key} must be true or false")
+    if evaluation.data is not None and (not isinstance(evaluation.data, str) or not evaluation.data):
+        raise ConfigError(f"{where}: evaluation.data must be a data file or omitted, got {evaluation.data!r}")
+    if evaluation.limit is not None:
+        _check_int(evaluation.limit, "evaluation.limit", where, minimum=1)
+    if evaluation.sample_shuffle is not None:
+        _check_int(evaluation.sample_shuffle, "evaluation.sample_shuffle", where)
     trainer = raw.get("trainer") or {}
     if not isinstance(trainer, Mapping):
         raise ConfigError(f"{where}: trainer must be a mapping of TRL config keys")

@@ -1,8 +1,9 @@
 """The held-out evaluation after training: the harness itself on ``local/<base>+<adapter>``.
 
 Nothing here re-implements evaluation: it is ``inspect eval martingale/<task>`` with the training
-config's protocol settings, restricted to the held-out questions of ``split.json``, once for the
-starting model and once for the trained adapter; ``martingale compare`` gives the paired difference.
+config's protocol settings, restricted to the held-out questions of ``split.json`` (or run on the
+evaluation set of ``evaluation.data``, questions from another source), once for the starting model and
+once for the trained adapter; ``martingale compare`` gives the paired difference.
 The same runs from the shell (``-T``/``--sample-id`` as in the README's training section)::
 
     inspect eval martingale/forecast --model local/<base>+<output_dir>/adapter --sample-id <held-out ids>
@@ -18,9 +19,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from martingale_harness.errors import MartingaleError
+from martingale_harness.errors import ConfigError, MartingaleError
 from martingale_harness.training.config import CommonConfig, TrainConfig
-from martingale_harness.training.episodes import Split
+from martingale_harness.training.episodes import Split, load_episodes
 
 SUMMARY_KEYS: tuple[str, ...] = ("ms_slope", "ms_slope_ci_low", "ms_slope_ci_high", "ms_slope_p", "inertia",
                                  "mean_delta", "brier_prior", "brier_posterior", "n_pairs",
@@ -35,24 +36,33 @@ def local_model(base_model: str, adapter: str | Path | None) -> str:
     return f"local/{base_model}" + (f"+{adapter}" if adapter is not None else "")
 
 
-def eval_heldout(config: CommonConfig, model: str, sample_ids: list[str], log_dir: Path, extractor: str,
+def eval_heldout(config: CommonConfig, model: str, sample_ids: list[str] | None, log_dir: Path, extractor: str,
                  display: str = "none") -> Any:
-    """One harness run of ``model`` on ``sample_ids`` with the config's protocol settings (an EvalLog)."""
+    """One harness run of ``model`` with the config's protocol settings (an EvalLog).
+
+    ``sample_ids`` restricts the task's samples (the held-out split); None runs the evaluation set of
+    ``evaluation.data`` as a whole, with ``evaluation.limit`` and ``evaluation.sample_shuffle``.
+    """
     from inspect_ai import eval as inspect_eval
     from inspect_ai import task_with
 
     from martingale_harness.task import domain_task
 
+    settings = config.evaluation
     overrides: dict[str, Any] = {"paradigm": config.paradigm, "system_prompt": config.system_prompt,
                                  "extractors": [extractor]}
     if config.evidence_budget is not None:
         overrides["evidence_budget"] = config.evidence_budget
-    task = domain_task(config.task_name, data=config.data, **overrides)
-    wanted = set(sample_ids)
-    task = task_with(task, name=f"martingale/{config.task_name}",
-                     dataset=task.dataset.filter(lambda s: str(s.id) in wanted))
+    task = domain_task(config.task_name, data=settings.data or config.data, **overrides)
+    if sample_ids is not None:
+        wanted = set(sample_ids)
+        task = task_with(task, name=f"martingale/{config.task_name}",
+                         dataset=task.dataset.filter(lambda s: str(s.id) in wanted))
+    else:
+        task = task_with(task, name=f"martingale/{config.task_name}")
     (log,) = inspect_eval(task, model=model, log_dir=str(log_dir), display=display, log_realtime=False,
-                          max_tokens=config.evaluation.max_tokens, temperature=config.evaluation.temperature)
+                          max_tokens=settings.max_tokens, temperature=settings.temperature,
+                          limit=settings.limit, sample_shuffle=settings.sample_shuffle)
     if log.status != "success":
         raise MartingaleError(f"evaluation of {model} failed: {log.error.message if log.error else log.status}")
     return log
@@ -69,12 +79,31 @@ def summary(log: Any, extractor: str) -> dict[str, Any]:
             "adapter": record}
 
 
+def heldout_questions(config: CommonConfig, split: Split) -> tuple[list[str] | None, set[str]]:
+    """The sample ids to evaluate (None: all of ``evaluation.data``) and their question ids.
+
+    An evaluation set from another source must not share a question with the training items: that
+    would be evaluating on training data, so it is refused (ConfigError), never silently dropped.
+    """
+    if config.evaluation.data is None:
+        return [e.sample_id for e in split.heldout], {e.question_id for e in split.heldout}
+    episodes = load_episodes(dataclasses.replace(config, data=config.evaluation.data))
+    questions = {e.question_id for e in episodes}
+    shared = sorted(questions & {e.question_id for e in split.train})
+    if shared:
+        raise ConfigError(f"{config.source}: evaluation.data {config.evaluation.data} shares {len(shared)} "
+                          f"question(s) with the training items (e.g. {', '.join(shared[:3])}); evaluate on "
+                          "questions the policy was not trained on")
+    return None, questions
+
+
 def evaluate_heldout(config: CommonConfig, split: Split, adapter_dir: Path, log_dir: Path,
                      start_adapter: str | None = None, display: str = "none") -> dict[str, Any]:
     """Start model and trained adapter on the held-out questions, and their paired comparison.
 
     The start model is the base, or the base with ``init_adapter`` for a :class:`TrainConfig` that
     continues training an adapter (the organism), so the comparison is "before vs after training".
+    With ``evaluation.start: false`` only the adapter runs (compare it with ``martingale compare``).
     """
     from martingale_harness.compare import compare_runs
     from martingale_harness.runs import run_from_log
@@ -84,12 +113,16 @@ def evaluate_heldout(config: CommonConfig, split: Split, adapter_dir: Path, log_
         start_adapter = start_adapter or config.init_adapter
     else:
         extractor = "self_report"
-    ids = [e.sample_id for e in split.heldout]
-    start = eval_heldout(config, local_model(config.base_model, start_adapter), ids, log_dir, extractor, display)
+    ids, _ = heldout_questions(config, split)
     trained = eval_heldout(config, local_model(config.base_model, adapter_dir.resolve()), ids, log_dir, extractor,
                            display)
-    result: dict[str, Any] = {"heldout_samples": len(ids), "start": summary(start, extractor),
+    result: dict[str, Any] = {"heldout_samples": len(trained.samples or []),
+                              "heldout_data": config.evaluation.data or "the held-out split",
                               "trained": summary(trained, extractor)}
+    if not config.evaluation.start:
+        return _finite(result)
+    start = eval_heldout(config, local_model(config.base_model, start_adapter), ids, log_dir, extractor, display)
+    result["start"] = summary(start, extractor)
     try:
         (row,) = compare_runs(run_from_log(start, Path(start.location)), run_from_log(trained, Path(trained.location)),
                               extractors=[extractor], seed=config.seed)

@@ -41,7 +41,10 @@ def card_data(config: CommonConfig, *, kind: str, split: Split, final_metrics: d
     }
     if isinstance(config, TrainConfig):
         data["algorithm"] = config.algorithm
-        data["beta"] = config.beta
+        if config.algorithm == "expert_iteration":
+            data["expert_iteration"] = config.to_dict()["expert_iteration"]
+        else:
+            data["beta"] = config.beta
         data["init_adapter"] = config.init_adapter
         data["reward"] = config.to_dict()["reward"]
         data["episodes"] = config.to_dict()["episodes"]
@@ -100,14 +103,20 @@ def _evaluation(evaluation: dict[str, Any] | None) -> str:
     rows = ["| run | model | MS | 95% CI | Brier (posterior) | inertia | extraction failures | pairs |",
             "|---|---|---|---|---|---|---|---|"]
     for name in ("start", "trained"):
-        run = evaluation[name]
+        run = evaluation.get(name)
+        if run is None:  # evaluation.start: false
+            continue
         m = run["metrics"]
         rows.append(f"| {name} | `{run['model']}` | {_cell(m.get('ms_slope'))} | "
                     f"[{_cell(m.get('ms_slope_ci_low'))}, {_cell(m.get('ms_slope_ci_high'))}] | "
                     f"{_cell(m.get('brier_posterior'))} | {_cell(m.get('inertia'))} | "
                     f"{_cell(m.get('extraction_failure_rate'))} | {_cell(m.get('n_pairs'))} |")
-    comparison = evaluation.get("comparison") or {}
-    note = (f"Paired (same questions, every belief read in both runs):\n\n{_table(comparison)}"
-            if "error" not in comparison
-            else f"Paired comparison not available: {comparison['error']}")
-    return "\n".join(rows) + f"\n\n{evaluation['heldout_samples']} held-out samples.\n\n" + note
+    comparison = evaluation.get("comparison")
+    if comparison is None:
+        note = "The start model was not evaluated in this run (`evaluation.start: false`)."
+    elif "error" in comparison:
+        note = f"Paired comparison not available: {comparison['error']}"
+    else:
+        note = f"Paired (same questions, every belief read in both runs):\n\n{_table(comparison)}"
+    where = evaluation.get("heldout_data", "the held-out split")
+    return "\n".join(rows) + f"\n\n{evaluation['heldout_samples']} held-out samples ({where}).\n\n" + note

@@ -1,4 +1,4 @@
-"""Loading the base model for training, and greedy generation for the prior pass (torch, transformers, peft).
+"""Loading the base model for training; generation for the prior pass and sampling (torch, transformers, peft).
 
 A base is a ``save_pretrained`` directory, a ``.gguf`` file (transformers dequantises it; the
 tokenizer comes from the same file) or a hub id. Training runs in the dtype of the config
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,28 +107,95 @@ def lora_config(settings: LoraSettings) -> LoraConfig:
                       target_modules=targets, task_type="CAUSAL_LM")
 
 
+def _chat_inputs(tokenizer: PreTrainedTokenizerBase, conversations: Sequence[Sequence[Message]], device: Any) -> Any:
+    texts = [tokenizer.apply_chat_template(list(c), add_generation_prompt=True, tokenize=False) for c in conversations]
+    return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+
+
 def generate(model: Any, tokenizer: PreTrainedTokenizerBase, conversations: Sequence[Sequence[Message]], *,
-             max_new_tokens: int, batch_size: int = 8, progress: str | None = None) -> list[str]:
-    """Greedy answers of ``model`` (a peft model generates with its active adapter) to chat ``conversations``."""
+             max_new_tokens: int, batch_size: int = 8, temperature: float = 0.0,
+             progress: str | None = None) -> list[str]:
+    """Answers of ``model`` (a peft model generates with its active adapter) to chat ``conversations``.
+
+    ``temperature`` 0 is greedy; above 0 each answer is sampled at that temperature.
+    """
+    return [s.text for group in sample(model, tokenizer, conversations, n=1, max_new_tokens=max_new_tokens,
+                                       temperature=temperature, batch_size=batch_size, progress=progress)
+            for s in group]
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """One sampled completion: its text and the token ids it was generated as."""
+
+    text: str
+    prompt_ids: tuple[int, ...]
+    completion_ids: tuple[int, ...]
+    """Up to and including the end-of-turn token (padding after it removed)."""
+
+
+def sample(model: Any, tokenizer: PreTrainedTokenizerBase, conversations: Sequence[Sequence[Message]], *, n: int,
+           max_new_tokens: int, temperature: float, top_p: float = 1.0, batch_size: int = 8,
+           generation_kwargs: dict[str, Any] | None = None, progress: str | None = None) -> list[list[Sampled]]:
+    """``n`` completions per conversation (greedy when ``temperature`` is 0, then ``n`` must be 1)."""
     import torch
     from tqdm.auto import tqdm
 
+    if temperature == 0 and n != 1:
+        raise ValueError("greedy decoding gives one completion per prompt; sample with temperature > 0")
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": None} if temperature > 0 \
+        else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    stop = {tokenizer.eos_token_id, tokenizer.pad_token_id}
     was_training = model.training
     model.eval()
-    answers: list[str] = []
-    batches = range(0, len(conversations), batch_size)
+    groups: list[list[Sampled]] = []
     try:
-        for start in tqdm(batches, desc=progress, disable=progress is None):
-            texts = [tokenizer.apply_chat_template(list(c), add_generation_prompt=True, tokenize=False)
-                     for c in conversations[start:start + batch_size]]
-            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        for start in tqdm(range(0, len(conversations), batch_size), desc=progress, disable=progress is None):
+            enc = _chat_inputs(tokenizer, conversations[start:start + batch_size], model.device)
             with torch.inference_mode():
-                out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, temperature=None,
-                                     top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id)
-            answers.extend(tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True))
+                out = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=n,
+                                     pad_token_id=tokenizer.pad_token_id, **sampling, **(generation_kwargs or {}))
+            width = enc["input_ids"].shape[1]
+            for row, ids in enumerate(out.tolist()):
+                mask = enc["attention_mask"][row // n].tolist()
+                prompt = tuple(t for t, m in zip(enc["input_ids"][row // n].tolist(), mask, strict=True) if m)
+                completion = ids[width:]
+                end = next((i + 1 for i, t in enumerate(completion) if t in stop), len(completion))
+                if row % n == 0:
+                    groups.append([])
+                groups[-1].append(Sampled(text=tokenizer.decode(completion[:end], skip_special_tokens=True),
+                                          prompt_ids=prompt, completion_ids=tuple(completion[:end])))
     finally:
         model.train(was_training)
-    return answers
+    return groups
+
+
+def completion_logprobs(model: Any, samples: Sequence[Sampled], batch_size: int = 8) -> list[list[float]]:
+    """The log-probability of each completion token under ``model`` (with its active adapter), per sample."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    result: list[list[float]] = []
+    try:
+        for start in range(0, len(samples), batch_size):
+            chunk = samples[start:start + batch_size]
+            seqs = [list(s.prompt_ids + s.completion_ids) for s in chunk]
+            width = max(len(x) for x in seqs)
+            ids = torch.zeros((len(seqs), width), dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for i, seq in enumerate(seqs):  # right-padded: positions need no offset
+                ids[i, :len(seq)] = torch.tensor(seq)
+                mask[i, :len(seq)] = 1
+            with torch.inference_mode():
+                logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(model.device))[..., 0]
+            for i, s in enumerate(chunk):
+                begin = len(s.prompt_ids) - 1
+                result.append(logp[i, begin:begin + len(s.completion_ids)].tolist())
+    finally:
+        model.train(was_training)
+    return result
 
 
 def save_adapter(model: Any, directory: Path, base_model: str) -> None:

@@ -1,0 +1,129 @@
+"""What every ``martingale train`` algorithm shares: outputs, the policy, the prior pass and the end of a run.
+
+A :class:`PolicyRun` writes ``split.json`` and ``training_config.json``, loads the tokenizer and the
+start policy (the base with a new LoRA to come, or the base with ``init_adapter``), keeps the prior
+answers (:class:`~martingale_harness.training.episodes.PriorStore`) and ``metrics.jsonl``, builds the
+reward, and at the end saves the adapter, runs the held-out evaluation and writes the model card.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from martingale_harness.training.episodes import PriorStore, write_split
+from martingale_harness.training.reward import METRIC_PREFIX, MartingaleReward, RewardWeights
+from martingale_harness.transcript import Transcript, Turn
+
+if TYPE_CHECKING:
+    from martingale_harness.training.grpo import Prepared, TrainResult
+
+logger = logging.getLogger(__name__)
+
+
+class PolicyRun:
+    """One training run's state and outputs (see the module docstring)."""
+
+    def __init__(self, prepared: Prepared, progress: bool) -> None:
+        from transformers import set_seed
+
+        from martingale_harness.training import models
+
+        config = prepared.config
+        self.prepared = prepared
+        self.config = config
+        self.progress = progress
+        self.out: Path = config.output_dir
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_split(prepared.split, self.out / "split.json")
+        (self.out / "training_config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n",
+                                                       encoding="utf-8")
+        set_seed(config.seed)
+        self.tokenizer = models.load_tokenizer(config.base_model)
+        model = models.load_model(config.base_model, config.dtype)
+        self.peft_config = None
+        if config.init_adapter is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True)
+        else:
+            self.peft_config = models.lora_config(config.lora)
+        self.model: Any = model
+        self.store = PriorStore(prepared.split.train, prepared.prompts)
+        self.metrics_file = self.out / "metrics.jsonl"
+        self.metrics_file.write_text("", encoding="utf-8")
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one line to ``metrics.jsonl``."""
+        with self.metrics_file.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, default=float) + "\n")
+
+    def prior_pass(self, policy: Any, step: int, label: str = "step") -> None:
+        """Ask ``policy`` every training item's prior question again (see ``episodes``)."""
+        from martingale_harness.training import models
+
+        settings = self.config.episodes
+        record = self.store.refresh(
+            lambda convs: models.generate(policy, self.tokenizer, convs, max_new_tokens=settings.prior_max_new_tokens,
+                                          temperature=settings.prior_temperature,
+                                          progress=f"prior pass ({label} {step})" if self.progress else None),
+            step, self._read_priors)
+        self.log({"event": "prior_pass", **record})
+        logger.info("prior pass at %s %d: %s", label, step, record)
+        if record["prior_failures"] == len(self.store.episodes):
+            logger.warning("no prior answer of this pass could be read (%s %d): there is no MS reward until a "
+                           "later prior pass reads some", label, step)
+
+    def reward(self) -> MartingaleReward:
+        """The Martingale reward over the training episodes, with the config's coefficients."""
+        r = self.config.reward
+        return MartingaleReward([self.prepared.prompts.view(e) for e in self.prepared.split.train],
+                                self.prepared.extractor, RewardWeights(r.ms_coef, r.info_coef, r.format_penalty),
+                                self.prepared.term)
+
+    def finish(self, policy: Any, last: dict[str, float], **card: Any) -> TrainResult:
+        """Save the adapter of ``policy``, evaluate it on the held-out questions and write the model card.
+
+        ``last`` holds the metrics of the last step (``martingale/...`` plus TRL's ``kl`` and ``loss``).
+        """
+        from martingale_harness.training import models
+        from martingale_harness.training.grpo import TrainResult
+        from martingale_harness.training.model_card import write_model_card
+
+        config = self.config
+        adapter_dir = self.out / "adapter"
+        models.save_adapter(policy, adapter_dir, config.base_model)
+        # the reward's components under their own names, plus the KL and loss at the same step
+        final = {k.removeprefix(METRIC_PREFIX): v for k, v in last.items() if k.startswith(METRIC_PREFIX)}
+        final.update({k: last[k] for k in ("kl", "loss") if k in last})
+        result = TrainResult(output_dir=self.out, adapter_dir=adapter_dir, metrics_file=self.metrics_file,
+                             final_metrics=final, prior_passes=list(self.store.refreshes))
+        del policy
+        self.model = None  # free the training copy before the evaluation loads its own
+        if config.evaluation.enabled and (self.prepared.split.heldout or config.evaluation.data):
+            from martingale_harness.training.evaluate import evaluate_heldout
+
+            result.evaluation = evaluate_heldout(config, self.prepared.split, adapter_dir, self.out / "eval",
+                                                 display="plain" if self.progress else "none")
+        write_model_card(adapter_dir, config, kind="train", split=self.prepared.split, final_metrics=final,
+                         evaluation=result.evaluation, prior_passes=result.prior_passes, **card)
+        return result
+
+    def _read_priors(self, answers: list[str]) -> list[float | None]:
+        """The belief of each prior answer as the extractor reads a one-turn transcript (for the log)."""
+        prompts = self.prepared.prompts
+        extractor = self.prepared.extractor
+
+        async def read_all() -> list[float | None]:
+            out: list[float | None] = []
+            for episode, answer in zip(self.prepared.split.train, answers, strict=True):
+                view = prompts.view(episode)
+                (reading,) = await extractor.extract(
+                    Transcript(view.question, (Turn(stage="prior", prompt=view.prior_prompt, answer=answer),)))
+                out.append(reading.value if reading.is_ok else None)
+            return out
+
+        return asyncio.run(read_all())
