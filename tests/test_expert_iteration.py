@@ -61,6 +61,7 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 
 def test_rounds_keep_only_above_margin_samples_and_fine_tune_on_exactly_those(
         tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
     from safetensors.torch import load_file
 
     from martingale_harness.training import expert_iteration
@@ -121,3 +122,5 @@ def test_rounds_keep_only_above_margin_samples_and_fine_tune_on_exactly_those(
     saved = load_file(str(more.adapter_dir / "adapter_model.safetensors"))
     assert not any("reference" in k for k in saved)
     assert saved.keys() == weights.keys()
+    if record["martingale/kept"]:  # the trained adapter is the continued one, not its frozen copy
+        assert any(not torch.equal(saved[k], weights[k]) for k in saved)

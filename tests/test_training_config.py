@@ -181,6 +181,11 @@ def test_example_configs_are_valid(base_dir: Path) -> None:
         cpu.task, cpu.data, cpu.holdout_fraction, cpu.split_seed)
     check_trainer_keys(recipe, SFTConfig)
     assert recipe.evaluation.data is not None and recipe.evaluation.data.endswith("2025-11-09-llm.json")
+    grpo = load_train_config(REPO / "examples" / "recipe_grpo_cpu.yaml",
+                             [f"base_model={base_dir}", f"init_adapter={organism}"])
+    check_trainer_keys(grpo, GRPOConfig)
+    assert (grpo.algorithm, grpo.reward, grpo.evaluation, grpo.holdout_fraction) == (
+        "grpo", recipe.reward, recipe.evaluation, recipe.holdout_fraction)
 
 
 def test_overrides() -> None:
