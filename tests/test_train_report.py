@@ -44,6 +44,9 @@ def test_a_run_whose_ms_term_gives_no_within_group_signal_says_so(tmp_path: Path
     assert "75% of the groups had all-equal rewards" in text
     assert "Batch MS: +0.400 over the first 2 step(s), +0.400 over the last 2." in text
     assert "| MS share of within-group variance | 0.020 | 0.020 | 0.020 |" in text
+    # every batch's interval [0.2, 0.6] excludes 0: the bias is detectable within a batch
+    assert "excluded 0 in 100% of the steps." in text
+    assert "| 0 | 16 | 0 | 0.500 | 0.200 |" in text  # the prior pass
 
 
 def test_a_run_with_ms_signal_reports_its_share_and_the_ms_trend(tmp_path: Path) -> None:
@@ -55,6 +58,8 @@ def test_a_run_with_ms_signal_reports_its_share_and_the_ms_trend(tmp_path: Path)
     assert "+0.500 over the first 1 round(s), +0.200 over the last 1." in text
     assert "KL to the start policy (per token) at the end: 0.0040" in text
     assert "no adapter/martingale_card.json" in text
+    # the last interval, [0.0, 0.4], touches 0: three of four exclude it
+    assert "excluded 0 in 75% of the rounds." in text
 
 
 def test_cli_writes_the_report_and_curves(tmp_path: Path) -> None:

@@ -148,6 +148,13 @@ def findings(log: TrainingLog) -> list[str]:
         k = max(1, ms.size // 4)
         out.append(f"Batch MS: {np.mean(ms[:k]):+.3f} over the first {k} {log.unit}(s), {np.mean(ms[-k:]):+.3f} "
                    f"over the last {k}.")
+    _, low = log.series(_m("batch_ms_ci_low"))
+    _, high = log.series(_m("batch_ms_ci_high"))
+    if low.size and low.size == high.size:
+        detected = float(np.mean((low > 0) | (high < 0)))
+        out.append(f"The batch MS's 95 % interval excluded 0 in {detected:.0%} of the {log.unit}s"
+                   + (": within one batch the bias is too small to tell from noise, so the MS shares are "
+                      "mostly noise too (more episodes per batch would help)." if detected < 0.5 else "."))
     kl = log.series("kl")[1]
     if kl.size:
         out.append(f"KL to the start policy (per token) at the end: {kl[-1]:.4f} (max {kl.max():.4f}).")
@@ -209,7 +216,10 @@ def report_markdown(log: TrainingLog) -> str:
         if values.size:
             rows.append(f"| {label} | {_fmt(float(values[0]))} | {_fmt(float(values[-1]))} | "
                         f"{_fmt(float(values.mean()))} |")
-    return "\n".join(head + rows) + "\n"
+    passes = ["", "## Prior passes", "", "| at | priors | unreadable | mean | SD |", "|---|---|---|---|---|",
+              *(f"| {p.get('step')} | {p.get('priors')} | {p.get('prior_failures')} | {_fmt(p.get('prior_mean'))} | "
+                f"{_fmt(p.get('prior_sd'))} |" for p in log.prior_passes)] if log.prior_passes else []
+    return "\n".join(head + rows + passes) + "\n"
 
 
 def curves_figure(log: TrainingLog) -> Any:
