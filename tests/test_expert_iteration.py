@@ -79,11 +79,19 @@ def test_rounds_keep_only_above_margin_samples_and_fine_tune_on_exactly_those(
 
     rounds = [line for line in _lines(result.metrics_file) if line.get("event") == "round"]
     assert [r["round"] for r in rounds] == [1, 2]
-    # the prior pass ran before each round (refresh_priors)
-    assert [line["step"] for line in _lines(result.metrics_file) if line.get("event") == "prior_pass"] == [0, 1]
+    # the prior pass ran before each round (refresh_priors), and its answers are kept with how they were read
+    passes = [line for line in _lines(result.metrics_file) if line.get("event") == "prior_pass"]
+    assert [line["step"] for line in passes] == [0, 1]
+    for line in passes:
+        priors = _lines(tmp_path / "run" / "priors" / f"pass-{line['step']}.jsonl")
+        assert len(priors) == 8 and sum(p["prior"] is None for p in priors) == line["prior_failures"]
+        assert all(p["failure"] and p["reason"] for p in priors if p["prior"] is None)
+        assert sum(line.get("prior_failure_kinds", {}).values()) == line["prior_failures"]
     for number, record in enumerate(rounds, 1):
         samples = _lines(tmp_path / "run" / "rounds" / f"round-{number}.jsonl")
         assert len(samples) == 8 * 4
+        shown = {p["item"]: p["answer"] for p in _lines(tmp_path / "run" / "priors" / f"pass-{number - 1}.jsonl")}
+        assert all(s["prior_answer"] == shown[s["item"]] for s in samples)  # the prior the prompt showed
         kept = [i for i, s in enumerate(samples) if s["kept"]]
         assert record["martingale/kept"] == len(kept) and record["martingale/kept_rate"] == len(kept) / 8
         for item in range(8):

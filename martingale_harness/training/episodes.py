@@ -148,6 +148,8 @@ class PriorStore:
         self.episodes = list(episodes)
         self.prompts = prompts
         self.answers: list[str] | None = None
+        self.beliefs: list[float | None] = []
+        """The belief read from each current prior answer (None: unreadable)."""
         self.refreshes: list[dict[str, Any]] = []
 
     def refresh(self, generate: Callable[[list[list[Message]]], list[str]], step: int,
@@ -158,6 +160,7 @@ class PriorStore:
             raise RuntimeError(f"prior pass returned {len(answers)} answers for {len(self.episodes)} episodes")
         self.answers = answers
         beliefs = read(answers)
+        self.beliefs = list(beliefs)
         readable = [b for b in beliefs if b is not None]
         record = {"step": step, "priors": len(answers), "prior_failures": len(answers) - len(readable),
                   "prior_mean": float(np.mean(readable)) if readable else None,

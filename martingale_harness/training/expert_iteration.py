@@ -139,7 +139,8 @@ def train_expert_iteration(prepared: Prepared, *, progress: bool = True) -> Trai
         record: dict[str, Any] = {"event": "round", "round": round_no, "step": round_no, **metrics,
                                   "kl": k3_kl(policy_lp, reference_lp),
                                   "martingale/kept": float(len(kept)), "martingale/kept_rate": len(kept) / n}
-        _write_round(rounds_dir / f"round-{round_no}.jsonl", items, flat, breakdown, reward.weights, set(kept))
+        _write_round(rounds_dir / f"round-{round_no}.jsonl", items, [rows[i]["prior_answer"] for i in items], flat,
+                     breakdown, reward.weights, set(kept))
 
         if kept:
             sft = _fine_tune(SFTTrainer, TrainerCallback, Dataset, policy, tokenizer,
@@ -182,8 +183,8 @@ def _fine_tune(trainer_class: Any, callback_class: Any, dataset_class: Any, poli
             "sft_examples": float(len(examples)), "sft_steps": float(output.global_step)}
 
 
-def _write_round(path: Path, items: list[int], samples: Sequence[Sampled], breakdown: RewardBreakdown,
-                 weights: RewardWeights, kept: set[int]) -> None:
+def _write_round(path: Path, items: list[int], prior_answers: list[str], samples: Sequence[Sampled],
+                 breakdown: RewardBreakdown, weights: RewardWeights, kept: set[int]) -> None:
     """Every sample of a round with its beliefs, reward parts and whether it was kept."""
     parts = reward_parts(breakdown, weights)
 
@@ -192,7 +193,8 @@ def _write_round(path: Path, items: list[int], samples: Sequence[Sampled], break
 
     with path.open("w", encoding="utf-8") as f:
         for i, (item, s) in enumerate(zip(items, samples, strict=True)):
-            f.write(json.dumps({"item": item, "completion": s.text, "prior": belief(breakdown.prior, i),
+            f.write(json.dumps({"item": item, "prior_answer": prior_answers[i], "completion": s.text,
+                                "prior": belief(breakdown.prior, i),
                                 "posterior": belief(breakdown.posterior, i), "reward": float(breakdown.total[i]),
                                 **{f"reward_{name}": float(v[i]) for name, v in parts.items()},
                                 "kept": i in kept}) + "\n")

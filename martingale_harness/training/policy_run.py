@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from martingale_harness.beliefs import BeliefReading
 from martingale_harness.training.episodes import PriorStore, write_split
 from martingale_harness.training.reward import METRIC_PREFIX, MartingaleReward, RewardWeights
 from martingale_harness.transcript import Transcript, Turn
@@ -55,6 +57,7 @@ class PolicyRun:
         self.store = PriorStore(prepared.split.train, prepared.prompts)
         self.metrics_file = self.out / "metrics.jsonl"
         self.metrics_file.write_text("", encoding="utf-8")
+        self._prior_readings: list[BeliefReading] = []
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one line to ``metrics.jsonl``."""
@@ -71,6 +74,10 @@ class PolicyRun:
                                           temperature=settings.prior_temperature,
                                           progress=f"prior pass ({label} {step})" if self.progress else None),
             step, self._read_priors)
+        kinds = Counter(r.kind for r in self._prior_readings if not r.is_ok)
+        if kinds:
+            record["prior_failure_kinds"] = dict(sorted(kinds.items()))
+        self._write_priors(step)
         self.log({"event": "prior_pass", **record})
         logger.info("prior pass at %s %d: %s", label, step, record)
         if record["prior_failures"] == len(self.store.episodes):
@@ -112,18 +119,31 @@ class PolicyRun:
                          evaluation=result.evaluation, prior_passes=result.prior_passes, **card)
         return result
 
+    def _write_priors(self, step: int) -> None:
+        """``priors/pass-<step>.jsonl``: every prior answer of the pass and how it was read."""
+        folder = self.out / "priors"
+        folder.mkdir(exist_ok=True)
+        with (folder / f"pass-{step}.jsonl").open("w", encoding="utf-8") as f:
+            for item, (answer, reading) in enumerate(zip(self.store.answers or [], self._prior_readings,
+                                                         strict=True)):
+                f.write(json.dumps({"item": item, "sample_id": self.store.episodes[item].sample_id,
+                                    "answer": answer, "prior": reading.value if reading.is_ok else None,
+                                    "failure": None if reading.is_ok else reading.kind,
+                                    "reason": None if reading.is_ok else reading.reason}) + "\n")
+
     def _read_priors(self, answers: list[str]) -> list[float | None]:
         """The belief of each prior answer as the extractor reads a one-turn transcript (for the log)."""
         prompts = self.prepared.prompts
         extractor = self.prepared.extractor
 
-        async def read_all() -> list[float | None]:
-            out: list[float | None] = []
+        async def read_all() -> list[BeliefReading]:
+            out: list[BeliefReading] = []
             for episode, answer in zip(self.prepared.split.train, answers, strict=True):
                 view = prompts.view(episode)
                 (reading,) = await extractor.extract(
                     Transcript(view.question, (Turn(stage="prior", prompt=view.prior_prompt, answer=answer),)))
-                out.append(reading.value if reading.is_ok else None)
+                out.append(reading)
             return out
 
-        return asyncio.run(read_all())
+        self._prior_readings = asyncio.run(read_all())
+        return [r.value if r.is_ok else None for r in self._prior_readings]

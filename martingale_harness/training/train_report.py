@@ -142,7 +142,8 @@ def findings(log: TrainingLog) -> list[str]:
                    "has little leverage, and the MS shares are small or noisy.")
     fails = [p["prior_failures"] / p["priors"] for p in log.prior_passes if p.get("priors")]
     if fails and max(fails) > 0.5:
-        out.append(f"Up to {max(fails):.0%} of the priors could not be read: those episodes get no MS reward.")
+        out.append(f"Up to {max(fails):.0%} of the priors could not be read: those episodes get no MS reward "
+                   "(the answers are in priors/pass-<step>.jsonl).")
     x, ms = log.series(_m("batch_ms"))
     if ms.size >= 2:
         k = max(1, ms.size // 4)
@@ -217,9 +218,15 @@ def report_markdown(log: TrainingLog) -> str:
             rows.append(f"| {label} | {_fmt(float(values[0]))} | {_fmt(float(values[-1]))} | "
                         f"{_fmt(float(values.mean()))} |")
     passes = ["", "## Prior passes", "", "| at | priors | unreadable | mean | SD |", "|---|---|---|---|---|",
-              *(f"| {p.get('step')} | {p.get('priors')} | {p.get('prior_failures')} | {_fmt(p.get('prior_mean'))} | "
-                f"{_fmt(p.get('prior_sd'))} |" for p in log.prior_passes)] if log.prior_passes else []
+              *(f"| {p.get('step')} | {p.get('priors')} | {p.get('prior_failures')}{_kinds(p)} | "
+                f"{_fmt(p.get('prior_mean'))} | {_fmt(p.get('prior_sd'))} |" for p in log.prior_passes)
+              ] if log.prior_passes else []
     return "\n".join(head + rows + passes) + "\n"
+
+
+def _kinds(prior_pass: dict[str, Any]) -> str:
+    kinds = prior_pass.get("prior_failure_kinds") or {}
+    return f" ({', '.join(f'{k} {n}' for k, n in kinds.items())})" if kinds else ""
 
 
 def curves_figure(log: TrainingLog) -> Any:
