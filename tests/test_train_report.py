@@ -62,6 +62,12 @@ def test_a_run_with_ms_signal_reports_its_share_and_the_ms_trend(tmp_path: Path)
     assert "excluded 0 in 75% of the rounds." in text
 
 
+def test_an_overshoot_past_zero_is_named(tmp_path: Path) -> None:
+    text = report_markdown(read_training_log(_run_dir(tmp_path, share_ms=0.9, no_signal=0.0, ms=[0.5, -0.4],
+                                                      unit="round")))
+    assert "The batch MS crossed 0 with both ends clearly away from it: the policy overshot" in text
+
+
 def test_cli_writes_the_report_and_curves(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     run = _run_dir(tmp_path, share_ms=0.3, no_signal=0.2, ms=[0.3, 0.1])

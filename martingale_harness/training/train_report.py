@@ -151,6 +151,9 @@ def findings(log: TrainingLog) -> list[str]:
                    f"over the last {k}.")
     _, low = log.series(_m("batch_ms_ci_low"))
     _, high = log.series(_m("batch_ms_ci_high"))
+    if low.size >= 2 and low.size == high.size and ((low[0] > 0 and high[-1] < 0) or (high[0] < 0 and low[-1] > 0)):
+        out.append("The batch MS crossed 0 with both ends clearly away from it: the policy overshot (a smaller "
+                   f"learning rate or fewer updates per {log.unit} would land nearer 0).")
     if low.size and low.size == high.size:
         detected = float(np.mean((low > 0) | (high < 0)))
         out.append(f"The batch MS's 95 % interval excluded 0 in {detected:.0%} of the {log.unit}s"
