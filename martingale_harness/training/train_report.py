@@ -233,8 +233,9 @@ def _kinds(prior_pass: dict[str, Any]) -> str:
 
 
 def curves_figure(log: TrainingLog) -> Any:
-    """Six panels over steps/rounds: batch MS with CI; inertia and readable rate; reward components;
-    variance shares; groups without signal (and kept share); KL and gradient norm."""
+    """Six panels over steps/rounds: batch MS with CI; inertia and readable rates (posteriors, and the priors
+    of each prior pass); reward components; variance shares; groups without signal (and kept share); KL and
+    gradient norm."""
     from martingale_harness.plots import _figure_classes
 
     figure_class, canvas = _figure_classes()
@@ -262,6 +263,10 @@ def curves_figure(log: TrainingLog) -> Any:
     ax.set_title("batch Martingale Score")
     line(axes[1], _m("batch_inertia"), "inertia")
     line(axes[1], _m("readable_rate"), "readable rate")
+    passes = [(float(q["step"]) + 1, 1 - q["prior_failures"] / q["priors"]) for q in log.prior_passes
+              if q.get("priors") and isinstance(q.get("step"), int | float)]
+    if passes:  # a pass at step s gives the priors of the steps (rounds) after s
+        axes[1].plot(*zip(*passes, strict=True), marker="^", linestyle="--", label="priors readable (pass before)")
     axes[1].set_ylim(-0.05, 1.05)
     axes[1].set_title("inertia and readable answers")
     for key, label in (("reward", "total"), ("reward_ms", "MS term"), ("reward_info", "information term")):
