@@ -68,6 +68,19 @@ def test_an_overshoot_past_zero_is_named(tmp_path: Path) -> None:
     assert "The batch MS crossed 0 with both ends clearly away from it: the policy overshot" in text
 
 
+def test_a_held_out_result_unlike_the_training_batches_is_named(tmp_path: Path) -> None:
+    run = _run_dir(tmp_path, share_ms=0.9, no_signal=0.0, ms=[0.5, 0.0], unit="round")
+    (run / "adapter").mkdir()
+    trained = {"model": "local/base+adapter", "log": "x.eval",
+               "metrics": {"ms_slope": 0.45, "ms_slope_ci_low": 0.3, "ms_slope_ci_high": 0.6, "inertia": 0.2,
+                           "extraction_failure_rate": 0.0}}
+    (run / "adapter" / "martingale_card.json").write_text(json.dumps(
+        {"evaluation": {"heldout_samples": 150, "trained": trained}}))
+    text = report_markdown(read_training_log(run))
+    assert "Held-out (150 samples): trained MS 0.450 [0.300, 0.600]" in text
+    assert "the last batch MS was +0.000, outside the trained adapter's held-out interval [0.300, 0.600]" in text
+
+
 def test_cli_writes_the_report_and_curves(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     run = _run_dir(tmp_path, share_ms=0.3, no_signal=0.2, ms=[0.3, 0.1])

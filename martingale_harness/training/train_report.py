@@ -165,6 +165,14 @@ def findings(log: TrainingLog) -> list[str]:
     evaluation = (log.card or {}).get("evaluation")
     if evaluation:
         out.append(_evaluation_line(evaluation))
+        held = ((evaluation.get("trained") or {}).get("metrics") or {})
+        low_h, high_h = held.get("ms_slope_ci_low"), held.get("ms_slope_ci_high")
+        if ms.size and isinstance(low_h, int | float) and isinstance(high_h, int | float) \
+                and not low_h <= ms[-1] <= high_h:
+            out.append(f"**The training batches and the held-out questions disagree**: the last batch MS was "
+                       f"{ms[-1]:+.3f}, outside the trained adapter's held-out interval [{low_h:.3f}, {high_h:.3f}]: "
+                       "what the policy learnt on its training questions did not carry over (too few or too "
+                       "unlike the held-out ones).")
     elif log.card is None:
         out.append("The run has no adapter/martingale_card.json (unfinished?): no held-out evaluation to report.")
     return out
