@@ -405,9 +405,8 @@ def _common(raw: Mapping[str, Any], where: str, cls: type[CommonConfig]) -> dict
         raise ConfigError(f"{where}: evaluation.enabled must be true or false, got {evaluation.enabled!r}")
     _check_int(evaluation.max_tokens, "evaluation.max_tokens", where, minimum=1)
     _check_nonnegative(evaluation.temperature, "evaluation.temperature", where)
-    for key in ("start",):
-        if not isinstance(getattr(evaluation, key), bool):
-            raise ConfigError(f"{where}: evaluation.{key} must be true or false")
+    if not isinstance(evaluation.start, bool):
+        raise ConfigError(f"{where}: evaluation.start must be true or false")
     if evaluation.data is not None and (not isinstance(evaluation.data, str) or not evaluation.data):
         raise ConfigError(f"{where}: evaluation.data must be a data file or omitted, got {evaluation.data!r}")
     if evaluation.limit is not None:
