@@ -232,7 +232,8 @@ def _training_options(command: Callable[..., None]) -> Callable[..., None]:
 @main.command("train")
 @_training_options
 def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str | None, check: bool) -> None:
-    """GRPO/RLOO on a LoRA with the Martingale reward, configured by CONFIG_FILE (YAML; see examples/train.yaml)."""
+    """GRPO/RLOO or expert iteration on a LoRA with the Martingale reward, configured by CONFIG_FILE (YAML; see
+    examples/train.yaml)."""
     from martingale_harness.training.config import load_train_config
     from martingale_harness.training.grpo import prepare, train
 
@@ -240,8 +241,12 @@ def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str 
         config = load_train_config(config_file, [*overrides, *([f"output_dir={output_dir}"] if output_dir else [])])
         prepared = prepare(config)
         r = config.reward
+        # Expert iteration has no KL coefficient (it measures KL per round), so it shows its rounds instead.
+        ei = config.expert_iteration
+        regulariser = (f"{ei.rounds} round(s) x {ei.samples} samples" if config.algorithm == "expert_iteration"
+                       else f"beta = {config.beta:g}")
         click.echo(f"{config.algorithm} on {config.base_model}"
-                   f"{f' + {config.init_adapter}' if config.init_adapter else ''}, beta = {config.beta:g}; "
+                   f"{f' + {config.init_adapter}' if config.init_adapter else ''}, {regulariser}; "
                    f"martingale/{config.task_name}: {len(prepared.split.train)} training, "
                    f"{len(prepared.split.heldout)} held-out samples; reward: ms_coef = {r.ms_coef:g}, "
                    f"{r.info_term} x {r.info_coef:g}, format penalty {r.format_penalty:g}, extractor {r.extractor}")

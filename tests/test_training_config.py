@@ -233,6 +233,7 @@ def test_cli_check_prints_the_plan_and_loads_nothing(base_dir: Path, tmp_path: P
     result = CliRunner().invoke(main, ["train", str(path), "--check", "--set", "reward.info_coef=0"])
     assert result.exit_code == 0, result.output
     assert "grpo on" in result.output and "48 training, 16 held-out samples" in result.output
+    assert "beta = 0.04" in result.output
     assert "brier_gain x 0" in result.output
     result = CliRunner().invoke(main, ["distill", str(path), "--check"])
     assert result.exit_code == 0, result.output
@@ -300,6 +301,7 @@ def test_expert_iteration_plan(base_dir: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["train", str(_write(tmp_path, _raw(base_dir, tmp_path, **_EI))), "--check"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("expert_iteration on")
+    assert "3 round(s) x 4 samples" in result.output and "beta" not in result.output  # EI has no beta
 
 
 def test_an_evaluation_set_that_shares_training_questions_is_refused(base_dir: Path, tmp_path: Path) -> None:
