@@ -8,13 +8,24 @@ from pathlib import Path
 from typing import Any
 
 import click
-from inspect_ai.log import EvalLog, read_eval_log
+from inspect_ai.log import EvalLog
 
 from martingale_harness.config import read_yaml, resource_path
-from martingale_harness.errors import MartingaleError
+from martingale_harness.errors import LogFileError, MartingaleError
 from martingale_harness.plugins import Contribution, load_plugins
+from martingale_harness.runs import read_log
 from martingale_harness.scoring import FAILURE_KEYS
 from martingale_harness.stats import martingale_score
+
+
+class UserError(click.ClickException):
+    """A MartingaleError as click's one-line error: exit 2 for a file that is not an eval log (as click's own
+    bad-path errors), 1 for the rest."""
+
+    def __init__(self, error: MartingaleError) -> None:
+        super().__init__(str(error))
+        if isinstance(error, LogFileError):
+            self.exit_code = 2
 
 
 @click.group()
@@ -32,7 +43,7 @@ def list_tasks() -> None:
     try:
         registry = read_yaml(resource_path("registry.yaml"))
     except MartingaleError as e:
-        raise click.ClickException(str(e)) from None
+        raise UserError(e) from None
     for name, path in sorted((registry.get("tasks") or {}).items()):
         click.echo(f"martingale/{name}\t{path}")
 
@@ -49,7 +60,7 @@ def list_plugins() -> None:
         for c in host.contributions():
             provides.setdefault(c.plugin, []).append(c)
     except MartingaleError as e:
-        raise click.ClickException(str(e)) from None
+        raise UserError(e) from None
     rows = [("PLUGIN", "KIND", "PROVIDES", "VERSION", "ORIGIN", "STATUS")]
     for r in host.records:
         status = r.status if r.error is None else f"{r.status}: {r.error}"
@@ -73,7 +84,7 @@ def rescore_command(log_file: str, extractors: str, grader: str | None, replace:
     try:
         target = rescore(log_file, extractors, grader=grader, replace=replace, output=output)
     except MartingaleError as e:
-        raise click.ClickException(str(e)) from None
+        raise UserError(e) from None
     click.echo(f"wrote {target}")
 
 
@@ -84,7 +95,10 @@ def agreement_command(log_file: str, extractors: str | None) -> None:
     """Compare two extractors on the same transcripts of LOG_FILE: MS of each, correlation, failures."""
     from martingale_harness.agreement import agreement, agreement_table
 
-    log = read_eval_log(log_file)
+    try:
+        log = read_log(log_file)
+    except MartingaleError as e:
+        raise UserError(e) from None
     available = [b.name for b in (log.results.scores if log.results else [])]
     names = [n.strip() for n in extractors.split(",")] if extractors else available[:2]
     if len(names) != 2 or len(set(names)) != 2:
@@ -107,7 +121,10 @@ def agreement_command(log_file: str, extractors: str | None) -> None:
 @click.argument("log_file", type=click.Path(exists=True, dir_okay=False))
 def summary(log_file: str) -> None:
     """Print the Martingale Score of each extractor in an inspect eval LOG_FILE."""
-    log = read_eval_log(log_file, header_only=True)
+    try:
+        log = read_log(log_file, header_only=True)
+    except MartingaleError as e:
+        raise UserError(e) from None
     if log.results is None:
         raise click.ClickException(f"{log_file}: the eval has no results (status: {log.status})")
     full = None
@@ -129,7 +146,7 @@ def summary(log_file: str) -> None:
         if kinds:
             click.echo(f"  {block.name}: failed readings by kind: " + ", ".join(f"{k} {n}" for k, n in kinds))
         if math.isnan(m["ms_slope"]):
-            full = full or read_eval_log(log_file)
+            full = full or read_log(log_file)
             click.echo(f"  {block.name}: MS undefined: {_undefined_reason(full, block.name)}")
 
 
@@ -141,16 +158,27 @@ def summary(log_file: str) -> None:
               help="Write the PNG plots (needs matplotlib: pip install 'martingale-harness[plots]').")
 def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool) -> None:
     """lm-eval-style results of one or more eval LOG_FILES: table, results JSON, samples JSONL, plots."""
+    from martingale_harness.plots import PlotDependencyError, write_plots
     from martingale_harness.report import write_report
     from martingale_harness.runs import read_run
 
     try:
-        table, files = write_report([read_run(f) for f in log_files], output_dir, plots=plots)
+        runs = [read_run(f) for f in log_files]
+        table, files = write_report(runs, output_dir, plots=False)
     except MartingaleError as e:
-        raise click.ClickException(str(e)) from None
+        raise UserError(e) from None
     click.echo(table)
-    for path in [files.results, files.table, *files.samples, *files.plots]:
+    for path in [files.results, files.table, *files.samples]:
         click.echo(f"wrote {path}")
+    if not plots:
+        return
+    try:  # after the table and files, so a missing matplotlib costs the user only the figures
+        for path in write_plots(runs, Path(output_dir)):
+            click.echo(f"wrote {path}")
+    except PlotDependencyError as e:
+        raise click.ClickException(f"{e}, or pass --no-plots to skip the plots") from None
+    except MartingaleError as e:
+        raise UserError(e) from None
 
 
 @main.command("compare")
@@ -173,7 +201,7 @@ def compare_command(log_a: str, log_b: str, extractors: str | None, split_by: st
         rows = compare_runs(run_a, run_b, extractors=parse_name_list(extractors) if extractors else None,
                             split_by=split_by, resamples=resamples, seed=seed)
     except MartingaleError as e:
-        raise click.ClickException(str(e)) from None
+        raise UserError(e) from None
     click.echo(f"A: {run_a.path.name} ({run_a.model})\nB: {run_b.path.name} ({run_b.model})\n")
     click.echo(comparison_table(rows, split_by=split_by))
 
@@ -187,9 +215,9 @@ def cost_command(log_file: str, prices_file: str | None) -> None:
     from martingale_harness.cost import cost_report, cost_table, load_prices
 
     try:
-        report = cost_report(read_eval_log(log_file), load_prices(prices_file))
+        report = cost_report(read_log(log_file), load_prices(prices_file))
     except MartingaleError as e:
-        raise click.ClickException(str(e)) from None
+        raise UserError(e) from None
     click.echo(f"{log_file}: {report.samples} samples\n")
     click.echo(cost_table(report))
 
@@ -254,7 +282,7 @@ def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str 
             return
         result = train(config)
     except MartingaleError as e:
-        raise click.ClickException(str(e)) from None
+        raise UserError(e) from None
     _report_training(result.adapter_dir, result.metrics_file, result.evaluation)
 
 
@@ -275,7 +303,7 @@ def distill_command(config_file: str, overrides: tuple[str, ...], output_dir: st
             return
         result = distill(config)
     except MartingaleError as e:
-        raise click.ClickException(str(e)) from None
+        raise UserError(e) from None
     ms = ", ".join(_fmt(m.get("ms_slope")) for m in result.teacher_metrics)
     click.echo(f"teacher MS on the training questions: {ms}; "
                f"{result.examples} SFT examples ({result.teacher_samples_left_out} teacher samples unreadable)")
@@ -294,7 +322,7 @@ def train_report_command(run_dir: str, output_dir: str | None, plots: bool) -> N
     try:
         text, files = write_train_report(run_dir, output_dir, plots=plots)
     except MartingaleError as e:
-        raise click.ClickException(str(e)) from None
+        raise UserError(e) from None
     click.echo(text)
     for path in files:
         click.echo(f"wrote {path}")

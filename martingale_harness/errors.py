@@ -18,5 +18,9 @@ class DataError(MartingaleError):
         super().__init__(f"{path}: {problem}")
 
 
+class LogFileError(DataError):
+    """A file given as an eval log is not one, or is cut short or corrupt (the command line exits 2)."""
+
+
 class ConfigError(MartingaleError):
     """A task or protocol setting is unknown or has a value that is not allowed."""

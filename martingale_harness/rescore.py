@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inspect_ai import score
-from inspect_ai.log import EvalLog, read_eval_log, write_eval_log
+from inspect_ai.log import EvalLog, write_eval_log
 
 from martingale_harness.errors import ConfigError
 from martingale_harness.plugins import get_extractor
+from martingale_harness.runs import read_log
 from martingale_harness.scoring import belief_scorer
 from martingale_harness.task import check_model_roles, parse_extractors
 from martingale_harness.transcript import TURNS_KEY
@@ -37,7 +38,7 @@ def rescore(
     names = parse_extractors(extractors, default=())
     roles = {"grader": grader} if grader else {}
     check_model_roles(names, bound=roles, how="--grader <model>")
-    log = read_eval_log(str(source))
+    log = read_log(source)
     if not log.samples:
         raise ConfigError(f"{source}: the log holds no samples to re-extract")
     _check_probes(source, log, names)

@@ -13,7 +13,7 @@ from typing import Any
 
 from inspect_ai.log import EvalLog, read_eval_log
 
-from martingale_harness.errors import DataError
+from martingale_harness.errors import DataError, LogFileError
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,24 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
+def read_log(path: str | Path, header_only: bool = False) -> EvalLog:
+    """Read an inspect eval log; a missing file, a non-log or a cut-short one is a one-line LogFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise LogFileError(path, "eval log does not exist")
+    try:
+        return read_eval_log(str(path), header_only=header_only)
+    except Exception as e:  # inspect raises ValueError, pydantic's ValidationError, zip and JSON errors
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if reason.startswith("No recorder for location"):  # inspect knows logs by their suffix only
+            reason = "inspect reads .eval and .json logs"
+        raise LogFileError(path, f"not a readable inspect eval log ({reason})") from None
+
+
 def read_run(path: str | Path) -> Run:
     """Read a martingale eval log; logs of other tasks or without scores are a clear error."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, "eval log does not exist")
-    try:
-        log = read_eval_log(str(path))
-    except Exception as e:  # inspect raises several types for unreadable files
-        raise DataError(path, f"not a readable inspect eval log ({e})") from None
-    return run_from_log(log, path)
+    return run_from_log(read_log(path), path)
 
 
 def run_from_log(log: EvalLog, path: Path) -> Run:
