@@ -107,9 +107,18 @@ def lora_config(settings: LoraSettings) -> LoraConfig:
                       target_modules=targets, task_type="CAUSAL_LM")
 
 
-def _chat_inputs(tokenizer: PreTrainedTokenizerBase, conversations: Sequence[Sequence[Message]], device: Any) -> Any:
-    texts = [tokenizer.apply_chat_template(list(c), add_generation_prompt=True, tokenize=False) for c in conversations]
-    return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+def _chat_texts(tokenizer: PreTrainedTokenizerBase, conversations: Sequence[Sequence[Message]]) -> list[str]:
+    return [tokenizer.apply_chat_template(list(c), add_generation_prompt=True, tokenize=False) for c in conversations]
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices in batches of similar length (longest first, so a batch too big for memory fails at once).
+
+    A batch is padded to its longest member, so batching prompts as they come wastes most of the compute
+    when lengths vary: ForecastBench's posterior prompts run from 150 to 1,800 tokens.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def generate(model: Any, tokenizer: PreTrainedTokenizerBase, conversations: Sequence[Sequence[Message]], *,
@@ -146,12 +155,15 @@ def sample(model: Any, tokenizer: PreTrainedTokenizerBase, conversations: Sequen
     sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": None} if temperature > 0 \
         else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
     stop = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+    texts = _chat_texts(tokenizer, conversations)
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
     was_training = model.training
     model.eval()
-    groups: list[list[Sampled]] = []
+    groups: list[list[Sampled]] = [[] for _ in conversations]
     try:
-        for start in tqdm(range(0, len(conversations), batch_size), desc=progress, disable=progress is None):
-            enc = _chat_inputs(tokenizer, conversations[start:start + batch_size], model.device)
+        for batch in tqdm(length_batches(lengths, batch_size), desc=progress, disable=progress is None):
+            enc = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True,
+                            add_special_tokens=False).to(model.device)
             with torch.inference_mode():
                 out = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=n,
                                      pad_token_id=tokenizer.pad_token_id, **sampling, **(generation_kwargs or {}))
@@ -161,10 +173,9 @@ def sample(model: Any, tokenizer: PreTrainedTokenizerBase, conversations: Sequen
                 prompt = tuple(t for t, m in zip(enc["input_ids"][row // n].tolist(), mask, strict=True) if m)
                 completion = ids[width:]
                 end = next((i + 1 for i, t in enumerate(completion) if t in stop), len(completion))
-                if row % n == 0:
-                    groups.append([])
-                groups[-1].append(Sampled(text=tokenizer.decode(completion[:end], skip_special_tokens=True),
-                                          prompt_ids=prompt, completion_ids=tuple(completion[:end])))
+                text = tokenizer.decode(completion[:end], skip_special_tokens=True)
+                groups[batch[row // n]].append(Sampled(text=text, prompt_ids=prompt,
+                                                       completion_ids=tuple(completion[:end])))
     finally:
         model.train(was_training)
     return groups
@@ -176,10 +187,10 @@ def completion_logprobs(model: Any, samples: Sequence[Sampled], batch_size: int 
 
     was_training = model.training
     model.eval()
-    result: list[list[float]] = []
+    result: list[list[float]] = [[] for _ in samples]
     try:
-        for start in range(0, len(samples), batch_size):
-            chunk = samples[start:start + batch_size]
+        for batch in length_batches([len(s.prompt_ids) + len(s.completion_ids) for s in samples], batch_size):
+            chunk = [samples[i] for i in batch]
             seqs = [list(s.prompt_ids + s.completion_ids) for s in chunk]
             width = max(len(x) for x in seqs)
             ids = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -192,7 +203,7 @@ def completion_logprobs(model: Any, samples: Sequence[Sampled], batch_size: int 
             logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(model.device))[..., 0]
             for i, s in enumerate(chunk):
                 begin = len(s.prompt_ids) - 1
-                result.append(logp[i, begin:begin + len(s.completion_ids)].tolist())
+                result[batch[i]] = logp[i, begin:begin + len(s.completion_ids)].tolist()
     finally:
         model.train(was_training)
     return result

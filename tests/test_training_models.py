@@ -1,0 +1,45 @@
+"""Generation and scoring helpers of training/models.py: batches of similar length, answers in input order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from martingale_harness.training.models import length_batches
+
+pytest.importorskip("torch")
+
+
+def test_length_batches_cover_every_index_once_longest_first() -> None:
+    lengths = [5, 900, 40, 40, 1800, 7, 300]
+    batches = length_batches(lengths, 3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(lengths, reverse=True)
+    assert batches[0] == [4, 1, 6] and batches[1] == [2, 3, 5]  # ties keep input order
+    assert length_batches([], 4) == []
+
+
+def test_answers_and_logprobs_come_back_in_input_order(tiny_model: Path) -> None:
+    import torch
+
+    from martingale_harness.training.models import completion_logprobs, load_model, load_tokenizer, sample
+
+    tokenizer, model = load_tokenizer(str(tiny_model)), load_model(str(tiny_model), "float32")
+    words = ["yes", "a much longer question about the weather in the north " * 6, "no", "middle sized one " * 3]
+    conversations = [[{"role": "user", "content": w}] for w in words]
+    alone = [sample(model, tokenizer, [c], n=1, max_new_tokens=5, temperature=0.0)[0][0] for c in conversations]
+    batched = sample(model, tokenizer, conversations, n=1, max_new_tokens=5, temperature=0.0, batch_size=2)
+    assert [g[0].prompt_ids for g in batched] == [s.prompt_ids for s in alone]  # each prompt is its own
+    assert [g[0].completion_ids for g in batched] == [s.completion_ids for s in alone]
+    torch.manual_seed(0)
+    drawn = sample(model, tokenizer, conversations, n=3, max_new_tokens=5, temperature=1.0, batch_size=3)
+    assert [len(g) for g in drawn] == [3, 3, 3, 3]
+    assert all(s.prompt_ids == alone[i].prompt_ids for i, g in enumerate(drawn) for s in g)
+    one_by_one = [completion_logprobs(model, [s])[0] for s in alone]
+    together = completion_logprobs(model, alone, batch_size=3)
+    assert [len(x) for x in together] == [len(s.completion_ids) for s in alone]
+    for a, b in zip(together, one_by_one, strict=True):
+        assert a == pytest.approx(b, abs=1e-4)
