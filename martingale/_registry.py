@@ -7,3 +7,6 @@ from martingale_harness.backends.sim_provider import SimulatedReasonerAPI  # noq
 from martingale_harness.scoring import register_all_scorers
 
 register_all_scorers()
+from martingale_harness.refusals import install_excepthook  # noqa: E402
+
+install_excepthook()  # inspect set its own hook before loading entry points; a refusal under --display none is heard

@@ -38,6 +38,7 @@ from inspect_ai.model import (
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from martingale_harness.errors import ConfigError
+from martingale_harness.refusals import sample_failed
 from martingale_harness.transcript import TURNS_KEY, Stage, readable_reasoning
 
 Paradigm = Literal["direct", "cot", "debate", "evidence"]
@@ -173,6 +174,13 @@ def belief_protocol(
         raise ConfigError(f"prior_samples={prior_samples} is not supported; allowed: 1 to 10")
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
+        try:
+            return await elicit(state, generate)
+        except Exception as e:
+            sample_failed(state.sample_id, e)  # heard under --display none too
+            raise
+
+    async def elicit(state: TaskState, generate: Generate) -> TaskState:
         evidence = [str(e) for e in (state.metadata or {}).get("evidence", [])]
         question = state.input_text
         turns: list[dict[str, object]] = []
