@@ -110,7 +110,8 @@ class ProtocolSettings:
     """Independent elicitations of the prior; 2 or more enable ``ms_slope_iv``."""
     evidence_budget: int = DEFAULT_EVIDENCE_BUDGET
     """Characters per evidence item before it is cut with a marker; 0 = no limit."""
-    bad_rows: str = "skip"
+    bad_rows: str = "skip_few"
+    """``skip_few`` (skip and record bad rows, stop if more than half are), ``skip`` or ``error``."""
 
     def validated(self, where: str) -> ProtocolSettings:
         """Check every value; ``where`` (a file, or ``-T``) prefixes the error."""

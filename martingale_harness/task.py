@@ -13,7 +13,7 @@ from inspect_ai.model import model_roles
 
 from martingale_harness.config import ProtocolSettings, TaskConfig, parse_name_list, task_config
 from martingale_harness.domains import get_loader
-from martingale_harness.domains.base import DomainItem, LoadResult, item_to_sample
+from martingale_harness.domains.base import DomainItem, LoadResult, check_skipped_share, item_to_sample
 from martingale_harness.errors import ConfigError
 from martingale_harness.plugins import get_extractor
 from martingale_harness.protocol import belief_protocol
@@ -66,10 +66,11 @@ def domain_task(
     loaded = get_loader(config.dataset_path)(
         path, evidence_budget=settings.evidence_budget, bad_rows=settings.bad_rows
     )
+    check_skipped_share(loaded, path, settings.bad_rows)
     if loaded.skipped:
         first = loaded.skipped[0]
-        logger.warning(f"{len(loaded.skipped)} row(s) of {path} skipped (bad_rows=skip), e.g. {first.where}: "
-                       f"{first.reason}; all reasons are in the log's task metadata (data_report)")
+        logger.warning(f"{len(loaded.skipped)} row(s) of {path} skipped (bad_rows={settings.bad_rows}), e.g. "
+                       f"{first.where}: {first.reason}; all reasons are in the log's task metadata (data_report)")
     samples = [_sample(config, item) for item in loaded.items]
     return build_task(config, samples, dataset_name=Path(str(path)).name, settings=settings, loaded=loaded,
                       shuffle=shuffle, seed=seed)

@@ -63,7 +63,7 @@ protocol:
      ("task: x\ndataset_path: cmv\ndataset_kwargs: {data: d}\nprotocol: {evidence_budget: -5}\n",
       "protocol.evidence_budget=-5 is not allowed"),
      ("task: x\ndataset_path: cmv\ndataset_kwargs: {data: d}\nprotocol: {bad_rows: ignore}\n",
-      "protocol.bad_rows='ignore' is not allowed; allowed: skip, error"),
+      "protocol.bad_rows='ignore' is not allowed; allowed: skip_few, skip, error"),
      ("task: x\ndataset_path: reddit\ndataset_kwargs: {data: d}\n",
       "dataset_path='reddit' has no loader; allowed: forecastbench, cmv, openreview"),
      ("task: x\ndataset_path: cmv\n", "missing key dataset_kwargs.data"),

@@ -7,7 +7,11 @@ file, line and reason, and what it truncated. The rule for bad input, common to 
   (:class:`~martingale_harness.errors.DataError` naming the file);
 * one bad row (a required field missing or empty, a value of the wrong type, a line that is not
   JSON): skipped and recorded, or fatal with ``bad_rows="error"``. The task's log records how many
-  rows were skipped and why, so nothing disappears silently.
+  rows were skipped and why, by kind, so nothing disappears silently;
+* a source most of whose rows were skipped (more than half) is most likely in another layout than
+  the loader reads, so under the tasks' default ``bad_rows="skip_few"`` the task stops before any
+  model call, listing the reasons by kind (:func:`check_skipped_share`); ``bad_rows="skip"`` runs on
+  whatever rows are usable.
 
 Evidence longer than the budget (characters per evidence item) is cut at the budget and ends with
 a visible marker saying how much was shown; the sample's metadata lists which items were cut.
@@ -16,6 +20,8 @@ a visible marker saying how much was shown; the sample's metadata lists which it
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +31,10 @@ from inspect_ai.dataset import Sample
 
 from martingale_harness.errors import ConfigError, DataError
 
-BadRows = Literal["skip", "error"]
-BAD_ROW_RULES: tuple[str, ...] = ("skip", "error")
+BadRows = Literal["skip_few", "skip", "error"]
+BAD_ROW_RULES: tuple[str, ...] = ("skip_few", "skip", "error")
+"""``skip_few``: skip and record bad rows, stop if more than half were skipped; ``skip``: skip any number;
+``error``: stop at the first."""
 DEFAULT_EVIDENCE_BUDGET = 6000
 """Characters per evidence item (about 1500 tokens): a long review or reply fits whole."""
 
@@ -54,6 +62,18 @@ class SkippedRow:
     """``file:line`` (or ``file`` with the record's index)."""
     reason: str
 
+    @property
+    def kind(self) -> str:
+        """The reason without what names the row (its id, numbers, quoted values): rows skipped for the
+        same cause share a kind."""
+        kind = _ROW_NAME.sub("", self.reason, count=1)
+        kind = re.sub(r"(?<!\w)'[^']*'(?!\w)|\"[^\"]*\"", "'…'", kind)  # not the ' of "DeltaBot's"
+        return re.sub(r"#?\d+(?:\.\d+)?", "N", kind)
+
+
+# "post 17: ...", "review abc: ...", "question 0x12: ...": the row's name before the reason proper
+_ROW_NAME = re.compile(r"^(?:post|review|paper|question|item|row|sample|submission)\s+\S+:\s*", re.IGNORECASE)
+
 
 @dataclass
 class LoadResult:
@@ -68,6 +88,7 @@ class LoadResult:
         return {
             "items": len(self.items),
             "rows_skipped": len(self.skipped),
+            "skipped_by_kind": dict(Counter(s.kind for s in self.skipped).most_common()),
             "skipped": [{"where": s.where, "reason": s.reason} for s in self.skipped[:limit]],
             "evidence_budget": self.evidence_budget,
             "evidence_items_truncated": sum(len(i.truncated) for i in self.items),
@@ -78,7 +99,7 @@ class LoadResult:
 class RowCollector:
     """Applies the bad-row rule: records a skipped row, or raises under ``bad_rows="error"``."""
 
-    def __init__(self, bad_rows: str = "skip") -> None:
+    def __init__(self, bad_rows: str = "skip") -> None:  # skip_few collects as skip; the share is checked after
         if bad_rows not in BAD_ROW_RULES:
             raise ConfigError(f"bad_rows={bad_rows!r} is not supported; allowed: {', '.join(BAD_ROW_RULES)}")
         self.bad_rows = bad_rows
@@ -88,6 +109,25 @@ class RowCollector:
         if self.bad_rows == "error":
             raise DataError(where, f"{reason} (bad_rows=error; use bad_rows=skip to leave such rows out)")
         self.skipped.append(SkippedRow(where=where, reason=reason))
+
+
+def check_skipped_share(loaded: LoadResult, path: str | Path, bad_rows: str, examples: int = 3) -> None:
+    """Under ``bad_rows="skip_few"``, stop when more than half of the rows were skipped.
+
+    The error lists each kind of reason with its count and a few ``file:line`` examples, and how to
+    run anyway (``bad_rows=skip``). Nothing has been sent to a model when it is raised.
+    """
+    rows = len(loaded.items) + len(loaded.skipped)
+    if bad_rows != "skip_few" or 2 * len(loaded.skipped) <= rows:
+        return
+    by_kind: dict[str, list[SkippedRow]] = {}
+    for row in loaded.skipped:
+        by_kind.setdefault(row.kind, []).append(row)
+    kinds = sorted(by_kind.items(), key=lambda kv: -len(kv[1]))
+    lines = [f"  {len(group)} x {kind} (e.g. {', '.join(r.where for r in group[:examples])})" for kind, group in kinds]
+    raise DataError(path, f"{len(loaded.skipped)} of {rows} rows were skipped, more than half: the file is probably "
+                          "not in a layout this loader reads. Skipped by kind:\n" + "\n".join(lines) +
+                    f"\nFix the data, or pass -T bad_rows=skip to run on the {len(loaded.items)} usable row(s) anyway")
 
 
 def jsonl_records(path: Path, rows: RowCollector) -> Iterator[tuple[int, Any]]:
