@@ -53,7 +53,8 @@ _ARGS_DOC = """
         rounds: Debate rounds (``debate`` only).
         prior_samples: Independent elicitations of the prior; 2 or more add ``ms_slope_iv``.
         evidence_budget: Characters per evidence item before it is cut with a marker (0 = no limit).
-        bad_rows: ``skip`` (record and leave out) or ``error`` (stop at the first bad row).
+        bad_rows: ``skip_few`` (record and leave out; stop if more than half are bad), ``skip`` (any number) or
+            ``error`` (stop at the first bad row).
         shuffle: Shuffle the sample order (with ``seed``).
         seed: Seed for shuffling.
     """
@@ -85,7 +86,46 @@ def _define(name: str, summary: str) -> Callable[..., Task]:
 
 
 forecast = _define("forecast", "Forecasting questions (ForecastBench format): prior -> evidence -> posterior.")
-cmv = _define("cmv", "Value-laden views from r/ChangeMyView; the evidence is the replies that changed minds.")
+
+
+@task(name=_task_name("cmv"))
+@_user_errors
+def cmv(
+    data: str | None = None,
+    format: str | None = None,
+    evidence: str | None = None,
+    paradigm: str | None = None,
+    system_prompt: str | None = None,
+    extractors: str | list[str] | None = None,
+    rounds: int | None = None,
+    prior_samples: int | None = None,
+    evidence_budget: int | None = None,
+    bad_rows: str | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> Task:
+    """Value-laden views from r/ChangeMyView; the evidence is the replies that changed minds (or those that did not).
+
+    Args:
+        data: A CMV source (default: the bundled demo set): JSONL posts with delta threads, a ConvoKit
+            winning-args corpus folder, or Tan et al.'s pair lists; see the README.
+        format: ``threads``, ``convokit`` or ``pairs`` (default: recognised from the source).
+        evidence: ``persuasive`` (the replies that earned a delta; default), ``unpersuasive`` (matched
+            replies that did not; Tan et al.'s corpora only) or ``both`` (alternating).
+        paradigm: ``direct``, ``cot``, ``debate`` or ``evidence`` (default from the task YAML).
+        system_prompt: ``none``, ``critical`` or ``prior_conforming``.
+        extractors: Comma-separated extractor plugin names (default ``self_report``).
+        rounds: Debate rounds (``debate`` only).
+        prior_samples: Independent elicitations of the prior; 2 or more add ``ms_slope_iv``.
+        evidence_budget: Characters per evidence item before it is cut with a marker (0 = no limit).
+        bad_rows: ``skip_few`` (record and leave out; stop if more than half are bad), ``skip`` or ``error``.
+        shuffle: Shuffle the sample order (with ``seed``).
+        seed: Seed for shuffling.
+    """
+    return domain_task("cmv", data=data, shuffle=shuffle, seed=seed, loader_args={"format": format,
+                       "evidence": evidence}, paradigm=paradigm, system_prompt=system_prompt, extractors=extractors,
+                       rounds=rounds, prior_samples=prior_samples, evidence_budget=evidence_budget, bad_rows=bad_rows)
+
 openreview = _define("openreview", "Paper review: accept this paper? The evidence is its reviews, one by one.")
 
 

@@ -57,14 +57,20 @@ def domain_task(
     data: str | None = None,
     shuffle: bool = False,
     seed: int = 0,
+    loader_args: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> Task:
-    """The task ``martingale/<name>``: its YAML, with ``-T`` values in ``overrides`` taking precedence."""
+    """The task ``martingale/<name>``: its YAML, with ``-T`` values in ``overrides`` taking precedence.
+
+    ``loader_args`` are the domain loader's own options (CMV's ``format`` and ``evidence``); None values
+    are left out, so the loader's defaults apply.
+    """
     config = task_config(name)
     settings = config.protocol.override(**overrides)
     path = data or config.default_data
+    extra = {k: v for k, v in (loader_args or {}).items() if v is not None}
     loaded = get_loader(config.dataset_path)(
-        path, evidence_budget=settings.evidence_budget, bad_rows=settings.bad_rows
+        path, evidence_budget=settings.evidence_budget, bad_rows=settings.bad_rows, **extra
     )
     check_skipped_share(loaded, path, settings.bad_rows)
     if loaded.skipped:

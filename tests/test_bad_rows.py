@@ -16,7 +16,7 @@ from martingale_harness.task import domain_task
 
 
 def _post(index: int, chain: bool = True) -> dict[str, Any]:
-    comments = [f"Reply {index}: consider the other side.", "!delta fair point"]
+    comments = [f"Reply {index}: consider the other side.", "!delta fair point" if chain else "I disagree."]
     if chain:
         comments.append("Confirmed: 1 delta awarded to /u/someone")
     return {"post_index": index, "title": f"CMV: View number {index}", "selftext": "Because reasons.",
@@ -58,8 +58,8 @@ def test_an_explicit_skip_runs_and_the_log_counts_the_kinds(tmp_path: Path) -> N
     report = (log.eval.metadata or {})["data_report"]
     assert report["rows_skipped"] == 3
     assert report["skipped_by_kind"] == {
-        "delta thread N is not a chain of reply, delta award and DeltaBot's confirmation (at least N comments, "
-        "the last one DeltaBot's)": 2,
+        "delta thread N is not a chain of reply and delta award (the last comment must be DeltaBot's confirmation "
+        "of the award before it, or the award itself: !delta or ∆)": 2,
         "line is not valid JSON (Expecting property name enclosed in double quotes at column N)": 1}
 
 

@@ -189,8 +189,8 @@ def test_bad_rows_are_skipped_with_file_and_line_or_fatal(tmp_path: Path) -> Non
 def test_file_level_problems_are_fatal(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="does not exist"):
         load(tmp_path / "nope.jsonl")
-    with pytest.raises(DataError, match="not a file"):
-        load(tmp_path)
+    with pytest.raises(DataError, match="not a ConvoKit corpus folder: utterances.jsonl is missing"):
+        load(tmp_path)  # a folder is read as a ConvoKit corpus
     path = _write(tmp_path / "bad.jsonl", ["{oops", _post(2, threads=[])])
     with pytest.raises(DataError) as err:
         load(path)

@@ -1,19 +1,31 @@
 """r/ChangeMyView posts as belief items: is the original poster's view correct?
 
-Input: JSONL, one post per line, in the layout of Priniski & Horne's top-post collection
-(``post_index, title, selftext, delta_threads, ...``). ``delta_threads`` lists the comment chains
-that earned a delta (the subreddit's "you changed my view" award), each ``{row, comments}`` with
-``comments`` a reply chain from a top-level reply down to the award, ending with DeltaBot's
-confirmation. Comments carry no author names.
+Three layouts are read (``-T format=threads|convokit|pairs``; by default the layout is recognised):
+
+* ``threads``: JSONL, one post per line, in the layout of Priniski & Horne's top-post collection
+  (``post_index, title, selftext, delta_threads, ...``). ``delta_threads`` lists the comment chains
+  that earned a delta (the subreddit's "you changed my view" award), each ``{row, comments}`` with
+  ``comments`` a reply chain from a top-level reply down to the award, ending with DeltaBot's
+  confirmation or, in dumps without the bot's messages, with the award itself. No author names.
+* ``convokit``: the ConvoKit "winning-args" corpus of Tan et al. (2016), a folder with
+  ``utterances.jsonl`` and ``conversations.json`` (or one of those files); see ``cmv_corpora``.
+* ``pairs``: Tan et al.'s pair lists (``pair_task/*_pair_data.jsonlist``), one persuasive and one
+  non-persuasive reply thread per line; see ``cmv_corpora``.
 
 The question is the view (title + body), asked as "is this view correct?"; the belief is the
-probability that the view is correct. No label: the Martingale Score needs none.
+probability that the view is correct. No label: the Martingale Score needs none. The evidence is
+the replies that earned a delta (``-T evidence=persuasive``, the default), the matched replies that
+did not (``unpersuasive``; the two corpora of Tan et al. only), or both, alternating (``both``); the
+sample's metadata records the choice and each item's kind, so one can ask whether a model updates
+more on arguments that moved people.
 
 Decisions (from the real file, ``../shared/data/cmv``):
 
 * Evidence is the delta-earning reply of each thread, ``comments[-3]``: DeltaBot replies to the
   award comment (``comments[-1]``), and the award comment (``comments[-2]``) replies to the comment
-  that earned it. Without author names nothing else in a chain can be attributed robustly: chains
+  that earned it. A chain whose last comment is the award (``!delta``, ∆) and not DeltaBot's reply
+  was dumped without the bot's messages: its delta-earning reply is ``comments[-2]``. Without author
+  names nothing else in a chain can be attributed robustly: chains
   run between several people (readers other than the OP award deltas too), and a challenger
   sometimes replies to themselves. So the award comments (the OP's or a reader's
   acknowledgement, "!delta ...") and DeltaBot's messages are never shown, nor is the rest of the
@@ -34,16 +46,18 @@ Decisions (from the real file, ``../shared/data/cmv``):
 * A post whose replies are all gone, or that has no delta thread, has no evidence: it is left out
   and recorded in the skipped rows in both ``bad_rows`` modes (it is well-formed, just unusable).
   Malformed rows (not JSON, no title, ``delta_threads`` not a list of ``{comments: [...]}`` chains
-  of at least 3 comments ending with DeltaBot, a duplicate ``post_index``) follow ``bad_rows``.
+  ending with DeltaBot's confirmation or an award, a duplicate ``post_index``) follow ``bad_rows``.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from martingale_harness.domains.base import (
     DEFAULT_EVIDENCE_BUDGET,
@@ -72,7 +86,10 @@ _OUTCOME = re.compile(
 )
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _GONE = re.compile(r"^\s*(?:\[deleted\]|\[removed\]|This comment has been overwritten\b)", re.IGNORECASE)
-_DELTABOT = re.compile(r"delta", re.IGNORECASE)
+# DeltaBot's replies to an award: "Confirmed: 1 delta awarded to /u/...", "This delta has been rejected. ..."
+_DELTABOT = re.compile(r"^\s*(?:confirmed:\s*\d+\s+delta|this delta has been rejected)|\bdeltabot\b", re.IGNORECASE)
+# the award itself: "!delta", or the delta sign (also as the HTML entity some dumps keep)
+_AWARD = re.compile(r"!delta\b|∆|Δ|&#8710;", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,8 @@ class CmvPost:
     """Threads whose delta-earning reply was deleted or removed."""
     paragraphs_removed: int
     """Paragraphs of the post body cut or shortened as edits or outcome reports."""
+    unpersuasive: tuple[str, ...] = ()
+    """Replies matched to the persuasive ones that earned no delta (the corpora of Tan et al. only)."""
 
 
 def _mentions_outcome(paragraph: str) -> bool:
@@ -189,11 +208,11 @@ def _post(obj: dict[str, Any]) -> CmvPost | str:
         comments = thread.get("comments") if isinstance(thread, dict) else None
         if not isinstance(comments, list) or not all(c is None or isinstance(c, str) for c in comments):
             return f"post {index}: delta thread #{k} must be an object with a list of comment texts"
-        if len(comments) < 3 or not _DELTABOT.search(comments[-1] or ""):
-            return (f"post {index}: delta thread #{k} is not a chain of reply, delta award and DeltaBot's "
-                    "confirmation (at least 3 comments, the last one DeltaBot's)")
-        earning = comments[-3]
-        if earning is None or not earning.strip() or _GONE.match(earning):
+        earning = _delta_earning(comments)
+        if earning is False:
+            return (f"post {index}: delta thread #{k} is not a chain of reply and delta award (the last comment "
+                    "must be DeltaBot's confirmation of the award before it, or the award itself: !delta or ∆)")
+        if not isinstance(earning, str) or not earning.strip() or _GONE.match(earning):
             gone += 1
             continue
         reply, _ = strip_after_the_fact(earning)
@@ -215,6 +234,20 @@ def _post(obj: dict[str, Any]) -> CmvPost | str:
     )
 
 
+def _delta_earning(comments: list[str | None]) -> str | None | Literal[False]:
+    """The reply that earned the delta of a chain (None if it is gone), or False if the chain has no award.
+
+    A chain ends with DeltaBot's confirmation (reply, award, confirmation) or, in dumps without the bot's
+    messages, with the award itself (reply, award: "!delta" or the delta sign).
+    """
+    last = comments[-1] if comments else None
+    if len(comments) >= 3 and _DELTABOT.search(last or ""):
+        return comments[-3]
+    if len(comments) >= 2 and _AWARD.search(last or "") and not _DELTABOT.search(last or ""):
+        return comments[-2]
+    return False
+
+
 def question_text(post: CmvPost) -> str:
     """The view, asked as a yes/no question: the belief is the probability that the view is correct."""
     parts = [
@@ -229,9 +262,51 @@ def question_text(post: CmvPost) -> str:
     return "\n\n".join(parts)
 
 
-def evidence_items(post: CmvPost, max_evidence: int | None = None) -> list[str]:
-    """The replies (the first ``max_evidence``), one item each; nothing says that they earned a delta."""
-    return [f"A reply to the post:\n\n{reply}" for reply in post.replies[:max_evidence]]
+EVIDENCE_CHOICES: tuple[str, ...] = ("persuasive", "unpersuasive", "both")
+FORMATS: tuple[str, ...] = ("threads", "convokit", "pairs")
+
+
+def evidence_items(post: CmvPost, max_evidence: int | None = None,
+                   evidence: str = "persuasive") -> tuple[list[str], list[str]]:
+    """The replies shown as evidence, one item each, and the kind of each (``persuasive``/``unpersuasive``).
+
+    ``both`` alternates the two kinds (persuasive first), so neither comes all at the end of the
+    conversation; ``max_evidence`` keeps the first N of that order. Nothing in an item says its kind.
+    """
+    persuasive = [("persuasive", r) for r in post.replies]
+    unpersuasive = [("unpersuasive", r) for r in post.unpersuasive]
+    if evidence == "persuasive":
+        chosen = persuasive
+    elif evidence == "unpersuasive":
+        chosen = unpersuasive
+    else:
+        chosen = [x for pair in itertools.zip_longest(persuasive, unpersuasive) for x in pair if x is not None]
+    chosen = chosen[:max_evidence]
+    return [f"A reply to the post:\n\n{reply}" for _, reply in chosen], [kind for kind, _ in chosen]
+
+
+def detect_format(path: Path) -> str:
+    """The layout of a CMV source: a ConvoKit folder or file, or a JSONL of threads or of pairs."""
+    if path.is_dir() or path.name in ("utterances.jsonl", "conversations.json"):
+        return "convokit"
+    _check_path(path)
+    objects = 0
+    with path.open("rb") as f:
+        for raw in itertools.islice(f, 50):
+            try:
+                obj = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            objects += isinstance(obj, dict)
+            if isinstance(obj, dict) and "delta_threads" in obj:
+                return "threads"
+            if isinstance(obj, dict) and {"positive", "negative"} <= obj.keys():
+                return "pairs"
+    if not objects:  # nothing to tell by: the threads reader names each bad line
+        return "threads"
+    raise DataError(path, "cannot tell the CMV layout: expected JSONL posts with delta_threads (threads), a ConvoKit "
+                          "winning-args folder (convokit) or Tan et al.'s pair lists with positive/negative (pairs); "
+                          "pass -T format=threads|convokit|pairs")
 
 
 def load(
@@ -240,25 +315,55 @@ def load(
     evidence_budget: int | None = DEFAULT_EVIDENCE_BUDGET,
     bad_rows: str = "skip",
     max_evidence: int | None = None,
+    format: str | None = None,
+    evidence: str | None = None,
 ) -> LoadResult:
-    """The ``cmv`` domain loader (see ``domains.base``); ``max_evidence`` keeps the first N replies."""
+    """The ``cmv`` domain loader (see ``domains.base``).
+
+    ``format`` (``threads``, ``convokit``, ``pairs``; None: recognised from the source), ``evidence``
+    (``persuasive``, the default, ``unpersuasive`` or ``both``), ``max_evidence`` keeps the first N replies.
+    """
+    from martingale_harness.domains import cmv_corpora
+
     budget = check_budget(evidence_budget)
     if max_evidence is not None and (isinstance(max_evidence, bool) or not isinstance(max_evidence, int)
                                      or max_evidence < 1):
         raise ConfigError(f"max_evidence must be a positive number of replies (or None for all), got {max_evidence!r}")
+    evidence = evidence or "persuasive"
+    if evidence not in EVIDENCE_CHOICES:
+        raise ConfigError(f"evidence={evidence!r} is not allowed; allowed: {', '.join(EVIDENCE_CHOICES)}")
+    if format is not None and format not in FORMATS:
+        raise ConfigError(f"format={format!r} is not allowed; allowed: {', '.join(FORMATS)} (or leave it out)")
+    source = Path(path)
+    if not source.exists():
+        raise DataError(source, "CMV data file does not exist")
+    layout = format or detect_format(source)
+    if evidence != "persuasive" and layout == "threads":
+        raise ConfigError(f"evidence={evidence} needs replies that earned no delta, which the threads layout does "
+                          "not have (it lists delta threads only); use a ConvoKit winning-args corpus or Tan et al.'s "
+                          "pairs")
     rows = RowCollector(bad_rows)
+    readers = {"threads": read_posts, "convokit": cmv_corpora.read_convokit, "pairs": cmv_corpora.read_pairs}
     items = []
-    for post in read_posts(path, rows):
-        evidence, cut = truncate_evidence(evidence_items(post, max_evidence), budget)
+    for post in readers[layout](source, rows):
+        texts, kinds = evidence_items(post, max_evidence, evidence)
+        if not texts:
+            rows.skipped.append(SkippedRow(str(source), f"post {post.post_id}: no {evidence} reply to show"))
+            continue
+        shown, cut = truncate_evidence(texts, budget)
         items.append(DomainItem(
             sample_id=post.post_id,
             question_id=post.post_id,
             question=question_text(post),
-            evidence=evidence,
+            evidence=shown,
             label=None,
-            metadata={"source": "cmv", "post_index": post.post_id, "title": post.title,
+            metadata={"source": "cmv", "cmv_format": layout, "post_index": post.post_id, "title": post.title,
+                      "evidence_choice": evidence, "evidence_kinds": kinds,
                       "delta_threads": post.delta_threads, "replies_total": len(post.replies),
+                      "unpersuasive_total": len(post.unpersuasive),
                       "replies_gone": post.replies_gone, "post_paragraphs_removed": post.paragraphs_removed},
             truncated=cut,
         ))
+    if not items:
+        raise DataError(source, f"no post has a {evidence} reply to show")
     return LoadResult(items=items, skipped=rows.skipped, evidence_budget=budget)
