@@ -38,8 +38,12 @@ def test_answers_and_logprobs_come_back_in_input_order(tiny_model: Path) -> None
     drawn = sample(model, tokenizer, conversations, n=3, max_new_tokens=5, temperature=1.0, batch_size=3)
     assert [len(g) for g in drawn] == [3, 3, 3, 3]
     assert all(s.prompt_ids == alone[i].prompt_ids for i, g in enumerate(drawn) for s in g)
-    one_by_one = [completion_logprobs(model, [s])[0] for s in alone]
     together = completion_logprobs(model, alone, batch_size=3)
     assert [len(x) for x in together] == [len(s.completion_ids) for s in alone]
-    for a, b in zip(together, one_by_one, strict=True):
-        assert a == pytest.approx(b, abs=1e-4)
+    for s, got in zip(alone, together, strict=True):
+        # reference: the whole unpadded sequence's logits, read at the positions before each completion token
+        seq = torch.tensor([list(s.prompt_ids + s.completion_ids)])
+        with torch.inference_mode():
+            logp = torch.log_softmax(model(input_ids=seq).logits.float()[0], dim=-1)
+        want = [float(logp[len(s.prompt_ids) - 1 + k, t]) for k, t in enumerate(s.completion_ids)]
+        assert got == pytest.approx(want, abs=1e-4)

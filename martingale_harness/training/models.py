@@ -182,7 +182,12 @@ def sample(model: Any, tokenizer: PreTrainedTokenizerBase, conversations: Sequen
 
 
 def completion_logprobs(model: Any, samples: Sequence[Sampled], batch_size: int = 8) -> list[list[float]]:
-    """The log-probability of each completion token under ``model`` (with its active adapter), per sample."""
+    """The log-probability of each completion token under ``model`` (with its active adapter), per sample.
+
+    Sequences are left-padded (positions from the attention mask), so every completion ends at the last
+    position and the model computes logits for the last ``longest completion + 1`` positions only: over a
+    49k vocabulary the logits of a whole 1,800-token prompt would cost more than the forward pass.
+    """
     import torch
 
     was_training = model.training
@@ -193,17 +198,22 @@ def completion_logprobs(model: Any, samples: Sequence[Sampled], batch_size: int 
             chunk = [samples[i] for i in batch]
             seqs = [list(s.prompt_ids + s.completion_ids) for s in chunk]
             width = max(len(x) for x in seqs)
+            keep = max(len(s.completion_ids) for s in chunk) + 1
             ids = torch.zeros((len(seqs), width), dtype=torch.long)
             mask = torch.zeros_like(ids)
-            for i, seq in enumerate(seqs):  # right-padded: positions need no offset
-                ids[i, :len(seq)] = torch.tensor(seq)
-                mask[i, :len(seq)] = 1
+            for i, seq in enumerate(seqs):
+                ids[i, width - len(seq):] = torch.tensor(seq)
+                mask[i, width - len(seq):] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
             with torch.inference_mode():
-                logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(model.device))[..., 0]
+                logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                               position_ids=positions.to(model.device), logits_to_keep=keep).logits.float()
+            # logits[:, j] predicts token width - keep + j + 1
+            targets = ids[:, width - keep + 1:].to(model.device)
+            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, targets[..., None])[..., 0]
             for i, s in enumerate(chunk):
-                begin = len(s.prompt_ids) - 1
-                result[batch[i]] = logp[i, begin:begin + len(s.completion_ids)].tolist()
+                n = len(s.completion_ids)
+                result[batch[i]] = logp[i, logp.shape[1] - n:].tolist() if n else []
     finally:
         model.train(was_training)
     return result
