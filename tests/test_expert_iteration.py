@@ -106,8 +106,15 @@ def test_rounds_keep_only_above_margin_samples_and_fine_tune_on_exactly_those(
         # the round's fine-tuning saw exactly the kept completions, each after its episode's prompt
         assert kept, "the digit bias should make some group's best clearly better than its mean"
         examples = trained_on[number - 1]
-        assert [e["completion"][0]["content"] for e in examples] == [samples[i]["completion"] for i in kept]
-        assert record["sft_examples"] == len(kept) and record["grad_norm"] > 0
+        posterior_turns, replayed = examples[:len(kept)], examples[len(kept):]
+        assert [e["completion"][0]["content"] for e in posterior_turns] == [samples[i]["completion"] for i in kept]
+        # replay_priors: then every readable prior of the round's pass, after the bare prior question
+        pass_file = tmp_path / "run" / "priors" / f"pass-{number - 1}.jsonl"
+        readable = [p for p in _lines(pass_file) if p["prior"] is not None]
+        assert [e["completion"][0]["content"] for e in replayed] == [p["answer"] for p in readable]
+        assert all([m["role"] for m in e["prompt"]] == ["user"] for e in replayed)
+        assert record["martingale/replayed_priors"] == len(readable)
+        assert record["sft_examples"] == len(kept) + len(readable) and record["grad_norm"] > 0
         for key in ("martingale/share_format", "martingale/no_signal_groups", "martingale/readable_rate", "kl"):
             assert key in record
     assert rounds[0]["kl"] == 0.0  # a new LoRA starts as the base: sampled from the start policy itself

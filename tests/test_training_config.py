@@ -267,6 +267,7 @@ _EI = {"algorithm": "expert_iteration"}
     ({**_EI, "trainer": {"num_generations": 4, "max_completion_length": 8}},
      r"trainer.max_completion_length, trainer.num_generations: GRPO/RLOO key\(s\)"),
     ({**_EI, "beta": 0.04}, r"beta is GRPO/RLOO's KL coefficient"),
+    ({**_EI, "expert_iteration": {"replay_priors": "yes"}}, r"expert_iteration.replay_priors must be true or false"),
     ({**_EI, "episodes": {"prior_refresh_steps": 5}}, r"expert iteration refreshes the priors between rounds"),
     ({**_EI, "expert_iteration": {"samples": 1}}, r"expert_iteration.samples=1 must be >= 2"),
     ({**_EI, "expert_iteration": {"temperature": 0}}, r"expert_iteration.temperature must be > 0"),

@@ -15,7 +15,10 @@ Each round (``expert_iteration.rounds``):
    better (all equal, or within the margin), are dropped. Ties go to the earliest sample.
 5. **Fine-tune.** TRL's ``SFTTrainer`` (the ``trainer`` section is its ``SFTConfig``; a new trainer per
    round, so the learning-rate schedule restarts) trains the LoRA on the kept (prompt, completion)
-   pairs, loss on the completion only. A round that keeps nothing trains nothing and says so.
+   pairs, loss on the completion only. With ``replay_priors`` (default) the round's readable prior
+   answers are trained on too (prior question -> the policy's own prior answer): trained on posterior
+   turns alone, a 135M policy stopped answering the prior question after one round. A round that keeps
+   nothing trains nothing and says so.
 
 There is no KL term in the loss; what keeps the policy near its start is the few SFT steps on its own
 samples. The KL to the start policy (per token, TRL's k3 estimator, on the first sample of each group,
@@ -43,6 +46,7 @@ from numpy.typing import ArrayLike
 from martingale_harness.training.diagnostics import group_ids, reward_parts
 
 if TYPE_CHECKING:
+    from martingale_harness.training.episodes import PriorStore
     from martingale_harness.training.grpo import Prepared, TrainResult
     from martingale_harness.training.models import Sampled
     from martingale_harness.training.reward import RewardBreakdown, RewardWeights
@@ -143,10 +147,12 @@ def train_expert_iteration(prepared: Prepared, *, progress: bool = True) -> Trai
                      breakdown, reward.weights, set(kept))
 
         if kept:
+            examples = [{"prompt": rows[items[i]]["prompt"],
+                         "completion": [{"role": "assistant", "content": flat[i].text}]} for i in kept]
+            replay = _prior_replay(run.store) if settings.replay_priors else []
+            record["martingale/replayed_priors"] = float(len(replay))
             sft = _fine_tune(SFTTrainer, TrainerCallback, Dataset, policy, tokenizer,
-                             trainer_args(config, run.out, progress),
-                             [{"prompt": rows[items[i]]["prompt"],
-                               "completion": [{"role": "assistant", "content": flat[i].text}]} for i in kept])
+                             trainer_args(config, run.out, progress), examples + replay)
             record.update(sft)
         else:
             logger.warning("round %d kept no completion (no group's best beat its mean by more than %g): "
@@ -181,6 +187,15 @@ def _fine_tune(trainer_class: Any, callback_class: Any, dataset_class: Any, poli
     return {"loss": float(np.mean(losses)) if losses else float(output.training_loss),
             "grad_norm": float(np.mean(norms)) if norms else math.nan,
             "sft_examples": float(len(examples)), "sft_steps": float(output.global_step)}
+
+
+def _prior_replay(store: PriorStore) -> list[dict[str, Any]]:
+    """SFT pairs (prior question, the policy's own prior answer) for every readable prior of the current pass."""
+    answers = store.answers or []
+    return [{"prompt": store.prompts.prior_messages(episode),
+             "completion": [{"role": "assistant", "content": answer}]}
+            for episode, answer, belief in zip(store.episodes, answers, store.beliefs, strict=True)
+            if belief is not None]
 
 
 def _write_round(path: Path, items: list[int], prior_answers: list[str], samples: Sequence[Sampled],
