@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -13,7 +14,7 @@ from inspect_ai._util.package import get_installed_package_name
 
 from martingale_harness.config import task_config
 from martingale_harness.domains import bayes as bayes_domain
-from martingale_harness.errors import MartingaleError
+from martingale_harness.errors import ConfigError, MartingaleError
 from martingale_harness.task import _sample, build_task, domain_task
 
 P = ParamSpec("P")
@@ -21,15 +22,30 @@ R = TypeVar("R")
 
 
 def _user_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Show a user's mistake (bad path, bad setting) as one message, not a traceback."""
+    """Show a user's mistake (bad path, bad setting, a ``-T`` name the task does not have) as one message.
+
+    inspect drops a ``-T`` argument a task does not declare with a warning, which ``--display none``
+    hides, and runs with the default: a misspelt ``-T paradigms=cot`` would measure ``direct``. So the
+    task declares ``**unknown`` to inspect (its signature gains a variadic keyword) and refuses every
+    name but inspect's own ``model``.
+    """
+    signature = inspect.signature(fn)
+    known = list(signature.parameters)
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        kwargs.pop("model", None)  # inspect passes it to every task that takes **kwargs
+        unknown = sorted(set(kwargs) - set(known))
         try:
+            if unknown:
+                raise ConfigError(f"-T {', '.join(unknown)}: not an argument of this task; its arguments: "
+                                  f"{', '.join(known)}")
             return fn(*args, **kwargs)
         except MartingaleError as e:
             raise PrerequisiteError(f"martingale: {e}") from e
 
+    variadic = inspect.Parameter("unknown", inspect.Parameter.VAR_KEYWORD)
+    wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), variadic])  # type: ignore[attr-defined]
     return wrapper
 
 

@@ -86,6 +86,12 @@ def test_from_python_a_refusal_raises_and_a_failed_sample_is_on_stderr(
     with pytest.raises(Exception, match="protocol.paradigm='bogus' is not allowed"):
         inspect_eval("martingale/forecast", model="sim/bayesian", task_args={"paradigm": "bogus"}, limit=1,
                      display="none", log_dir=str(tmp_path))
+    # a -T name the task does not have is refused, not dropped with a warning (the run would use the default)
+    for task in ("martingale/forecast", "martingale/cmv", "martingale/bayes"):
+        with pytest.raises(Exception, match=r"-T paradigms: not an argument of this task; its arguments: .*paradigm"):
+            inspect_eval(task, model="sim/bayesian", task_args={"paradigms": "cot"}, limit=1, display="none",
+                         log_dir=str(tmp_path))
+    assert not list(tmp_path.glob("*.eval"))
     monkeypatch.setenv("LOCAL_API_KEY", "wrong-key")
     with LocalOpenAIServer(api_key="right-key") as server:
         monkeypatch.setenv("LOCAL_BASE_URL", server.base_url)
