@@ -181,6 +181,13 @@ def test_example_configs_are_valid(base_dir: Path) -> None:
         cpu.task, cpu.data, cpu.holdout_fraction, cpu.split_seed)
     check_trainer_keys(recipe, SFTConfig)
     assert recipe.evaluation.data is not None and recipe.evaluation.data.endswith("2025-11-09-llm.json")
+    assert recipe.expert_iteration.replay_priors is False  # as the documented run 2 was measured
+    # the ForecastBench recipe trains and evaluates on the two halves of one question set
+    fb = load_train_config(REPO / "examples" / "recipe_fb_cpu.yaml",
+                           [f"base_model={base_dir}", f"init_adapter={organism}"])
+    check_trainer_keys(fb, SFTConfig)
+    assert fb.data is not None and fb.data.endswith("2025-11-09-llm.json") and fb.evaluation.data is None
+    assert (fb.expert_iteration.replay_priors, fb.reward) == (True, recipe.reward)
     grpo = load_train_config(REPO / "examples" / "recipe_grpo_cpu.yaml",
                              [f"base_model={base_dir}", f"init_adapter={organism}"])
     check_trainer_keys(grpo, GRPOConfig)
