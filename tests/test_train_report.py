@@ -78,7 +78,16 @@ def test_a_held_out_result_unlike_the_training_batches_is_named(tmp_path: Path) 
         {"evaluation": {"heldout_samples": 150, "trained": trained}}))
     text = report_markdown(read_training_log(run))
     assert "Held-out (150 samples): trained MS 0.450 [0.300, 0.600]" in text
-    assert "the last batch MS was +0.000, outside the trained adapter's held-out interval [0.300, 0.600]" in text
+    assert ("the last batch MS (sampled before the last round's fine-tuning) was +0.000, outside the trained "
+            "adapter's held-out interval [0.300, 0.600]") in text
+    # one round: its batch MS is the start policy's, so nothing is compared with the held-out result
+    (tmp_path / "one").mkdir()
+    one = _run_dir(tmp_path / "one", share_ms=0.9, no_signal=0.0, ms=[0.5], unit="round")
+    (one / "adapter").mkdir()
+    (one / "adapter" / "martingale_card.json").write_text(json.dumps(
+        {"evaluation": {"heldout_samples": 150, "trained": trained}}))
+    text = report_markdown(read_training_log(one))
+    assert "disagree" not in text and "the only measurement of the trained policy" in text
 
 
 def test_cli_writes_the_report_and_curves(tmp_path: Path) -> None:

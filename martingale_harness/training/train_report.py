@@ -167,12 +167,19 @@ def findings(log: TrainingLog) -> list[str]:
         out.append(_evaluation_line(evaluation))
         held = ((evaluation.get("trained") or {}).get("metrics") or {})
         low_h, high_h = held.get("ms_slope_ci_low"), held.get("ms_slope_ci_high")
-        if ms.size and isinstance(low_h, int | float) and isinstance(high_h, int | float) \
+        # expert iteration samples a round before fine-tuning on it: its batch MS of round N is the policy
+        # after N - 1 rounds, so a one-round run has no batch measurement of a trained policy at all
+        before = " (sampled before the last round's fine-tuning)" if log.unit == "round" else ""
+        if log.unit == "round" and ms.size == 1:
+            out.append("The only round's batch MS was measured on the start policy's samples (expert iteration "
+                       "samples a round before fine-tuning on it): the held-out evaluation is the only measurement "
+                       "of the trained policy.")
+        elif ms.size and isinstance(low_h, int | float) and isinstance(high_h, int | float) \
                 and not low_h <= ms[-1] <= high_h:
-            out.append(f"**The training batches and the held-out questions disagree**: the last batch MS was "
-                       f"{ms[-1]:+.3f}, outside the trained adapter's held-out interval [{low_h:.3f}, {high_h:.3f}]: "
-                       "what the policy learnt on its training questions did not carry over (too few or too "
-                       "unlike the held-out ones).")
+            out.append(f"**The training batches and the held-out questions disagree**: the last batch MS{before} "
+                       f"was {ms[-1]:+.3f}, outside the trained adapter's held-out interval [{low_h:.3f}, "
+                       f"{high_h:.3f}]: what the policy learnt on its training questions did not carry over (too "
+                       "few or too unlike the held-out ones).")
     elif log.card is None:
         out.append("The run has no adapter/martingale_card.json (unfinished?): no held-out evaluation to report.")
     return out
