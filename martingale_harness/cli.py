@@ -71,6 +71,28 @@ def list_plugins() -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5])
 
 
+@main.command("new-plugin")
+@click.argument("name")
+@click.argument("directory", type=click.Path(file_okay=False), default=".")
+@click.option("--kind", type=click.Choice(["extractor", "reward-term"]), default="extractor", show_default=True,
+              help="What the plugin contributes.")
+def new_plugin_command(name: str, directory: str, kind: str) -> None:
+    """Write a ready plugin package DIRECTORY/martingale-NAME: pyproject with the entry point, module, test.
+
+    It installs and runs as is; the plugin guide (docs/plugins.md) says what to change.
+    """
+    from martingale_harness.plugin_template import write_plugin
+
+    try:
+        files = write_plugin(name, kind, directory)  # type: ignore[arg-type]
+    except MartingaleError as e:
+        raise UserError(e) from None
+    root = files[0].parent
+    for path in files:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: pip install -e '{root}[test]' && pytest {root} && martingale plugins")
+
+
 @main.command("rescore")
 @click.argument("log_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--extractors", required=True, help="Comma-separated extractor names, e.g. step_judge.")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pluggy
 
 from martingale_harness.extraction import Extractor
-from martingale_harness.training.terms import RewardTerm
+from martingale_harness.reward_terms import RewardTerm
 
 PROJECT = "martingale_harness"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -31,7 +31,7 @@ def martingale_register_reward_terms(register: Callable[[RewardTerm], None]) -> 
     """Contribute reward terms for ``martingale train`` by calling ``register(term)`` once for each.
 
     A term (``.name``, ``.check(labels, metadata)``, ``.values(batch)``; see
-    :class:`~martingale_harness.training.terms.RewardTerm`) is selected by ``reward.info_term`` in a
+    :class:`~martingale_harness.reward_terms.RewardTerm`) is selected by ``reward.info_term`` in a
     training config and weighted by ``reward.info_coef``. Called once, when the plugin manager is
     first built. Names must be unique across plugins.
     """

@@ -3,6 +3,10 @@
 Plugins are the entry points of the group ``martingale_harness`` (the built-ins too). Set
 ``MARTINGALE_DISABLE_PLUGINS=name1,name2`` to block entry points by name. A plugin that fails to
 import is recorded with its error and skipped; the harness keeps working with the others.
+
+``MARTINGALE_TRACE_PLUGINS=1`` (or logging at DEBUG, e.g. inspect's ``--log-level debug``) prints the
+import traceback of a plugin that failed to load and traces every hook call (which plugin registered
+what) on stderr.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -20,11 +26,12 @@ import pluggy
 from martingale_harness import hookspecs
 from martingale_harness.errors import ConfigError
 from martingale_harness.extraction import Extractor
-from martingale_harness.training.terms import RewardTerm
+from martingale_harness.reward_terms import RewardTerm
 
 logger = logging.getLogger(__name__)
 
 DISABLE_ENV = "MARTINGALE_DISABLE_PLUGINS"
+TRACE_ENV = "MARTINGALE_TRACE_PLUGINS"
 BUILTIN_DISTRIBUTION = "martingale-harness"
 PluginStatus = Literal["loaded", "blocked", "failed"]
 
@@ -69,7 +76,9 @@ class PluginHost:
             mine: dict[str, Extractor] = {}
             found.append((impl.plugin_name, mine))
             args = {"register": _collector(impl.plugin_name, mine, seen)}
+            _trace(f"calling {impl.plugin_name}.martingale_register_extractors")
             impl.function(**{a: args[a] for a in impl.argnames})
+            _trace(f"{impl.plugin_name} registered extractors: {', '.join(mine) or 'none'}")
         return found
 
     def extractors(self) -> dict[str, Extractor]:
@@ -108,7 +117,9 @@ class PluginHost:
             mine: dict[str, RewardTerm] = {}
             found.append((impl.plugin_name, mine))
             args = {"register": _term_collector(impl.plugin_name, mine, seen)}
+            _trace(f"calling {impl.plugin_name}.martingale_register_reward_terms")
             impl.function(**{a: args[a] for a in impl.argnames})
+            _trace(f"{impl.plugin_name} registered reward terms: {', '.join(mine) or 'none'}")
         return found
 
     def reward_terms(self) -> dict[str, RewardTerm]:
@@ -157,6 +168,17 @@ def _term_collector(plugin: str, mine: dict[str, RewardTerm], seen: dict[str, st
     return register
 
 
+def tracing() -> bool:
+    """Whether plugin loading and hook calls are traced (``MARTINGALE_TRACE_PLUGINS=1`` or DEBUG logging)."""
+    return os.environ.get(TRACE_ENV, "").strip() not in {"", "0"} or logger.isEnabledFor(logging.DEBUG)
+
+
+def _trace(message: str) -> None:
+    # stderr, not a logger: the trace must show even where no logging is configured (`martingale plugins`)
+    if tracing():
+        print(f"martingale plugins: {message}", file=sys.stderr)
+
+
 def blocked_names() -> set[str]:
     """Entry-point names listed in ``MARTINGALE_DISABLE_PLUGINS``."""
     return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
@@ -182,8 +204,13 @@ def load_plugins() -> PluginHost:
         except Exception as e:  # a broken third-party plugin must not take the harness down
             error = f"{type(e).__name__}: {e}"
             records.append(PluginRecord(ep.name, ep.value, *meta, status="failed", error=error))
-            logger.warning("martingale plugin %r (%s) failed to load: %s", ep.name, ep.value, error)
+            if tracing():
+                _trace(f"plugin {ep.name!r} ({ep.value}) failed to load:\n{traceback.format_exc()}")
+            else:
+                logger.warning("martingale plugin %r (%s) failed to load: %s (set %s=1 for the traceback)",
+                               ep.name, ep.value, error, TRACE_ENV)
             continue
+        _trace(f"loaded plugin {ep.name!r} ({ep.value}) from {meta[0]} {meta[1]}")
         pm.register(plugin, name=ep.name)
         records.append(PluginRecord(ep.name, ep.value, *meta, status="loaded"))
     pm.check_pending()  # a misspelt hook name in a plugin fails here, loudly

@@ -20,6 +20,7 @@ from inspect_ai.solver import TaskState
 
 from martingale_harness import stats
 from martingale_harness.beliefs import FAILURE_KINDS, BeliefReading
+from martingale_harness.extraction import safe_extract
 from martingale_harness.plugins import get_extractor, plugin_host
 from martingale_harness.transcript import Transcript, transcript_from_state
 
@@ -255,10 +256,8 @@ def _make_scorer(extractor_name: str) -> Scorer:
 
     async def score(state: TaskState, target: Target) -> Score:
         transcript = transcript_from_state(state)
-        readings = await extractor.extract(transcript) if transcript.turns else []
-        if len(readings) != len(transcript.turns):
-            raise RuntimeError(f"extractor {extractor_name!r} returned {len(readings)} beliefs "
-                               f"for {len(transcript.turns)} turns")
+        # a broken extractor plugin fails its own readings, never the sample (other extractors' scores)
+        readings = await safe_extract(extractor, transcript) if transcript.turns else []
         stages = [t.stage for t in transcript.turns]
         prior = readings[0] if readings and stages[0] == "prior" else None
         posterior = readings[-1] if readings and stages[-1] == "posterior" else None
@@ -280,7 +279,8 @@ def _make_scorer(extractor_name: str) -> Scorer:
         repeats = transcript.turns[0].repeats if transcript.turns else ()
         if repeats:
             # each repeat is read on its own, exactly as a one-turn transcript would be
-            repeat_readings = [(await extractor.extract(Transcript(transcript.question, (r,))))[0] for r in repeats]
+            repeat_readings = [(await safe_extract(extractor, Transcript(transcript.question, (r,))))[0]
+                               for r in repeats]
             ok = [r.value for r in repeat_readings if r.value is not None]
             value["prior_repeat"] = float(np.mean(ok)) if ok else math.nan
             metadata["prior_repeats"] = [r.to_dict() for r in repeat_readings]

@@ -314,6 +314,16 @@ def test_a_truncated_answer_is_read_only_from_an_explicit_final_statement() -> N
     assert read_probability("The", truncated=True).kind == "truncated"
 
 
+@pytest.mark.parametrize("cut", ["Probability: 0.", "Probability: 0.3", "Final answer: 0.4", "Probability: 0.35."])
+def test_a_number_the_token_limit_cuts_is_not_read(cut: str) -> None:
+    # found with sim/scripted: "Probability: 0." cut off there read as 0, though it may have become 0.35
+    assert read_probability(cut).status == "ok"
+    reading = read_probability(cut, truncated=True)
+    assert reading.kind == "truncated"
+    assert reading.reason == "cut off by the token limit in the middle of its last number"
+    assert read_probability(cut + "\n\nBecause the", truncated=True).status == "ok"  # the number was complete
+
+
 @pytest.mark.parametrize("text,kind", [
     ("", "no_number"), ("words only", "no_number"), ("Probability: 0.XX", "no_number"),
     ("Probability: 70", "out_of_range"), ("Probability: 0.3\n\nProbability: 0.8", "conflict"),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from martingale_harness import stats
+from martingale_harness.reward_terms import RewardBatch
 from martingale_harness.training.diagnostics import (
     batch_diagnostics,
     group_ids,
@@ -15,7 +16,6 @@ from martingale_harness.training.diagnostics import (
     variance_shares,
 )
 from martingale_harness.training.reward import RewardWeights, combine
-from martingale_harness.training.terms import RewardBatch
 
 
 def _within_cov(a: np.ndarray, b: np.ndarray, groups: np.ndarray) -> float:

@@ -22,9 +22,9 @@ from inspect_ai.log import EvalLog, EvalSample
 from martingale_harness import hookspecs, stats
 from martingale_harness.errors import ConfigError
 from martingale_harness.plugins import PluginHost, get_extractor, get_reward_term, plugin_host
+from martingale_harness.reward_terms import RewardBatch
 from martingale_harness.training.episodes import Episode, EpisodePrompts
 from martingale_harness.training.reward import MartingaleReward, RewardWeights, combine, ms_shares
-from martingale_harness.training.terms import RewardBatch
 from martingale_harness.transcript import TURNS_KEY
 
 

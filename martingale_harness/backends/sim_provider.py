@@ -10,6 +10,9 @@ distill``): ``-M grid=G`` states every belief rounded to the nearest multiple of
 always uses the K-th answer phrasing (0 = ``Probability: X``) instead of a seeded choice among them;
 ``-M terse=true`` answers with the belief line alone (no reasoning sentence, chain of thought ignored).
 
+``sim/scripted -M answers=FILE`` answers from a JSONL script by sample id and belief turn
+(``backends/scripted.py``), for plugin and protocol tests on exactly the text they are about.
+
 ``sim/judge`` (``-M noise=S``, ``-M seed=N``) is a simulated grader for judge extractors: it reads
 the JSON list of steps on the last line of its prompt and returns, as a JSON list, 0.5 for "before
 any step" and then, per step, the last probability the step states (carrying the previous belief
@@ -60,6 +63,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from martingale_harness.backends.scripted import ScriptedAnswers
 from martingale_harness.backends.sim_bayes import BayesOracle, bayes_oracle
 from martingale_harness.backends.simulated import AGENT_KINDS, DEFAULT_HORIZON, SimAgent
 from martingale_harness.protocol import COT_INSTRUCTION, REPEAT_SEED_OFFSET, YES_NO_PROBE, is_belief_prompt
@@ -162,6 +166,14 @@ class SimJudge:
         return [round(float(b), 4) for b in beliefs]
 
 
+def _active_sample_id() -> object:
+    """The id of the sample being generated for (None outside an eval)."""
+    from inspect_ai.log._samples import sample_active  # no public accessor for the running sample
+
+    active = sample_active()
+    return None if active is None else active.sample.id
+
+
 def _int_arg(value: Any, name: str = "seed") -> int:
     if isinstance(value, bool) or not str(value).lstrip("-").isdigit():
         raise ValueError(f"-M {name} must be an integer, got {value!r}")
@@ -190,10 +202,13 @@ class SimulatedReasonerAPI(ModelAPI):
         super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
         self.agent: SimAgent | None = None
         self.judge: SimJudge | None = None
+        self.script: ScriptedAnswers | None = None
         self.style = AnswerStyle()
         try:
             if model_name == "judge":
                 self.judge = self._judge(model_args)
+            elif model_name == "scripted":
+                self.script = self._script(model_args)
             else:
                 self.style = AnswerStyle.from_args(model_args)
                 self.agent = self._agent(model_name, {k: v for k, v in model_args.items()
@@ -209,6 +224,15 @@ class SimulatedReasonerAPI(ModelAPI):
         return SimJudge(_float_arg("noise", model_args.get("noise", 0.0)), _int_arg(model_args.get("seed", 0)))
 
     @staticmethod
+    def _script(model_args: dict[str, Any]) -> ScriptedAnswers:
+        unknown = sorted(set(model_args) - {"answers"})
+        if unknown:
+            raise ValueError(f"sim/scripted: unknown model args {unknown}; allowed: ['answers']")
+        if "answers" not in model_args:
+            raise ValueError("sim/scripted needs -M answers=FILE (a JSONL of scripted answers)")
+        return ScriptedAnswers.load(str(model_args["answers"]))
+
+    @staticmethod
     def _agent(model_name: str, model_args: dict[str, Any]) -> SimAgent:
         known = {"horizon", "kappa", "noise", "seed", "strength"}
         unknown = sorted(set(model_args) - known)
@@ -217,7 +241,7 @@ class SimulatedReasonerAPI(ModelAPI):
             raise ValueError(f"sim/{model_name}: unknown model args {unknown}; allowed: {sorted(known)}")
         if model_name not in AGENT_KINDS:
             raise ValueError(f"unknown simulated agent 'sim/{model_name}'; choose one of "
-                             + ", ".join(f"sim/{k}" for k in (*AGENT_KINDS, "judge")))
+                             + ", ".join(f"sim/{k}" for k in (*AGENT_KINDS, "judge", "scripted")))
         return SimAgent(
             kind=model_name,  # type: ignore[arg-type]
             kappa=_float_arg("kappa", model_args.get("kappa", 0.0)),
@@ -243,7 +267,11 @@ class SimulatedReasonerAPI(ModelAPI):
             raise ValueError("sim models need at least one user message (the question)")
         key = users[0].text
         logprobs = None
-        if self.judge is not None:
+        stop_reason = "stop"
+        if self.script is not None:
+            scripted = self.script.answer(_active_sample_id(), self._belief_turn(users))
+            text, stop_reason = scripted.text, scripted.stop_reason
+        elif self.judge is not None:
             text = self.judge.answer(key)
         else:
             assert self.agent is not None
@@ -266,11 +294,19 @@ class SimulatedReasonerAPI(ModelAPI):
             output_tokens=len(text.split()),
             total_tokens=sum(len(m.text.split()) for m in input) + len(text.split()),
         )
-        output = ModelOutput.from_content(model=f"sim/{self.model_name}", content=text)
+        output = ModelOutput.from_content(model=f"sim/{self.model_name}", content=text,
+                                          stop_reason=stop_reason)  # type: ignore[arg-type]
         output.usage = usage
         if logprobs is not None:
             output.choices[0].logprobs = logprobs
         return output
+
+    @staticmethod
+    def _belief_turn(users: list[ChatMessageUser]) -> int | None:
+        """k for the k-th belief request of the conversation; None for anything else (probe, debate)."""
+        if users[-1].text == YES_NO_PROBE or not is_belief_prompt(users[-1].text):
+            return None
+        return sum(is_belief_prompt(u.text) for u in users[:-1])
 
     @staticmethod
     def _probe_answer(belief: float, config: GenerateConfig) -> tuple[str, Logprobs | None]:

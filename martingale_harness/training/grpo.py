@@ -35,6 +35,7 @@ from typing import Any
 from martingale_harness.errors import ConfigError
 from martingale_harness.extraction import Extractor
 from martingale_harness.plugins import get_extractor, get_reward_term
+from martingale_harness.reward_terms import RewardTerm
 from martingale_harness.training.config import TrainConfig, check_trainer_keys
 from martingale_harness.training.episodes import (
     EpisodePrompts,
@@ -44,7 +45,6 @@ from martingale_harness.training.episodes import (
     split_episodes,
 )
 from martingale_harness.training.reward import METRIC_PREFIX
-from martingale_harness.training.terms import RewardTerm
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ extractor:
   the batch slope is 0 or undefined (fewer than 3 readable pairs, all priors equal). A batch in
   which nothing moves has every ``s_i = 0``: the MS term cannot tell inertia from rationality,
   which is why the information term exists.
-* **Information term** (``info_coef`` · a :class:`~martingale_harness.training.terms.RewardTerm`
+* **Information term** (``info_coef`` · a :class:`~martingale_harness.reward_terms.RewardTerm`
   plugin chosen by ``info_term``; ``info_coef = 0`` is the ablation). NaN values (not applicable)
   count as 0.
 * **Format term**: a completion whose posterior the extractor cannot read gets ``-format_penalty``
@@ -40,8 +40,8 @@ from numpy.typing import ArrayLike, NDArray
 from martingale_harness import stats
 from martingale_harness.beliefs import BeliefReading
 from martingale_harness.extraction import Extractor
+from martingale_harness.reward_terms import RewardBatch, RewardTerm
 from martingale_harness.training.diagnostics import batch_diagnostics
-from martingale_harness.training.terms import RewardBatch, RewardTerm
 from martingale_harness.transcript import Transcript, Turn
 
 METRIC_PREFIX = "martingale/"

@@ -22,7 +22,7 @@ import pluggy
 from numpy.typing import NDArray
 
 from martingale_harness.errors import ConfigError
-from martingale_harness.training.terms import RewardBatch, RewardTerm
+from martingale_harness.reward_terms import RewardBatch, RewardTerm
 
 CAP = 0.1
 """``update_magnitude`` pays nothing more for updates larger than this (in probability)."""

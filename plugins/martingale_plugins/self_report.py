@@ -38,7 +38,8 @@ How an answer is read (:func:`read_probability`):
      disagree, with none of them final, are a conflict).
 5. An answer cut off by the token limit (``truncated``: the turn's stop reason is ``max_tokens``) is
    read only when it holds a final-tier candidate or a ``Probability: X`` line; otherwise it fails as
-   ``truncated``, since its conclusion is missing.
+   ``truncated``, since its conclusion is missing. Its last number is not read either when the cut
+   comes right after it (nothing or a lone "." follows): "Probability: 0." may have become "0.35".
 6. A refusal ("I cannot assign a probability", "As an AI I can't predict") fails (``refusal``) unless
    the text still gives a final or explicit answer; a hedge ("... with certainty, but ...") is no
    refusal.
@@ -330,6 +331,9 @@ def read_probability(text: str, *, truncated: bool = False, given: str = "") -> 
     everything = sorted(itertools.chain.from_iterable(tiers.values()), key=lambda c: c.start)
     if truncated and not (tiers[_FINAL] or answer_lines):
         return BeliefReading.failed("cut off by the token limit before an explicit final statement", "truncated")
+    if truncated and everything and scan[everything[-1].end:] in ("", "."):
+        # "Probability: 0." cut off there may have gone on to "0.35": a number the cut ends is not read
+        return BeliefReading.failed("cut off by the token limit in the middle of its last number", "truncated")
     if tiers[_FINAL]:
         return _decide(tiers[_FINAL], visible, final=True)
     if answer_lines and not any(c.start > answer_lines[-1].end for c in everything):

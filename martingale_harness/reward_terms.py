@@ -7,7 +7,7 @@ hook (see :mod:`martingale_harness.hookspecs`) calls ``register(term)``; the bui
 (``brier_gain``, ``update_magnitude``, ``bayes_distance``) live in
 ``plugins/martingale_plugins/reward_terms.py`` and are registered exactly that way.
 
-numpy only: the reward is unit-tested without torch.
+numpy only: part of the plugin API (:mod:`martingale_harness.plugin_api`), importable without torch.
 """
 
 from __future__ import annotations

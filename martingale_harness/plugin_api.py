@@ -1,0 +1,42 @@
+"""The plugin API of martingale-harness: everything a plugin imports, from one module.
+
+A plugin is a module (or object) with ``@hookimpl`` functions named like the hooks below, found
+through the entry-point group ``martingale_harness``. The guide is ``docs/plugins.md`` (shipped in
+the package: ``martingale_harness/_data/plugins.md``); a test fails when a name here, a hook or a
+public field of these types is not documented there.
+
+Hooks (see :mod:`martingale_harness.hookspecs`):
+
+- ``martingale_register_extractors(register)``: ``register(extractor)`` for each :class:`Extractor`;
+- ``martingale_register_reward_terms(register)``: ``register(term)`` for each :class:`RewardTerm`.
+
+Only torch-free modules are imported here: extractor plugins must work in an evaluation-only install.
+"""
+
+from __future__ import annotations
+
+from martingale_harness.beliefs import FAILURE_KINDS, BeliefReading, BeliefStatus
+from martingale_harness.errors import ConfigError
+from martingale_harness.extraction import PLUGIN_ERROR_KIND, Extractor
+from martingale_harness.hookspecs import hookimpl
+from martingale_harness.reward_terms import RewardBatch, RewardTerm
+from martingale_harness.transcript import Stage, Transcript, Turn
+
+HOOKS: tuple[str, ...] = ("martingale_register_extractors", "martingale_register_reward_terms")
+"""The hook names a plugin may implement."""
+
+__all__ = [
+    "FAILURE_KINDS",
+    "HOOKS",
+    "PLUGIN_ERROR_KIND",
+    "BeliefReading",
+    "BeliefStatus",
+    "ConfigError",
+    "Extractor",
+    "RewardBatch",
+    "RewardTerm",
+    "Stage",
+    "Transcript",
+    "Turn",
+    "hookimpl",
+]
