@@ -2,7 +2,7 @@
 
 A plugin is a module (or object) with ``@hookimpl`` functions named like the hooks below, found
 through the entry-point group ``martingale_harness``. The guide is ``docs/plugins.md`` (shipped in
-the package: ``martingale_harness/_data/plugins.md``); a test fails when a name here, a hook or a
+the package: ``martingale_harness/_data/docs/plugins.md``); a test fails when a name here, a hook or a
 public field of these types is not documented there.
 
 Hooks (see :mod:`martingale_harness.hookspecs`):
