@@ -324,6 +324,12 @@ def test_a_number_the_token_limit_cuts_is_not_read(cut: str) -> None:
     assert read_probability(cut + "\n\nBecause the", truncated=True).status == "ok"  # the number was complete
 
 
+def test_a_cut_number_with_three_decimals_is_read() -> None:
+    # the corpus's rule 8: later digits move it by under 0.001
+    assert read_probability("Probability: 0.924198762989999", truncated=True).value == pytest.approx(0.924198762989999)
+    assert read_probability("Probability: 0.925", truncated=True).value == pytest.approx(0.925)
+
+
 @pytest.mark.parametrize("text,kind", [
     ("", "no_number"), ("words only", "no_number"), ("Probability: 0.XX", "no_number"),
     ("Probability: 70", "out_of_range"), ("Probability: 0.3\n\nProbability: 0.8", "conflict"),

@@ -39,7 +39,8 @@ How an answer is read (:func:`read_probability`):
 5. An answer cut off by the token limit (``truncated``: the turn's stop reason is ``max_tokens``) is
    read only when it holds a final-tier candidate or a ``Probability: X`` line; otherwise it fails as
    ``truncated``, since its conclusion is missing. Its last number is not read either when the cut
-   comes right after it (nothing or a lone "." follows): "Probability: 0." may have become "0.35".
+   comes right after it (nothing or a lone "." follows) before its third decimal: "Probability: 0."
+   may have become "0.35"; "0.92419..." is read, later digits move it by under 0.001.
 6. A refusal ("I cannot assign a probability", "As an AI I can't predict") fails (``refusal``) unless
    the text still gives a final or explicit answer; a hedge ("... with certainty, but ...") is no
    refusal.
@@ -290,6 +291,15 @@ _SPACES = str.maketrans({c: " " for c in "\u00a0\u2007\u202f\u2009\u200a"})
 _PLACEHOLDER = re.compile(r"\d*\.[xX?#_]+(?!\w)")
 
 
+def _cut_short(scan: str, last: _Candidate) -> bool:
+    """Whether the token limit cut ``last`` off before its value was fixed: "Probability: 0." may have
+    become 0.35; with three decimals or more, later digits move it by under 0.001 and it is read."""
+    if scan[last.end:] not in ("", "."):
+        return False
+    decimals = re.search(r"\.(\d*)\D*$", scan[last.start:last.end])
+    return decimals is None or len(decimals.group(1)) < 3
+
+
 def read_probability(text: str, *, truncated: bool = False, given: str = "") -> BeliefReading:
     """Read the probability stated in a model's answer, or fail with a short reason and a kind.
 
@@ -331,8 +341,7 @@ def read_probability(text: str, *, truncated: bool = False, given: str = "") -> 
     everything = sorted(itertools.chain.from_iterable(tiers.values()), key=lambda c: c.start)
     if truncated and not (tiers[_FINAL] or answer_lines):
         return BeliefReading.failed("cut off by the token limit before an explicit final statement", "truncated")
-    if truncated and everything and scan[everything[-1].end:] in ("", "."):
-        # "Probability: 0." cut off there may have gone on to "0.35": a number the cut ends is not read
+    if truncated and everything and _cut_short(scan, everything[-1]):
         return BeliefReading.failed("cut off by the token limit in the middle of its last number", "truncated")
     if tiers[_FINAL]:
         return _decide(tiers[_FINAL], visible, final=True)
