@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -202,12 +203,37 @@ def bayes_summary(
     return {key: getattr(result, key) for key in BAYES_KEYS}
 
 
+LIVE_DISPLAY_FUNCTION = "update_metrics_display_fn.<locals>.compute"
+"""inspect's live-display metric computation (``inspect_ai._eval.task.run``), by qualified name."""
+
+
+def _live_display_call() -> bool:
+    """Whether inspect's live display is asking (not the final results, ``inspect score`` or a report).
+
+    inspect recomputes live metrics at most every 0.9 s (ten times the computation's own duration when
+    that is longer), so the value it shows beside "Samples: 64/64" can be for far fewer samples: three
+    identical 64-sample runs showed MS -0.19, -0.15 and -0.13 there while each run's MS was -0.018. A
+    number that disagrees with the result is worse than none, so the live display gets no Martingale
+    metrics; the final results and the log have them.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_qualname == LIVE_DISPLAY_FUNCTION:
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
 @metric
 def martingale_metrics() -> Metric:
-    """Martingale Score and companions over all samples of one extractor (DESIGN §6 keys)."""
+    """Martingale Score and companions over all samples of one extractor (DESIGN §6 keys).
+
+    Left out of inspect's live display (see :func:`_live_display_call`).
+    """
 
     def compute(scores: list[SampleScore]) -> dict[str, float]:
-        # inspect calls this with no scores (and with partial results for its live display)
+        if _live_display_call():
+            return {}
         values = [s.score.value if isinstance(s.score.value, dict) else {} for s in scores]
         clusters = [
             (s.sample_metadata or {}).get("question_id", s.sample_id) for s in scores
