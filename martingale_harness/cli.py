@@ -216,7 +216,7 @@ def compare_command(log_a: str, log_b: str, extractors: str | None, split_by: st
     """Compare run B against run A on the same questions: MS, Brier and inertia, with paired tests."""
     from martingale_harness.compare import compare_runs, comparison_table
     from martingale_harness.config import parse_name_list
-    from martingale_harness.runs import read_run
+    from martingale_harness.runs import read_run, simulated_label_note
 
     try:
         run_a, run_b = read_run(log_a), read_run(log_b)
@@ -226,6 +226,9 @@ def compare_command(log_a: str, log_b: str, extractors: str | None, split_by: st
         raise UserError(e) from None
     click.echo(f"A: {run_a.path.name} ({run_a.model})\nB: {run_b.path.name} ({run_b.model})\n")
     click.echo(comparison_table(rows, split_by=split_by))
+    note = simulated_label_note([run_a, run_b])
+    if note and any(r.n_labelled for r in rows):
+        click.echo(f"\nNote: {note}")
 
 
 @main.command("cost")

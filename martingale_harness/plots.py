@@ -29,7 +29,7 @@ from scipy import stats as sps
 
 from martingale_harness import stats
 from martingale_harness.errors import MartingaleError
-from martingale_harness.runs import Run, SampleBeliefs
+from martingale_harness.runs import Run, SampleBeliefs, simulated_label_note
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -252,25 +252,31 @@ def panels(runs: Sequence[Run]) -> list[Panel]:
 # figures
 
 
-def _grid(n: int, suptitle: str) -> tuple[Figure, list[Axes]]:
+def _grid(n: int, suptitle: str, footnote: str | None = None) -> tuple[Figure, list[Axes]]:
     """A figure with exactly ``n`` axes (no empty slots), row by row, in cells of :data:`PANEL_SIZE`.
 
     The margins are fixed in inches (room for a 4-line title above each panel and the x label and
     legend below it) rather than left to a layout engine, which costs about a third of the drawing time.
+    A ``footnote`` gets its own strip below the panels (gid ``footnote``).
     """
     figure_cls, canvas_cls = _figure_classes()
     ncols = min(MAX_COLUMNS, n)
     nrows = math.ceil(n / ncols)
-    width, height = PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows + SUPTITLE_HEIGHT
+    lines = textwrap.wrap(footnote, int(PANEL_SIZE[0] * ncols * 15)) if footnote else []
+    strip = 0.15 + 0.13 * len(lines) if lines else 0.0
+    width, height = PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows + SUPTITLE_HEIGHT + strip
     fig = figure_cls(figsize=(width, height))
     canvas_cls(fig)  # attach an Agg canvas: savefig never consults a global backend
     left, right, top, bottom = PANEL_MARGINS
     axes_w, axes_h = PANEL_SIZE[0] - left - right, PANEL_SIZE[1] - top - bottom
-    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=(bottom + strip) / height,
                         top=1 - (top + SUPTITLE_HEIGHT) / height,
                         wspace=(left + right) / axes_w, hspace=(top + bottom) / axes_h)
     axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n)]
     fig.suptitle(suptitle, y=1 - 0.12 / height, va="top")
+    if lines:
+        fig.text(0.5, 0.08 / height, "\n".join(lines), ha="center", va="bottom", fontsize=7, style="italic",
+                 gid="footnote")
     return fig, axes
 
 
@@ -361,7 +367,8 @@ def calibration_figure(runs: Sequence[Run], n_bins: int = CALIBRATION_BINS) -> F
     items = [p for p in panels(runs) if labelled_endpoints(p.samples)[2].size]
     if not items:
         return None
-    fig, axes = _grid(len(items), f"Calibration of prior and posterior ({n_bins} equal-width bins)")
+    fig, axes = _grid(len(items), f"Calibration of prior and posterior ({n_bins} equal-width bins)",
+                      footnote=simulated_label_note([p.run for p in items]))
     for ax, panel in zip(axes, items, strict=True):
         prior, posterior, label = labelled_endpoints(panel.samples)
         ax.plot([0, 1], [0, 1], color="0.5", linestyle="--", linewidth=0.8, label="perfect calibration")

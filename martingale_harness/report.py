@@ -31,7 +31,7 @@ from typing import Any
 
 from martingale_harness.config import task_config
 from martingale_harness.errors import MartingaleError
-from martingale_harness.runs import Run
+from martingale_harness.runs import Run, simulated_label_note
 
 HIGHER_IS_BETTER_SYMBOLS = {True: "↑", False: "↓"}
 TABLE_HEADERS = ["Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"]
@@ -221,6 +221,9 @@ def write_report(runs: Sequence[Run], output_dir: str | Path, plots: bool = True
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S.%f")
     doc = results_document(runs)
     table = results_table(doc)
+    note = simulated_label_note(list(runs))
+    if note:
+        table += f"\nNote: {note}\n"
     results_path = out / f"results_{stamp}.json"
     results_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
     table_path = out / f"results_{stamp}.md"

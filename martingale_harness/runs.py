@@ -54,6 +54,22 @@ class Run:
         return list(self.samples)
 
 
+SIMULATED_LABEL_NOTE = (
+    "{models}: simulated reasoners (sim/*), whose beliefs are not about the questions' real outcomes; "
+    "the Brier scores, their differences and the calibration figures test the code, not a model."
+)
+
+
+def simulated_label_note(runs: list[Run] | tuple[Run, ...]) -> str | None:
+    """The note that goes wherever labels are used (Brier, ΔBrier, calibration) when a run is ``sim/*``.
+
+    Not on ``martingale/bayes``: there the simulated agents act on each problem's exact posteriors and the
+    labels are drawn from the same stated model, so their Brier scores mean what they say.
+    """
+    models = sorted({r.model for r in runs if r.model.startswith("sim/") and r.task.rsplit("/", 1)[-1] != "bayes"})
+    return SIMULATED_LABEL_NOTE.format(models=", ".join(models)) if models else None
+
+
 def _number(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None

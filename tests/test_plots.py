@@ -263,3 +263,13 @@ def test_real_log(tmp_path: Path) -> None:
     (line,) = _by_gid(plots.update_vs_prior_figure([run]).axes[0], plots.GID_FIT)
     x, y = (np.asarray(v, dtype=float) for v in line.get_data())
     assert (y[-1] - y[0]) / (x[-1] - x[0]) == pytest.approx(run.metrics["self_report"]["ms_slope"], abs=1e-9)
+
+
+def test_calibration_of_a_simulated_run_says_its_labels_test_the_code_only() -> None:
+    sim = plots.calibration_figure([_run({"self_report": _samples(1, 60, 0.2)})])
+    (note,) = [t for t in sim.texts if t.get_gid() == "footnote"]
+    assert "sim/entrenched: simulated reasoners" in note.get_text().replace("\n", " ")
+    real = plots.calibration_figure([_run({"self_report": _samples(1, 60, 0.2)}, model="openai/gpt-4o")])
+    assert not [t for t in real.texts if t.get_gid() == "footnote"]
+    bayes = plots.calibration_figure([_run({"self_report": _samples(1, 60, 0.2)}, task="martingale/bayes")])
+    assert not [t for t in bayes.texts if t.get_gid() == "footnote"]

@@ -139,3 +139,29 @@ def test_report_and_compare_commands(runs: tuple[Run, Run], tmp_path: Path) -> N
     assert out.exit_code != 0 and "not in both runs" in out.output
     out = CliRunner().invoke(main, ["compare", *logs, "--split-by", "no_such_field"])
     assert out.exit_code != 0 and "no sample has the metadata field 'no_such_field'" in out.output
+
+
+def test_sim_runs_carry_the_label_note_in_report_and_compare(runs: tuple[Run, Run], tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from martingale_harness.cli import main
+
+    table, files = write_report(list(runs), tmp_path, plots=False)
+    assert "simulated reasoners (sim/*), whose beliefs are not about the questions' real outcomes" in table
+    assert files.table.read_text() == table
+    out = CliRunner().invoke(main, ["compare", str(runs[0].path), str(runs[1].path)])
+    assert out.exit_code == 0, out.output
+    assert out.output.rstrip().endswith("the calibration figures test the code, not a model.")
+    assert "Note: sim/" in out.output
+
+
+def test_no_label_note_for_real_models() -> None:
+    from dataclasses import replace
+
+    from martingale_harness.runs import simulated_label_note
+
+    real = Run(path=Path("a.eval"), task="martingale/forecast", model="openai/gpt-4o", version="1", task_args={},
+               metadata={}, metrics={}, samples={})
+    assert simulated_label_note([real]) is None
+    assert simulated_label_note([replace(real, model="sim/bayesian"), real]) is not None
+    assert simulated_label_note([replace(real, model="sim/bayesian", task="martingale/bayes")]) is None
