@@ -193,6 +193,13 @@ def test_example_configs_are_valid(base_dir: Path) -> None:
     check_trainer_keys(grpo, GRPOConfig)
     assert (grpo.algorithm, grpo.reward, grpo.evaluation, grpo.holdout_fraction) == (
         "grpo", recipe.reward, recipe.evaluation, recipe.holdout_fraction)
+    # its ForecastBench version: the same data, split, reward and evaluation as recipe_fb_cpu.yaml
+    grpo_fb = load_train_config(REPO / "examples" / "recipe_grpo_fb_cpu.yaml",
+                                [f"base_model={base_dir}", f"init_adapter={organism}"])
+    check_trainer_keys(grpo_fb, GRPOConfig)
+    assert (grpo_fb.algorithm, grpo_fb.reward, grpo_fb.evaluation) == ("grpo", fb.reward, fb.evaluation)
+    assert (grpo_fb.data, grpo_fb.holdout_fraction, grpo_fb.max_items, grpo_fb.split_seed) == (
+        fb.data, fb.holdout_fraction, fb.max_items, fb.split_seed)
 
 
 def test_overrides() -> None:
