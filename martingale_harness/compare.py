@@ -48,6 +48,11 @@ class Comparison:
     brier_p: float
     inertia_a: float
     inertia_b: float
+    ms_a_ci: tuple[float, float] = (math.nan, math.nan)
+    """Run A's robust 95 % CI on the matched samples (as ``ms_slope_ci_low``/``_high`` are computed)."""
+    ms_b_ci: tuple[float, float] = (math.nan, math.nan)
+    notes: tuple[str, ...] = ()
+    """Why an interval or value of this row is missing (too few pairs or questions, no labels)."""
 
     @property
     def inertia_change(self) -> float:
@@ -65,8 +70,8 @@ def _pairs(samples: Sequence[SampleBeliefs]) -> tuple[list[float], list[float], 
     return before, after, cluster
 
 
-def _ms(before: list[float], after: list[float], cluster: list[str]) -> float:
-    return stats.martingale_score(np.array(before), np.array(after), cluster=np.array(cluster)).slope
+def _ms(before: list[float], after: list[float], cluster: list[str]) -> stats.MartingaleResult:
+    return stats.martingale_score(np.array(before), np.array(after), cluster=np.array(cluster))
 
 
 def _compare(extractor: str, group: str | None, a: list[SampleBeliefs], b: list[SampleBeliefs],
@@ -83,12 +88,23 @@ def _compare(extractor: str, group: str | None, a: list[SampleBeliefs], b: list[
         brier_diff, brier_p = -test.mean_diff, test.p
     else:
         brier_a = brier_b = brier_diff = brier_p = math.nan
+    ms_a, ms_b = _ms(*pa), _ms(*pb)
+    notes = [f"MS {side}: {result.reason}" for side, result in (("A", ms_a), ("B", ms_b)) if result.reason]
+    notes += [f"CI of MS {side}: {_ci_missing(result)}" for side, result in (("A", ms_a), ("B", ms_b))
+              if not result.reason and math.isnan(result.ci_low)]
+    if math.isnan(diff.ci_low) and not any(n.startswith("MS ") for n in notes):
+        notes.append(f"CI of ΔMS: the paired bootstrap needs at least 3 shared questions, have {diff.n_clusters}")
+    if not labelled:
+        notes.append("Brier: no labelled sample")
     return Comparison(
         extractor=extractor,
         group=group,
         n_matched=len(a),
-        ms_a=_ms(*pa) if len(pa[0]) >= 3 else math.nan,
-        ms_b=_ms(*pb) if len(pb[0]) >= 3 else math.nan,
+        ms_a=ms_a.slope,
+        ms_b=ms_b.slope,
+        ms_a_ci=(ms_a.ci_low, ms_a.ci_high),
+        ms_b_ci=(ms_b.ci_low, ms_b.ci_high),
+        notes=tuple(notes),
         ms_difference=diff,
         n_labelled=len(labelled),
         brier_a=brier_a,
@@ -133,26 +149,46 @@ def compare_runs(
     return results
 
 
+def _ci_missing(result: stats.MartingaleResult) -> str:
+    if result.n_clusters < 3:
+        return f"needs at least 3 questions, have {result.n_clusters}"
+    return "not identified on these pairs"
+
+
 def comparison_table(rows: Sequence[Comparison], split_by: str | None = None) -> str:
-    """Markdown table of :func:`compare_runs` results."""
+    """Markdown table of :func:`compare_runs` results, each run's MS with its robust 95 % CI.
+
+    With ``split_by``, a line under the table says how many comparisons were made: the intervals are
+    each 95 %, not adjusted for multiplicity. A ``Notes`` column says why a value or interval is N/A.
+    """
     from pytablewriter import MarkdownTableWriter
     from pytablewriter.typehint import String
 
     def f(x: float) -> str:
         return "N/A" if x is None or math.isnan(x) else f"{x:.4f}"
 
-    headers = ["Extractor", *([split_by] if split_by else []), "n", "MS A", "MS B", "ΔMS (B−A)", "95% CI",
-               "n labelled", "Brier A", "Brier B", "ΔBrier (B−A)", "p (paired t)", "Inertia A", "Inertia B",
-               "ΔInertia"]
+    def ci(low: float, high: float) -> str:
+        return f"[{f(low)}, {f(high)}]"
+
+    notes = any(r.notes for r in rows)
+    headers = ["Extractor", *([split_by] if split_by else []), "n", "MS A", "95% CI A", "MS B", "95% CI B",
+               "ΔMS (B−A)", "95% CI", "n labelled", "Brier A", "Brier B", "ΔBrier (B−A)", "p (paired t)",
+               "Inertia A", "Inertia B", "ΔInertia", *(["Notes"] if notes else [])]
     matrix = []
     for r in rows:
         d = r.ms_difference
-        matrix.append([r.extractor, *([r.group or "(all)"] if split_by else []), r.n_matched, f(r.ms_a), f(r.ms_b),
-                       f(d.difference), f"[{f(d.ci_low)}, {f(d.ci_high)}]", r.n_labelled, f(r.brier_a),
-                       f(r.brier_b), f(r.brier_difference), f(r.brier_p), f(r.inertia_a), f(r.inertia_b),
-                       f(r.inertia_change)])
+        matrix.append([r.extractor, *([r.group or "(all)"] if split_by else []), r.n_matched, f(r.ms_a),
+                       ci(*r.ms_a_ci), f(r.ms_b), ci(*r.ms_b_ci), f(d.difference), ci(d.ci_low, d.ci_high),
+                       r.n_labelled, f(r.brier_a), f(r.brier_b), f(r.brier_difference), f(r.brier_p),
+                       f(r.inertia_a), f(r.inertia_b), f(r.inertia_change), *(["; ".join(r.notes)] if notes else [])])
     writer = MarkdownTableWriter()
     writer.headers = headers
     writer.value_matrix = matrix
     writer.type_hints = [String] * len(headers)  # keep the 4-decimal strings as written
-    return writer.dumps()
+    table = writer.dumps()
+    if split_by:
+        extractors = len({r.extractor for r in rows})
+        per = len(rows) // max(extractors, 1)
+        table += (f"\n{len(rows)} comparisons ({extractors} extractor(s) × (all + {per - 1} {split_by} groups)); "
+                  "each interval is 95 % on its own, not adjusted for multiple comparisons.\n")
+    return table

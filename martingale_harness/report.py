@@ -155,7 +155,7 @@ def results_table(doc: dict[str, Any]) -> str:
     from pytablewriter import MarkdownTableWriter
 
     rows = []
-    for key in sorted(doc["results"]):
+    for key in doc["results"]:  # in the order the runs were given, as lm-eval's make_table does by default
         metrics = dict(doc["results"][key])
         name = metrics.pop("alias", key)
         task_version: Any = doc["versions"].get(key, "    N/A")

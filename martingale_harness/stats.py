@@ -157,7 +157,11 @@ def martingale_score(
     if sst == 0:
         reason = "updates do not vary (every delta is identical), so R² and the t-test are undefined"
 
-    if codes is not None and n_clusters < n:
+    if codes is not None and n_clusters < n and n_clusters < MIN_PAIRS:
+        # resampling one or two questions gives a zero-width or two-point "interval", not a CI
+        ci_low = ci_high = math.nan
+        ci_method = "cluster_bootstrap"
+    elif codes is not None and n_clusters < n:
         ci_low, ci_high = _cluster_bootstrap_ci(x, y, codes, n_clusters, resamples, seed)
         ci_method = "cluster_bootstrap"
     else:

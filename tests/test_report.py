@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,14 @@ def test_table_is_lm_evals_own_make_table_output(runs: tuple[Run, Run]) -> None:
     assert results_table(doc) == lm_eval_utils.make_table(doc)
     # and after a round trip through the JSON file, as lm-eval would read it back
     assert results_table(json.loads(json.dumps(doc))) == lm_eval_utils.make_table(json.loads(json.dumps(doc)))
+    # rows in the order the runs were given (here not alphabetical), as make_table keeps them
+    given = [runs[1], runs[0]]
+    reversed_doc = results_document(given)
+    table = results_table(reversed_doc)
+    # make_table orders tasks alphabetically; the rows themselves are the same
+    assert sorted(table.splitlines()) == sorted(lm_eval_utils.make_table(reversed_doc).splitlines())
+    keys = run_keys(given)
+    assert keys != sorted(keys) and table.index(keys[0]) < table.index(keys[1])
 
 
 def test_results_json_has_lm_evals_layout(runs: tuple[Run, Run], tmp_path: Path) -> None:
@@ -95,7 +104,14 @@ def test_compare_matches_samples_and_tests_the_differences(runs: tuple[Run, Run]
 
     assert row.brier_p == pytest.approx(sps.ttest_rel((qa - y) ** 2, (qb - y) ** 2).pvalue)
     assert row.inertia_a == 0.0 and row.inertia_change == 0.0
-    assert "ΔMS (B−A)" in comparison_table(rows)
+    # each run's own robust interval, as its log computed it on the same (here: all) samples
+    assert row.ms_a_ci == pytest.approx((base.metrics["self_report"]["ms_slope_ci_low"],
+                                         base.metrics["self_report"]["ms_slope_ci_high"]))
+    assert row.ms_b_ci == pytest.approx((entrenched.metrics["self_report"]["ms_slope_ci_low"],
+                                         entrenched.metrics["self_report"]["ms_slope_ci_high"]))
+    table = comparison_table(rows)
+    assert "ΔMS (B−A)" in table and "95% CI A" in table and "Notes" not in table
+    assert f"[{row.ms_b_ci[0]:.4f}, {row.ms_b_ci[1]:.4f}]" in table
 
 
 def test_compare_split_by_a_metadata_field(runs: tuple[Run, Run]) -> None:
@@ -103,7 +119,34 @@ def test_compare_split_by_a_metadata_field(runs: tuple[Run, Run]) -> None:
     overall, *groups = rows
     assert overall.group is None and overall.n_matched == 64
     assert sum(r.n_matched for r in groups) == 64 and len(groups) >= 2
-    assert "source" in comparison_table(rows, split_by="source")
+    table = comparison_table(rows, split_by="source")
+    assert "source" in table
+    assert f"{len(rows)} comparisons (1 extractor(s) × (all + {len(groups)} source groups))" in table
+    assert "not adjusted for multiple comparisons" in table
+    # a group too small for an interval says why instead of a bare N/A
+    for r in groups:
+        if r.n_matched < 3:
+            assert any("need at least 3 pairs" in n for n in r.notes), r.notes
+        if math.isnan(r.ms_difference.ci_low):
+            assert r.notes, r
+
+
+def test_compare_notes_explain_missing_intervals() -> None:
+    from martingale_harness.compare import _compare
+    from martingale_harness.runs import SampleBeliefs
+
+    def sample(i: int, p: float, q: float, question: str) -> SampleBeliefs:
+        return SampleBeliefs(sample_id=str(i), question_id=question, prior=p, posterior=q, trajectory=(p, q),
+                             label=None, status="ok")
+
+    two = [sample(0, 0.2, 0.3, "q0"), sample(1, 0.6, 0.5, "q1")]
+    row = _compare("self_report", "g", two, two, 200, 0)
+    assert row.notes == ("MS A: need at least 3 pairs with both beliefs, have 2",
+                         "MS B: need at least 3 pairs with both beliefs, have 2", "Brier: no labelled sample")
+    one_question = [sample(i, 0.2 + 0.1 * i, 0.3, "q0") for i in range(4)]
+    row = _compare("self_report", "g", one_question, one_question, 200, 0)
+    assert "CI of MS A: needs at least 3 questions, have 1" in row.notes
+    assert "Notes" in comparison_table([row])
 
 
 def test_paired_bootstrap_covers_the_true_difference() -> None:

@@ -150,3 +150,15 @@ def test_paired_brier_difference_matches_scipy() -> None:
 def test_inertia_counts_unmoved_beliefs() -> None:
     assert inertia([0.1, 0.5, 0.7, 0.2], [0.1, 0.6, 0.7, 0.2 + 1e-12]) == pytest.approx(0.75)
     assert math.isnan(inertia([], []))
+
+
+def test_cluster_interval_needs_three_questions() -> None:
+    # four pairs from one question: a bootstrap over one cluster would give a zero-width "interval"
+    prior, posterior = [0.2, 0.4, 0.6, 0.8], [0.3, 0.4, 0.5, 0.9]
+    one = martingale_score(prior, posterior, cluster=["q"] * 4)
+    assert one.slope == pytest.approx(np.polyfit(prior, np.subtract(posterior, prior), 1)[0])
+    assert math.isnan(one.ci_low) and math.isnan(one.ci_high) and one.n_clusters == 1
+    rng = np.random.default_rng(3)
+    more = np.clip(np.tile(posterior, 3) + rng.normal(0, 0.05, 12), 0, 1)
+    three = martingale_score(prior * 3, more, cluster=[c for c in "abc" for _ in range(4)])
+    assert three.ci_low < three.slope < three.ci_high
