@@ -49,6 +49,40 @@ def _user_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _recorded_defaults(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Show the task YAML's defaults in the task's signature, so the log's ``task_args`` hold them.
+
+    inspect records every task argument with its signature default (the CONFIG panel of ``inspect view``);
+    with ``None`` defaults it showed ``paradigm: null, extractors: null`` although the run used the YAML's
+    ``direct`` and ``self_report``. The function's own defaults stay ``None`` (= "from the YAML"), so
+    calling it is unchanged; a YAML that cannot be read leaves them as they are and fails when the task runs.
+    """
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        try:
+            config = task_config(name)
+            p = config.protocol
+            defaults: dict[str, object] = {
+                "data": str(config.default_data), "paradigm": p.paradigm, "system_prompt": p.system_prompt,
+                "extractors": ",".join(p.extractors), "rounds": p.rounds, "prior_samples": p.prior_samples,
+                "evidence_budget": p.evidence_budget, "bad_rows": p.bad_rows,
+            }
+            if name == "bayes":
+                generator = bayes_domain.read_settings(config.default_data)
+                defaults.update(n=generator.n, seed=generator.seed, families=",".join(generator.families),
+                                min_items=generator.min_items, max_items=generator.max_items)
+        except MartingaleError:
+            return fn
+        signature = inspect.signature(fn)
+        fn.__signature__ = signature.replace(parameters=[  # type: ignore[attr-defined]
+            q.replace(default=defaults[q.name]) if q.default is None and q.name in defaults else q
+            for q in signature.parameters.values()
+        ])
+        return fn
+
+    return decorate
+
+
 def _task_name(name: str) -> str:
     """``martingale/<name>`` however the package is installed.
 
@@ -98,7 +132,7 @@ def _define(name: str, summary: str) -> Callable[..., Task]:
 
     task_fn.__name__ = task_fn.__qualname__ = name
     task_fn.__doc__ = summary + _ARGS_DOC
-    return task(name=_task_name(name))(_user_errors(task_fn))
+    return task(name=_task_name(name))(_user_errors(_recorded_defaults(name)(task_fn)))
 
 
 forecast = _define("forecast", "Forecasting questions (ForecastBench format): prior -> evidence -> posterior.")
@@ -106,6 +140,7 @@ forecast = _define("forecast", "Forecasting questions (ForecastBench format): pr
 
 @task(name=_task_name("cmv"))
 @_user_errors
+@_recorded_defaults("cmv")
 def cmv(
     data: str | None = None,
     format: str | None = None,
@@ -147,6 +182,7 @@ openreview = _define("openreview", "Paper review: accept this paper? The evidenc
 
 @task(name=_task_name("bayes"))
 @_user_errors
+@_recorded_defaults("bayes")
 def bayes(
     n: int | None = None,
     seed: int | None = None,

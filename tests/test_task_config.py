@@ -124,3 +124,22 @@ def test_every_protocol_key_is_a_task_argument(tmp_path: Path) -> None:
     assert (meta["paradigm"], meta["rounds"], meta["system_prompt"]) == ("debate", 1, "critical")
     assert meta["evidence_budget"] == 100 and meta["bad_rows"] == "error"
     assert meta["data_report"]["evidence_items_truncated"] > 0
+
+
+@pytest.mark.parametrize(("task_name", "passed", "expected"), [
+    ("martingale/forecast", {}, {"paradigm": "direct", "system_prompt": "none", "extractors": "self_report",
+                                 "rounds": 2, "prior_samples": 1, "bad_rows": "skip_few"}),
+    ("martingale/forecast", {"paradigm": "cot", "prior_samples": 2}, {"paradigm": "cot", "prior_samples": 2}),
+    ("martingale/bayes", {"n": 3}, {"paradigm": "evidence", "n": 3, "seed": 0, "families": "urn,diagnostic,coin"}),
+])
+def test_the_log_records_the_task_arguments_actually_used(tmp_path: Path, task_name: str,
+                                                          passed: dict[str, object],
+                                                          expected: dict[str, object]) -> None:
+    (log,) = inspect_eval(task_name, model="sim/bayesian", task_args=passed, limit=1, display="none",
+                          log_dir=str(tmp_path))
+    assert log.status == "success", log.error
+    recorded = log.eval.task_args
+    assert {k: recorded[k] for k in expected} == expected
+    assert recorded["evidence_budget"] == task_config(task_name.split("/")[1]).protocol.evidence_budget
+    assert Path(recorded["data"]).is_file()
+    assert log.eval.task_args_passed == passed  # what eval-retry replays
