@@ -132,23 +132,38 @@ class MeanBand:
     high: NDArray[np.float64]
 
 
-def mean_band(pairs: UpdatePairs, fit: stats.MartingaleResult, grid: ArrayLike,
-              confidence: float = CONFIDENCE) -> MeanBand:
-    """Classic OLS confidence band of the mean line (what statsmodels' ``get_prediction`` gives).
+def robust_band(pairs: UpdatePairs, fit: stats.MartingaleResult, grid: ArrayLike,
+                confidence: float = CONFIDENCE) -> MeanBand:
+    """The band of the mean line from the same robust method as the MS interval in the panel title.
 
-    b0 + b1·x ± t(n−2)·s·sqrt(1/n + (x − x̄)²/Sxx), from the slope and intercept of ``fit``. It is
-    the textbook band, not the robust one behind the MS interval in the panel title.
+    ``fit.ci_method == "hc3"``: b0 + b1·x ± t(n−2)·sqrt(g' V g), g = (1, x), V the HC3 covariance of
+    (b0, b1) (its slope entry is ``fit.se_robust``²). ``cluster_bootstrap``: the pointwise percentiles
+    of the resampled lines, from the very draws behind ``fit.ci_low``/``ci_high``.
     """
     x = np.asarray(grid, dtype=np.float64)
     line = fit.intercept + fit.slope * x
-    n = len(pairs)
-    resid = pairs.delta - fit.intercept - fit.slope * pairs.before
-    s2 = float(resid @ resid) / (n - 2)
-    dx = pairs.before - pairs.before.mean()
-    sxx = float(dx @ dx)
-    half = float(sps.t.ppf(0.5 + confidence / 2, n - 2)) * np.sqrt(
-        s2 * (1.0 / n + (x - pairs.before.mean()) ** 2 / sxx))
+    alpha = (1 - confidence) / 2
+    if fit.ci_method == "cluster_bootstrap":
+        intercepts, slopes = stats.cluster_bootstrap_lines(pairs.before, pairs.after, pairs.question)
+        keep = np.isfinite(slopes)
+        lines = intercepts[keep, None] + slopes[keep, None] * x[None, :]
+        if keep.sum() < 2:
+            return MeanBand(x, line, np.full_like(x, np.nan), np.full_like(x, np.nan))
+        low, high = np.percentile(lines, [100 * alpha, 100 * (1 - alpha)], axis=0)
+        return MeanBand(x, line, low, high)
+    design = np.column_stack([np.ones(len(pairs)), pairs.before])
+    resid = pairs.delta - design @ np.array([fit.intercept, fit.slope])
+    bread = np.linalg.inv(design.T @ design)
+    leverage = np.einsum("ij,jk,ik->i", design, bread, design)
+    meat = design.T @ (design * (resid / (1.0 - leverage))[:, None] ** 2)
+    cov = bread @ meat @ bread
+    g = np.column_stack([np.ones_like(x), x])
+    half = float(sps.t.ppf(1 - alpha, len(pairs) - 2)) * np.sqrt(np.einsum("ij,jk,ik->i", g, cov, g))
     return MeanBand(x, line, line - half, line + half)
+
+
+BAND_LABELS = {"hc3": "95 % CI of the mean (HC3, as the MS interval)",
+               "cluster_bootstrap": "95 % CI of the mean (question bootstrap, as the MS interval)"}
 
 
 @dataclass(frozen=True)
@@ -323,7 +338,7 @@ def _ms_text(panel: Panel, fit: stats.MartingaleResult) -> str:
 
 
 def update_vs_prior_figure(runs: Sequence[Run]) -> Figure:
-    """Δ = b_t+1 − b_t against b_t per (run, extractor), with the OLS line and its 95 % band.
+    """Δ = b_t+1 − b_t against b_t per (run, extractor), with the OLS line and its robust 95 % band.
 
     The line's slope is :func:`stats.martingale_score`'s on the panel's pairs (clustered by
     question); with fewer than 3 pairs, or no spread in the priors, the points are drawn without
@@ -343,9 +358,9 @@ def update_vs_prior_figure(runs: Sequence[Run]) -> Figure:
             _note(ax, textwrap.fill(fit.reason or "slope undefined", 40))
         else:
             lo, hi = float(pairs.before.min()), float(pairs.before.max())
-            band = mean_band(pairs, fit, np.linspace(lo, hi, 101))  # no extrapolation past the data
+            band = robust_band(pairs, fit, np.linspace(lo, hi, 101))  # no extrapolation past the data
             ax.fill_between(band.x, band.low, band.high, color="tab:red", alpha=0.18, linewidth=0,
-                            label="95 % CI of the mean (OLS)", gid=GID_BAND)
+                            label=BAND_LABELS[fit.ci_method], gid=GID_BAND)
             ax.plot(band.x, band.fit, color="tab:red", linewidth=1.8, label=f"OLS fit, slope {fit.slope:.3f}",
                     gid=GID_FIT)
         ax.set_xlim(-0.02, 1.02)

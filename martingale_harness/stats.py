@@ -255,6 +255,26 @@ def _cluster_bootstrap_ci(
     return _percentile_ci(_slopes(totals))
 
 
+def cluster_bootstrap_lines(
+    prior: ArrayLike, posterior: ArrayLike, cluster: ArrayLike, *,
+    resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(intercepts, slopes) of the update-on-prior fit in each question-cluster bootstrap resample.
+
+    The same draws as :func:`martingale_score`'s cluster interval (same ``resamples`` and ``seed``), so
+    the 2.5/97.5 percentiles of the slopes are exactly its ``ci_low``/``ci_high``; NaN where a resample
+    has no spread in the priors.
+    """
+    x = _as_probabilities("prior", prior)
+    y = _as_probabilities("posterior", posterior) - x
+    _, codes = np.unique(np.asarray(cluster), return_inverse=True)
+    n_clusters = int(codes.max()) + 1 if x.size else 0
+    (totals,) = _bootstrap_totals(np.random.default_rng(seed), [_cluster_sums(x, y, codes, n_clusters)], resamples)
+    slopes = _slopes(totals)
+    m, sx, sy = totals[:, 0], totals[:, 1], totals[:, 2]
+    return (sy - slopes * sx) / m, slopes
+
+
 @dataclass(frozen=True)
 class PairedSlopeDifference:
     """MS(b) − MS(a) on the same questions, with a paired cluster-bootstrap 95 % CI."""

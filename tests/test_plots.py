@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
+from scipy import stats as sps
 
-from martingale_harness import plots
+from martingale_harness import plots, stats
 from martingale_harness.runs import Run, SampleBeliefs, read_run
 from martingale_harness.stats import inertia, martingale_score
 
@@ -127,18 +128,41 @@ def test_title_uses_logged_metrics() -> None:
     assert "MS = 0.123 [0.010, 0.200]" in fig.axes[0].get_title()
 
 
-def test_mean_band_matches_statsmodels() -> None:
+def test_hc3_band_matches_statsmodels() -> None:
     from statsmodels.regression.linear_model import OLS  # the module alone: statsmodels.api is slow to import
 
     pairs = plots.update_pairs(_samples(4, 80, 0.25))
-    fit = martingale_score(pairs.before, pairs.after)
+    fit = martingale_score(pairs.before, pairs.after, cluster=pairs.question)
+    assert fit.ci_method == "hc3"  # one pair per question
     grid = np.linspace(0.1, 0.9, 9)
-    band = plots.mean_band(pairs, fit, grid)
-    ols = OLS(pairs.delta, np.column_stack([np.ones(len(pairs)), pairs.before])).fit()
-    frame = ols.get_prediction(np.column_stack([np.ones(grid.size), grid])).summary_frame(alpha=0.05)
-    np.testing.assert_allclose(band.fit, frame["mean"], atol=1e-12)
-    np.testing.assert_allclose(band.low, frame["mean_ci_lower"], atol=1e-12)
-    np.testing.assert_allclose(band.high, frame["mean_ci_upper"], atol=1e-12)
+    band = plots.robust_band(pairs, fit, grid)
+    design = np.column_stack([np.ones(len(pairs)), pairs.before])
+    hc3 = OLS(pairs.delta, design).fit(cov_type="HC3")
+    g = np.column_stack([np.ones(grid.size), grid])
+    se = np.sqrt(np.einsum("ij,jk,ik->i", g, hc3.cov_params(), g))
+    t = sps.t.ppf(0.975, len(pairs) - 2)
+    np.testing.assert_allclose(band.fit, g @ hc3.params, atol=1e-12)
+    np.testing.assert_allclose(band.high - band.fit, t * se, rtol=1e-9)
+    np.testing.assert_allclose(band.fit - band.low, t * se, rtol=1e-9)
+    assert hc3.bse[1] == pytest.approx(fit.se_robust, rel=1e-9)  # the title's interval, the same covariance
+
+
+def test_cluster_band_uses_the_draws_of_the_ms_interval() -> None:
+    rng = np.random.default_rng(11)
+    samples = [s for q in range(30) for s in _samples(q, 3, 0.2)]
+    samples = [SampleBeliefs(sample_id=f"{i}", question_id=f"q{i // 3}", prior=s.prior, posterior=s.posterior,
+                             trajectory=s.trajectory, label=s.label, status="ok") for i, s in enumerate(samples)]
+    pairs = plots.update_pairs(samples)
+    fit = martingale_score(pairs.before, pairs.after, cluster=pairs.question)
+    assert fit.ci_method == "cluster_bootstrap"
+    intercepts, slopes = stats.cluster_bootstrap_lines(pairs.before, pairs.after, pairs.question)
+    assert tuple(np.percentile(slopes[np.isfinite(slopes)], [2.5, 97.5])) == pytest.approx((fit.ci_low, fit.ci_high))
+    x = np.sort(rng.uniform(0.1, 0.9, 5))
+    band = plots.robust_band(pairs, fit, x)
+    lines = intercepts[:, None] + slopes[:, None] * x[None, :]
+    np.testing.assert_allclose(band.low, np.percentile(lines, 2.5, axis=0))
+    np.testing.assert_allclose(band.high, np.percentile(lines, 97.5, axis=0))
+    assert np.all(band.low < band.fit) and np.all(band.fit < band.high)
 
 
 def test_calibration_bins_match_numpy(runs: list[Run]) -> None:
