@@ -175,10 +175,12 @@ def summary(log_file: str) -> None:
 @main.command("report")
 @click.argument("log_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--output-dir", type=click.Path(file_okay=False), default="results", show_default=True,
-              help="Where results_<time>.json/.md, samples_<task>_<time>.jsonl and the PNG plots go.")
+              help="Where results_<time>.json/.md, samples_<task>_<time>.jsonl and the plots go.")
 @click.option("--plots/--no-plots", default=True, show_default=True,
-              help="Write the PNG plots (needs matplotlib: pip install 'martingale-harness[plots]').")
-def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool) -> None:
+              help="Write the plots (needs matplotlib: pip install 'martingale-harness[plots]').")
+@click.option("--format", "figure_format", type=click.Choice(["png", "pdf", "svg"]), default="png",
+              show_default=True, help="Figure file format: PNG, or vector PDF/SVG for a paper.")
+def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool, figure_format: str) -> None:
     """lm-eval-style results of one or more eval LOG_FILES: table, results JSON, samples JSONL, plots."""
     from martingale_harness.plots import PlotDependencyError, write_plots
     from martingale_harness.report import write_report
@@ -195,7 +197,7 @@ def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool) -> 
     if not plots:
         return
     try:  # after the table and files, so a missing matplotlib costs the user only the figures
-        for path in write_plots(runs, Path(output_dir)):
+        for path in write_plots(runs, Path(output_dir), format=figure_format):
             click.echo(f"wrote {path}")
     except PlotDependencyError as e:
         raise click.ClickException(f"{e}, or pass --no-plots to skip the plots") from None

@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-UPDATE_VS_PRIOR = "update_vs_prior.png"
-CALIBRATION = "calibration.png"
-DELTA_DISTRIBUTION = "delta_distribution.png"
+UPDATE_VS_PRIOR = "update_vs_prior"
+CALIBRATION = "calibration"
+DELTA_DISTRIBUTION = "delta_distribution"
+FORMATS = ("png", "pdf", "svg")
+"""Figure file formats: PNG (raster, at :data:`DPI`) or vector PDF/SVG for papers."""
 
 CALIBRATION_BINS = 10
 DELTA_BINS = 40
@@ -49,6 +51,10 @@ PANEL_SIZE = (4.8, 4.6)
 PANEL_MARGINS = (0.75, 0.2, 0.8, 1.05)
 """Inches around each panel's axes: left, right, top, bottom."""
 SUPTITLE_HEIGHT = 0.4
+TITLE_SIZE = 10
+LEGEND_SIZE = 8
+SMALL_SIZE = 7
+"""Font sizes (points) of panel titles, legends, and counts/footnotes: readable at a paper's column width."""
 MAX_COLUMNS = 3
 
 # gids of the artists tests (and callers) look up in a figure
@@ -57,7 +63,6 @@ GID_BAND = "ms_band"
 GID_ZERO = "zero_line"
 GID_PAIRS = "pairs"
 GID_INERTIA_BAR = "inertia_bar"
-GID_INERTIA_TEXT = "inertia"
 GID_NOTE = "note"
 
 PRIOR_COLOR = "tab:blue"
@@ -162,8 +167,8 @@ def robust_band(pairs: UpdatePairs, fit: stats.MartingaleResult, grid: ArrayLike
     return MeanBand(x, line, line - half, line + half)
 
 
-BAND_LABELS = {"hc3": "95 % CI of the mean (HC3, as the MS interval)",
-               "cluster_bootstrap": "95 % CI of the mean (question bootstrap, as the MS interval)"}
+BAND_LABELS = {"hc3": "95 % CI of the mean line (HC3, as the MS CI)",
+               "cluster_bootstrap": "95 % CI of the mean line (question bootstrap, as the MS CI)"}
 
 
 @dataclass(frozen=True)
@@ -272,7 +277,7 @@ def _grid(n: int, suptitle: str, footnote: str | None = None) -> tuple[Figure, l
 
     The margins are fixed in inches (room for a 4-line title above each panel and the x label and
     legend below it) rather than left to a layout engine, which costs about a third of the drawing time.
-    A ``footnote`` gets its own strip below the panels (gid ``footnote``).
+    All panels share their x and y axes. A ``footnote`` gets its own strip below the panels (gid ``footnote``).
     """
     figure_cls, canvas_cls = _figure_classes()
     ncols = min(MAX_COLUMNS, n)
@@ -287,10 +292,14 @@ def _grid(n: int, suptitle: str, footnote: str | None = None) -> tuple[Figure, l
     fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=(bottom + strip) / height,
                         top=1 - (top + SUPTITLE_HEIGHT) / height,
                         wspace=(left + right) / axes_w, hspace=(top + bottom) / axes_h)
-    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n)]
+    # one scale for every panel of a figure: different slopes must look different side by side
+    first = fig.add_subplot(nrows, ncols, 1)
+    axes = [first, *(fig.add_subplot(nrows, ncols, i + 1, sharex=first, sharey=first) for i in range(1, n))]
+    for ax in axes[1:]:
+        ax.tick_params(labelleft=True, labelbottom=True)  # sharing hides nothing: each panel reads alone
     fig.suptitle(suptitle, y=1 - 0.12 / height, va="top")
     if lines:
-        fig.text(0.5, 0.08 / height, "\n".join(lines), ha="center", va="bottom", fontsize=7, style="italic",
+        fig.text(0.5, 0.08 / height, "\n".join(lines), ha="center", va="bottom", fontsize=SMALL_SIZE, style="italic",
                  gid="footnote")
     return fig, axes
 
@@ -312,9 +321,10 @@ def _finite(value: Any) -> float:
         return math.nan
 
 
-def _legend(ax: Axes, **kwargs: Any) -> None:
+def _legend(ax: Axes, ncol: int = 2, **kwargs: Any) -> None:
     # below the axes: inside, it would hide points wherever they happen to fall
-    legend = ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False, **kwargs)
+    legend = ax.legend(fontsize=LEGEND_SIZE, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=ncol,
+                       frameon=False, **kwargs)
     for handle in legend.legend_handles:  # one marker size for a scatter whose sizes carry counts
         if hasattr(handle, "set_sizes"):
             handle.set_sizes([30])
@@ -366,8 +376,8 @@ def update_vs_prior_figure(runs: Sequence[Run]) -> Figure:
         ax.set_xlim(-0.02, 1.02)
         ax.set_xlabel("prior $b_t$")
         ax.set_ylabel("update Δ = $b_{t+1} - b_t$")
-        ax.set_title(_panel_title(panel, _ms_text(panel, fit)), fontsize=9)
-        _legend(ax)
+        ax.set_title(_panel_title(panel, _ms_text(panel, fit)), fontsize=TITLE_SIZE)
+        _legend(ax, ncol=1)  # the band's label is too long to share a row within the panel's width
     return fig
 
 
@@ -402,14 +412,14 @@ def calibration_figure(runs: Sequence[Run], n_bins: int = CALIBRATION_BINS) -> F
                        label=f"{name} (Brier {_fmt(brier)})", gid=f"calibration_{name}")
             for xi, yi, ni in zip(x, y, n, strict=True):
                 ax.annotate(str(ni), (xi, yi), textcoords="offset points", xytext=(offset, offset),
-                            ha="center", va="center", fontsize=6, color=color, in_layout=False)
+                            ha="center", va="center", fontsize=SMALL_SIZE, color=color, in_layout=False)
         ax.set_xlim(-0.02, 1.02)
         ax.set_ylim(-0.02, 1.02)
         ax.set_aspect("equal")
         ax.set_xlabel("forecast probability (bin mean)")
         ax.set_ylabel("observed frequency")
-        ax.set_title(_panel_title(panel, f"{label.size} labelled samples"), fontsize=9)
-        _legend(ax, title="marker area ∝ samples in the bin, count beside it", title_fontsize=7)
+        ax.set_title(_panel_title(panel, f"{label.size} labelled samples"), fontsize=TITLE_SIZE)
+        _legend(ax, title="marker area ∝ samples in the bin, count beside it", title_fontsize=SMALL_SIZE)
     return fig
 
 
@@ -421,43 +431,46 @@ def delta_distribution_figure(runs: Sequence[Run]) -> Figure:
     """
     items = panels(runs)
     fig, axes = _grid(len(items), "Distribution of belief updates Δ (consecutive pairs)")
-    for ax, panel in zip(axes, items, strict=True):
-        delta = update_pairs(panel.samples).delta
+    deltas = [update_pairs(panel.samples).delta for panel in items]
+    moved_all = [np.abs(d[np.abs(d) >= stats.INERTIA_TOL]) for d in deltas]
+    reach = max((float(m.max()) for m in moved_all if m.size), default=0.0)
+    limit = max(0.05, math.ceil(reach * 20) / 20)  # symmetric, a multiple of 0.05, one for all panels
+    edges = np.linspace(-limit, limit, DELTA_BINS + 1)
+    for ax, panel, delta in zip(axes, items, deltas, strict=True):
         n = delta.size
         still = np.abs(delta) < stats.INERTIA_TOL
         share = float(still.mean()) if n else math.nan
         moved = delta[~still]
-        reach = float(np.abs(moved).max()) if moved.size else 0.0
-        limit = max(0.05, math.ceil(reach * 20) / 20)  # symmetric, a multiple of 0.05
-        edges = np.linspace(-limit, limit, DELTA_BINS + 1)
         ax.hist(moved, bins=edges, weights=np.full(moved.size, 1.0 / n) if n else None, color=PRIOR_COLOR,
                 alpha=0.75, label=f"Δ ≠ 0 ({moved.size} pairs)")
         inertia_text = f"inertia = {_fmt(share) if n else 'n/a'}"
         if n:
+            # the share is named in the legend and the title: a label beside the spike covered bars
             ax.bar([0.0], [share], width=limit / 25, color="tab:red", zorder=3, gid=GID_INERTIA_BAR,
                    label=f"Δ = 0: {inertia_text} ({int(still.sum())} of {n})")
-            ax.annotate(inertia_text, (0.0, share), textcoords="offset points", xytext=(6, 4),
-                        fontsize=8, color="tab:red", gid=GID_INERTIA_TEXT)
         else:
             _note(ax, "no valid pairs")
         ax.axvline(0.0, color="0.4", linewidth=0.6, linestyle=":")
         ax.set_xlim(-limit, limit)
         ax.locator_params(axis="x", nbins=6)  # tick labels like -0.075 would run into each other
-        ax.margins(y=0.12)  # headroom for the inertia label above the spike
         ax.set_xlabel("update Δ = $b_{t+1} - b_t$")
         ax.set_ylabel("share of pairs")
-        ax.set_title(_panel_title(panel, f"n = {n} pairs, {inertia_text}"), fontsize=9)
+        ax.set_title(_panel_title(panel, f"n = {n} pairs, {inertia_text}"), fontsize=TITLE_SIZE)
         _legend(ax)
     return fig
 
 
-def write_plots(runs: Sequence[Run], output_dir: Path) -> list[Path]:
-    """Write the PNG figures of ``runs`` into ``output_dir`` (created if needed); return the files written.
+def write_plots(runs: Sequence[Run], output_dir: Path, format: str = "png") -> list[Path]:
+    """Write the figures of ``runs`` into ``output_dir`` (created if needed) as ``format`` files.
 
-    ``update_vs_prior.png`` and ``delta_distribution.png`` are always written; ``calibration.png``
-    only when some run has labelled samples (it is then left out of the result, and an older file
-    of that name in ``output_dir`` is left as it is).
+    ``update_vs_prior`` and ``delta_distribution`` are always written; ``calibration`` only when some
+    run has labelled samples (it is then left out of the result, and an older file of that name in
+    ``output_dir`` is left as it is). ``format`` is one of :data:`FORMATS`.
     """
+    if format not in FORMATS:
+        raise MartingaleError(f"figure format {format!r} is not one of {', '.join(FORMATS)}")
+    from matplotlib import rc_context
+
     output_dir = Path(output_dir)
     figures = {
         UPDATE_VS_PRIOR: update_vs_prior_figure(runs),
@@ -469,7 +482,10 @@ def write_plots(runs: Sequence[Run], output_dir: Path) -> list[Path]:
     for name, fig in figures.items():
         if fig is None:
             continue
-        path = output_dir / name
-        fig.savefig(path, dpi=DPI, format="png")
+        path = output_dir / f"{name}.{format}"
+        # fixed metadata: the same runs give byte-identical files (no creation date in PDF/SVG)
+        metadata = {"png": {}, "pdf": {"CreationDate": None}, "svg": {"Date": None}}[format]
+        with rc_context({"svg.hashsalt": "martingale-harness"}):  # else SVG element ids are random
+            fig.savefig(path, dpi=DPI, format=format, metadata=metadata)
         written.append(path)
     return written
