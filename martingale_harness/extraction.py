@@ -51,7 +51,7 @@ async def safe_extract(extractor: Extractor, transcript: Transcript) -> list[Bel
     valid :class:`BeliefReading` (an ``ok`` reading without a probability, a ``failed`` one with a number
     or without a reason) gets failed readings of kind :data:`PLUGIN_ERROR_KIND` with the error as the
     reason: they count in its ``extraction_failure_rate`` and no other extractor's scores change. The
-    first error of each extractor in a process is logged as a warning with its traceback.
+    first error of each extractor in a run is logged as a warning with its traceback (in the eval log).
     """
     name = str(getattr(extractor, "name", type(extractor).__name__))
     n = len(transcript.turns)
@@ -95,9 +95,12 @@ def contract_problem(reading: object) -> str | None:
 
 
 def _warn_once(name: str, message: str, exc_info: bool = False) -> None:
-    if name in _warned:
+    from martingale_harness.refusals import eval_id
+
+    key = f"{eval_id()}/{name}"  # once per run and extractor: each eval log gets its warning
+    if key in _warned:
         return
-    _warned.add(name)
+    _warned.add(key)
     detail = f"\n{traceback.format_exc()}" if exc_info else ""
     logger.warning("%s; its readings of this and later samples are failed readings of kind %r%s",
                    message, PLUGIN_ERROR_KIND, detail)

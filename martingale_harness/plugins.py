@@ -46,6 +46,8 @@ class PluginRecord:
     version: str
     status: PluginStatus
     error: str | None = None
+    traceback: str | None = None
+    """The import traceback of a plugin that failed to load (printed when tracing)."""
 
     @property
     def origin(self) -> str:
@@ -67,8 +69,20 @@ class PluginHost:
     def __init__(self, pm: pluggy.PluginManager, records: list[PluginRecord] | None = None) -> None:
         self.pm = pm
         self.records = records or []
+        self._tracebacks_shown = False
+
+    def _show_failures(self) -> None:
+        # plugins load when inspect imports the registry, before `--log-level debug` takes effect; so an
+        # import traceback is printed on first use once tracing is on, not only at load time
+        if self._tracebacks_shown or not tracing():
+            return
+        self._tracebacks_shown = True
+        for r in self.records:
+            if r.traceback:
+                _trace(f"plugin {r.name!r} ({r.target}) failed to load:\n{r.traceback}")
 
     def _extractor_impls(self) -> list[tuple[str, dict[str, Extractor]]]:
+        self._show_failures()
         found: list[tuple[str, dict[str, Extractor]]] = []
         seen: dict[str, str] = {}
         # called one plugin at a time (not through pm.hook) so each contribution keeps its plugin's name
@@ -111,6 +125,7 @@ class PluginHost:
         ]
 
     def _reward_term_impls(self) -> list[tuple[str, dict[str, RewardTerm]]]:
+        self._show_failures()
         found: list[tuple[str, dict[str, RewardTerm]]] = []
         seen: dict[str, str] = {}
         for impl in self.pm.hook.martingale_register_reward_terms.get_hookimpls():
@@ -203,10 +218,9 @@ def load_plugins() -> PluginHost:
             plugin = ep.load()
         except Exception as e:  # a broken third-party plugin must not take the harness down
             error = f"{type(e).__name__}: {e}"
-            records.append(PluginRecord(ep.name, ep.value, *meta, status="failed", error=error))
-            if tracing():
-                _trace(f"plugin {ep.name!r} ({ep.value}) failed to load:\n{traceback.format_exc()}")
-            else:
+            records.append(PluginRecord(ep.name, ep.value, *meta, status="failed", error=error,
+                                        traceback=traceback.format_exc()))
+            if not tracing():  # when tracing, the host prints the traceback on first use
                 logger.warning("martingale plugin %r (%s) failed to load: %s (set %s=1 for the traceback)",
                                ep.name, ep.value, error, TRACE_ENV)
             continue

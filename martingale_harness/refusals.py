@@ -62,7 +62,7 @@ def install_excepthook() -> None:
 _heard: set[tuple[str | None, str]] = set()
 
 
-def _eval_id() -> str | None:
+def eval_id() -> str | None:
     """The running task's id (so "once" means once per run, not once per process)."""
     from inspect_ai.log._samples import sample_active  # no public accessor for the running sample
 
@@ -78,7 +78,7 @@ def sample_failed(sample_id: object, error: Exception) -> None:
     if not _quiet():
         return
     text = f"{type(error).__name__}: {error}".strip()
-    key = (_eval_id(), text)
+    key = (eval_id(), text)
     if key in _heard:
         return
     _heard.add(key)

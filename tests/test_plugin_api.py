@@ -33,7 +33,7 @@ class Returns:
 
 
 def _safe(extractor: Returns, n: int = 2) -> list[BeliefReading]:
-    extraction._warned.discard(extractor.name)
+    extraction._warned.discard(f"None/{extractor.name}")
     return asyncio.run(safe_extract(extractor, transcript_from_answers(["30%", "40%"][:n])))
 
 

@@ -97,6 +97,10 @@ def test_a_raising_extractor_harms_only_its_own_readings(plugin_env: dict[str, s
     score = log.samples[0].scores["raising"]  # type: ignore[index]
     assert "extractor 'raising' raised ZeroDivisionError: a bug in a third-party extractor" in score.explanation
     assert [step["kind"] for step in score.metadata["trajectory"]] == ["plugin_error", "plugin_error"]
+    # warned once in the run, with the traceback, in the eval log
+    warnings = [e.message.message for sample in log.samples or [] for e in sample.events
+                if e.event == "logger" and "extractor 'raising' raised" in e.message.message]
+    assert len(warnings) == 1 and "Traceback (most recent call last)" in warnings[0]
 
 
 def test_new_plugin_template_installs_passes_its_test_and_runs_beside_self_report(tmp_path: Path) -> None:
@@ -149,3 +153,11 @@ def test_trace_prints_the_import_traceback_and_the_hook_calls(plugin_env: dict[s
     assert "plugin 'broken' (martingale_broken_plugin) failed to load:\nTraceback" in traced.stderr
     assert 'martingale_broken_plugin.py", line' in traced.stderr
     assert "martingale plugins: last_number registered extractors: last_number" in traced.stderr
+
+
+def test_log_level_debug_prints_the_import_traceback(plugin_env: dict[str, str], tmp_path: Path) -> None:
+    # plugins load before inspect applies --log-level, so the host prints the traceback on first use
+    out = _run([str(BIN / "inspect"), "eval", "martingale/forecast", "--model", "sim/bayesian", "--limit", "1",
+                "--log-level", "debug", "--display", "none", "--log-dir", str(tmp_path)], plugin_env)
+    assert out.returncode == 0, out.stderr
+    assert "plugin 'broken' (martingale_broken_plugin) failed to load:\nTraceback" in out.stderr
