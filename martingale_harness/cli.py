@@ -93,6 +93,48 @@ def new_plugin_command(name: str, directory: str, kind: str) -> None:
     click.echo(f"next: pip install -e '{root}[test]' && pytest {root} && martingale plugins")
 
 
+@main.command("grid")
+@click.option("--tasks", required=True, help="Comma-separated tasks, e.g. forecast,cmv,openreview.")
+@click.option("--models", required=True, help="Comma-separated inspect models, e.g. openai/gpt-4o,sim/bayesian.")
+@click.option("--paradigms", default="direct", show_default=True, help="Comma-separated paradigms.")
+@click.option("--system-prompts", default="none", show_default=True, help="Comma-separated system prompts.")
+@click.option("-T", "task_args", multiple=True, help="name=value given to every task (e.g. extractors=...).")
+@click.option("--log-dir", required=True, type=click.Path(file_okay=False),
+              help="The eval set's folder; run the same command again to resume it.")
+@click.option("--limit", type=click.IntRange(min=1), help="Samples per cell (default: all).")
+@click.option("--max-tasks", type=click.IntRange(min=1), help="Cells run at the same time (inspect's default).")
+@click.option("--retry-attempts", type=click.IntRange(min=0), help="inspect's retries of failed cells (default 10).")
+def grid_command(tasks: str, models: str, paradigms: str, system_prompts: str, task_args: tuple[str, ...],
+                 log_dir: str, limit: int | None, max_tasks: int | None, retry_attempts: int | None) -> None:
+    """Run models x tasks x paradigms x system prompts as one inspect eval set (resumable), then report it.
+
+    `martingale report LOG_DIR` writes the leaderboard of the folder.
+    """
+    from martingale_harness.config import parse_name_list
+    from martingale_harness.grid import Grid, run_grid
+
+    args: dict[str, str] = {}
+    for item in task_args:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r} is not name=value", param_hint="-T")
+        args[name.strip()] = value.strip()
+    try:
+        grid = Grid(tasks=parse_name_list(tasks), models=parse_name_list(models),
+                    paradigms=parse_name_list(paradigms), system_prompts=parse_name_list(system_prompts),
+                    task_args=args)
+    except MartingaleError as e:
+        raise UserError(e) from None
+    click.echo(f"grid: {grid.cells} cells ({len(grid.tasks)} tasks x {len(grid.paradigms)} paradigms x "
+               f"{len(grid.system_prompts)} system prompts x {len(grid.models)} models) in {log_dir}", err=True)
+    options = {k: v for k, v in {"limit": limit, "max_tasks": max_tasks, "retry_attempts": retry_attempts}.items()
+               if v is not None}
+    success, _ = run_grid(grid, log_dir, **options)
+    if not success:
+        raise click.ClickException(f"some cells did not finish; run the same command again to resume {log_dir}")
+    click.echo(f"done: martingale report {log_dir}", err=True)
+
+
 @main.command("rescore")
 @click.argument("log_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--extractors", required=True, help="Comma-separated extractor names, e.g. step_judge.")
@@ -173,7 +215,7 @@ def summary(log_file: str) -> None:
 
 
 @main.command("report")
-@click.argument("log_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("log_files", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--output-dir", type=click.Path(file_okay=False), default="results", show_default=True,
               help="Where results_<time>.json/.md, samples_<task>_<time>.jsonl and the plots go.")
 @click.option("--plots/--no-plots", default=True, show_default=True,
@@ -181,23 +223,49 @@ def summary(log_file: str) -> None:
 @click.option("--format", "figure_format", type=click.Choice(["png", "pdf", "svg"]), default="png",
               show_default=True, help="Figure file format: PNG, or vector PDF/SVG for a paper.")
 def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool, figure_format: str) -> None:
-    """lm-eval-style results of one or more eval LOG_FILES: table, results JSON, samples JSONL, plots."""
-    from martingale_harness.plots import PlotDependencyError, write_plots
-    from martingale_harness.report import write_report
-    from martingale_harness.runs import read_run
+    """lm-eval-style results of eval LOG_FILES: table, results JSON, samples JSONL, plots.
 
+    A folder (an eval-set's log dir) stands for its finished logs, and adds the leaderboard: MS with its
+    robust CI per model x task (x setting where it varies), * where the classic p < 0.05, failure rate,
+    Brier where labels exist, as leaderboard_<time>.md/.json and the |MS|-vs-Brier figure.
+    """
+    from martingale_harness.leaderboard import leaderboard_rows, write_leaderboard
+    from martingale_harness.plots import PlotDependencyError, ms_brier_figure, save_figure, write_plots
+    from martingale_harness.report import write_report
+    from martingale_harness.runs import finished_logs, read_run
+
+    folders = [Path(f) for f in log_files if Path(f).is_dir()]
     try:
-        runs = [read_run(f) for f in log_files]
+        paths: list[Path] = []
+        for given in map(Path, log_files):
+            if given.is_dir():
+                found, skipped = finished_logs(given)
+                for path, status in skipped:
+                    click.echo(f"skipped {path}: status {status} (eval-set retries or resumes it)", err=True)
+                paths += found
+            else:
+                paths.append(given)
+        runs = [read_run(f) for f in paths]
         table, files = write_report(runs, output_dir, plots=False)
+        board = write_leaderboard(runs, output_dir, files.stamp) if folders else None
     except MartingaleError as e:
         raise UserError(e) from None
     click.echo(table)
     for path in [files.results, files.table, *files.samples]:
         click.echo(f"wrote {path}")
+    if board is not None:
+        click.echo(board[0])
+        for path in board[1]:
+            click.echo(f"wrote {path}")
     if not plots:
         return
     try:  # after the table and files, so a missing matplotlib costs the user only the figures
         for path in write_plots(runs, Path(output_dir), format=figure_format):
+            click.echo(f"wrote {path}")
+        figure = ms_brier_figure(leaderboard_rows(runs)) if folders else None
+        if figure is not None:
+            path = Path(output_dir) / f"ms_vs_brier.{figure_format}"
+            save_figure(figure, path, figure_format)
             click.echo(f"wrote {path}")
     except PlotDependencyError as e:
         raise click.ClickException(f"{e}, or pass --no-plots to skip the plots") from None

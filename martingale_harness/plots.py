@@ -460,6 +460,35 @@ def delta_distribution_figure(runs: Sequence[Run]) -> Figure:
     return fig
 
 
+def ms_brier_figure(rows: Sequence[Any]) -> Figure | None:
+    """|MS| against the posterior Brier score, one point per leaderboard row with labels (the paper's figure).
+
+    ``rows`` are :class:`~martingale_harness.leaderboard.LeaderboardRow`; None when no row has a Brier score.
+    Points are coloured by task and named by model (and setting, where it varies).
+    """
+    items = [r for r in rows if math.isfinite(r.brier_posterior) and math.isfinite(r.ms)]
+    if not items:
+        return None
+    fig, (ax,) = _grid(1, "Entrenchment against accuracy (one point per run and extractor)")
+    varying = [c for c in ("paradigm", "system_prompt", "extractor") if len({getattr(r, c) for r in items}) > 1]
+    tasks = sorted({r.task for r in items})
+    colors = {t: f"C{i % 10}" for i, t in enumerate(tasks)}
+    for task in tasks:
+        mine = [r for r in items if r.task == task]
+        ax.scatter([abs(r.ms) for r in mine], [r.brier_posterior for r in mine], s=30, color=colors[task],
+                   label=task, gid=f"ms_brier_{task}", zorder=3)
+        for r in mine:
+            name = ", ".join([r.model, *(str(getattr(r, c)) for c in varying)])
+            ax.annotate(name, (abs(r.ms), r.brier_posterior), textcoords="offset points", xytext=(4, 4),
+                        fontsize=SMALL_SIZE, color=colors[task])
+    ax.set_xlabel("|MS| (entrenchment or its mirror image)")
+    ax.set_ylabel("posterior Brier score (lower is better)")
+    ax.set_xlim(left=0)
+    ax.set_title("|MS| vs Brier", fontsize=TITLE_SIZE)
+    _legend(ax, ncol=1)
+    return fig
+
+
 def write_plots(runs: Sequence[Run], output_dir: Path, format: str = "png") -> list[Path]:
     """Write the figures of ``runs`` into ``output_dir`` (created if needed) as ``format`` files.
 
@@ -469,8 +498,6 @@ def write_plots(runs: Sequence[Run], output_dir: Path, format: str = "png") -> l
     """
     if format not in FORMATS:
         raise MartingaleError(f"figure format {format!r} is not one of {', '.join(FORMATS)}")
-    from matplotlib import rc_context
-
     output_dir = Path(output_dir)
     figures = {
         UPDATE_VS_PRIOR: update_vs_prior_figure(runs),
@@ -483,9 +510,15 @@ def write_plots(runs: Sequence[Run], output_dir: Path, format: str = "png") -> l
         if fig is None:
             continue
         path = output_dir / f"{name}.{format}"
-        # fixed metadata: the same runs give byte-identical files (no creation date in PDF/SVG)
-        metadata = {"png": {}, "pdf": {"CreationDate": None}, "svg": {"Date": None}}[format]
-        with rc_context({"svg.hashsalt": "martingale-harness"}):  # else SVG element ids are random
-            fig.savefig(path, dpi=DPI, format=format, metadata=metadata)
+        save_figure(fig, path, format)
         written.append(path)
     return written
+
+
+def save_figure(fig: Figure, path: Path, format: str) -> None:
+    """Save ``fig`` as ``format`` with fixed metadata: the same figure gives byte-identical files."""
+    from matplotlib import rc_context
+
+    metadata = {"png": {}, "pdf": {"CreationDate": None}, "svg": {"Date": None}}[format]
+    with rc_context({"svg.hashsalt": "martingale-harness"}):  # else SVG element ids are random
+        fig.savefig(path, dpi=DPI, format=format, metadata=metadata)

@@ -9,8 +9,9 @@ The layout follows lm-evaluation-harness so its tooling and habits carry over:
   their own keys. Values that are undefined (NaN) are written as ``"N/A"``, as lm-eval does for a
   missing stderr, so the file is strict JSON.
 * The markdown table (``Tasks | Version | Filter | n-shot | Metric | ↑/↓ | Value | ± | Stderr``),
-  rendered by the same rules as lm-eval's ``make_table`` (rows sorted by ``metric,filter``, the
-  task name and version on a task's first row only, 4 decimals).
+  rendered by the same rules as lm-eval's ``make_table`` (a run's rows sorted by ``metric,filter``,
+  the task name and version on a task's first row only, 4 decimals); runs in the order given, where
+  ``make_table`` would sort them.
 * ``samples_<task>_<timestamp>.jsonl``: one line per sample and extractor.
 
 Each run is one entry of ``results``; its key is the task name, made unique when several runs share
@@ -208,6 +209,8 @@ class ReportFiles:
     table: Path
     samples: list[Path]
     plots: list[Path]
+    stamp: str = ""
+    """The timestamp in the file names (other files of the same report reuse it)."""
 
 
 def _safe(name: str) -> str:
@@ -240,4 +243,4 @@ def write_report(runs: Sequence[Run], output_dir: str | Path, plots: bool = True
         from martingale_harness.plots import write_plots
 
         plot_paths = write_plots(runs, out)
-    return table, ReportFiles(results_path, table_path, sample_paths, plot_paths)
+    return table, ReportFiles(results_path, table_path, sample_paths, plot_paths, stamp)

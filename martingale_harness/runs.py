@@ -94,6 +94,26 @@ def read_log(path: str | Path, header_only: bool = False) -> EvalLog:
         raise LogFileError(path, f"not a readable inspect eval log ({reason})") from None
 
 
+def finished_logs(folder: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The ``*.eval`` logs of ``folder`` (an eval-set log dir) that finished, and the others with their status.
+
+    A folder without any log is an error; a log that is not a readable eval log is one too (as for a file).
+    """
+    folder = Path(folder)
+    paths = sorted(folder.glob("*.eval"))
+    if not paths:
+        raise LogFileError(folder, "no .eval logs in this folder")
+    done: list[Path] = []
+    other: list[tuple[Path, str]] = []
+    for path in paths:
+        status = read_log(path, header_only=True).status
+        if status == "success":
+            done.append(path)
+        else:
+            other.append((path, status))
+    return done, other
+
+
 def read_run(path: str | Path) -> Run:
     """Read a martingale eval log; logs of other tasks or without scores are a clear error."""
     path = Path(path)
