@@ -269,7 +269,9 @@ def curves_figure(log: TrainingLog) -> Any:
     _, high = log.series(_m("batch_ms_ci_high"))
     if ms.size:
         ax.plot(x, ms, marker="o", markersize=3, label="batch MS")
-        if low.size == ms.size == high.size:
+        if low.size == ms.size == high.size and ms.size == 1:  # one round: a band of one point is invisible
+            ax.errorbar(x, ms, yerr=[ms - low, high - ms], fmt="none", capsize=4, label="95% CI (clustered by episode)")
+        elif low.size == ms.size == high.size:
             ax.fill_between(x, low, high, alpha=0.25, label="95% CI (clustered by episode)")
     else:
         ax.text(0.5, 0.5, "undefined in every batch\n(fewer than 3 readable pairs, or equal priors)",
@@ -281,7 +283,8 @@ def curves_figure(log: TrainingLog) -> Any:
     passes = [(float(q["step"]) + 1, 1 - q["prior_failures"] / q["priors"]) for q in log.prior_passes
               if q.get("priors") and isinstance(q.get("step"), int | float)]
     if passes:  # a pass at step s gives the priors of the steps (rounds) after s
-        axes[1].plot(*zip(*passes, strict=True), marker="^", linestyle="--", label="priors readable (pass before)")
+        axes[1].plot(*zip(*passes, strict=True), marker="^", markersize=8, markerfacecolor="none", linestyle="--",
+                     label="priors readable (pass before)")  # hollow: the posteriors' rate shows through
     axes[1].set_ylim(-0.05, 1.05)
     axes[1].set_title("inertia and readable answers")
     for key, label in (("reward", "total"), ("reward_ms", "MS term"), ("reward_info", "information term")):
