@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from martingale_harness.errors import MartingaleError
-from martingale_harness.runs import Run, simulated_label_note
+from martingale_harness.runs import Run, metric_value, simulated_label_note
 
 SIGNIFICANCE = 0.05
 
@@ -45,14 +45,6 @@ class LeaderboardRow:
         return math.isfinite(self.ms_p) and self.ms_p < SIGNIFICANCE
 
 
-def _value(metrics: dict[str, float], key: str) -> float:
-    value = metrics.get(key)
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def leaderboard_rows(runs: Sequence[Run]) -> list[LeaderboardRow]:
     """The rows of ``runs``, sorted; two runs of the same cell are an error naming both logs."""
     if not runs:
@@ -65,11 +57,11 @@ def leaderboard_rows(runs: Sequence[Run]) -> list[LeaderboardRow]:
             rows.append(LeaderboardRow(
                 model=run.model, task=run.task, paradigm=str(run.metadata.get("paradigm", "")),
                 system_prompt=str(run.metadata.get("system_prompt", "")), extractor=extractor,
-                ms=_value(m, "ms_slope"), ms_ci_low=_value(m, "ms_slope_ci_low"),
-                ms_ci_high=_value(m, "ms_slope_ci_high"), ms_p=_value(m, "ms_slope_p"),
-                n_pairs=int(_value(m, "n_pairs")) if math.isfinite(_value(m, "n_pairs")) else 0,
-                extraction_failure_rate=_value(m, "extraction_failure_rate"),
-                brier_posterior=_value(m, "brier_posterior"), log=str(run.path)))
+                ms=metric_value(m.get("ms_slope")), ms_ci_low=metric_value(m.get("ms_slope_ci_low")),
+                ms_ci_high=metric_value(m.get("ms_slope_ci_high")), ms_p=metric_value(m.get("ms_slope_p")),
+                n_pairs=int(metric_value(m.get("n_pairs"))) if math.isfinite(metric_value(m.get("n_pairs"))) else 0,
+                extraction_failure_rate=metric_value(m.get("extraction_failure_rate")),
+                brier_posterior=metric_value(m.get("brier_posterior")), log=str(run.path)))
     seen: dict[tuple[str, ...], str] = {}
     for r in rows:
         cell = (r.model, r.task, r.paradigm, r.system_prompt, r.extractor)

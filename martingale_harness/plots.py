@@ -29,7 +29,7 @@ from scipy import stats as sps
 
 from martingale_harness import stats
 from martingale_harness.errors import MartingaleError
-from martingale_harness.runs import Run, SampleBeliefs, simulated_label_note
+from martingale_harness.runs import Run, SampleBeliefs, metric_value, simulated_label_note
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -313,14 +313,6 @@ def _note(ax: Axes, text: str) -> None:
             fontsize=10, gid=GID_NOTE, bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.85})
 
 
-def _finite(value: Any) -> float:
-    """A metric value as a float, NaN when it is missing or not a number."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _legend(ax: Axes, ncol: int = 2, **kwargs: Any) -> None:
     # below the axes: inside, it would hide points wherever they happen to fall
     legend = ax.legend(fontsize=LEGEND_SIZE, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=ncol,
@@ -331,7 +323,7 @@ def _legend(ax: Axes, ncol: int = 2, **kwargs: Any) -> None:
 
 
 def _fmt(value: Any) -> str:
-    number = _finite(value)
+    number = metric_value(value)
     return f"{number:.3f}" if math.isfinite(number) else "n/a"
 
 
@@ -339,8 +331,8 @@ def _ms_text(panel: Panel, fit: stats.MartingaleResult) -> str:
     """``MS = x.xxx [lo, hi]``: the log's values when it has them, else the fit's."""
     logged = panel.run.metrics.get(panel.extractor, {})
     if "ms_slope" in logged:
-        slope = _finite(logged["ms_slope"])
-        low, high = _finite(logged.get("ms_slope_ci_low")), _finite(logged.get("ms_slope_ci_high"))
+        slope = metric_value(logged["ms_slope"])
+        low, high = metric_value(logged.get("ms_slope_ci_low")), metric_value(logged.get("ms_slope_ci_high"))
     else:
         slope, low, high = fit.slope, fit.ci_low, fit.ci_high
     ci = f" [{_fmt(low)}, {_fmt(high)}]" if math.isfinite(low) and math.isfinite(high) else ""

@@ -70,6 +70,14 @@ def simulated_label_note(runs: list[Run] | tuple[Run, ...]) -> str | None:
     return SIMULATED_LABEL_NOTE.format(models=", ".join(models)) if models else None
 
 
+def metric_value(value: Any) -> float:
+    """A metric value as a float, NaN when it is missing or not a number (reports, plots, the leaderboard)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _number(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
