@@ -30,6 +30,7 @@ def _metrics_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_grpo_steps_write_an_adapter_that_the_harness_evaluates(tiny_model: Path, tmp_path: Path) -> None:
     from martingale_harness.training.grpo import train
 
@@ -109,6 +110,7 @@ def test_rloo_runs_too(tiny_model: Path, tmp_path: Path) -> None:
     assert any("martingale/reward" in line for line in _metrics_lines(result.metrics_file))
 
 
+@pytest.mark.slow
 def test_distill_fits_the_teachers_transcripts(tiny_model: Path, tmp_path: Path) -> None:
     from martingale_harness.training.distill import distill
 
@@ -171,6 +173,7 @@ def test_grpo_on_smollm2_and_the_harness_evaluates_it(tmp_path: Path) -> None:
     assert "bayes_mae" in result.evaluation["trained"]["metrics"]  # martingale/bayes: distance to Bayes reported
 
 
+@pytest.mark.slow
 def test_train_continues_an_organism_adapter(tiny_model: Path, tmp_path: Path) -> None:
     """init_adapter: GRPO keeps training a distilled adapter; TRL's frozen reference copy is not saved."""
     from martingale_harness.training.distill import distill
