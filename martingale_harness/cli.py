@@ -99,40 +99,73 @@ def new_plugin_command(name: str, directory: str, kind: str) -> None:
 @click.option("--paradigms", default="direct", show_default=True, help="Comma-separated paradigms.")
 @click.option("--system-prompts", default="none", show_default=True, help="Comma-separated system prompts.")
 @click.option("-T", "task_args", multiple=True, help="name=value given to every task (e.g. extractors=...).")
-@click.option("--log-dir", required=True, type=click.Path(file_okay=False),
-              help="The eval set's folder; run the same command again to resume it.")
+@click.option("--model-role", "model_roles", multiple=True,
+              help="role=model for judge extractors, e.g. grader=openai/gpt-4o-mini (as inspect's --model-role).")
+@click.option("--log-dir", type=click.Path(file_okay=False),
+              help="The eval set's folder; run the same command again to resume it (not needed with --dry-run).")
 @click.option("--limit", type=click.IntRange(min=1), help="Samples per cell (default: all).")
 @click.option("--max-tasks", type=click.IntRange(min=1), help="Cells run at the same time (inspect's default).")
 @click.option("--retry-attempts", type=click.IntRange(min=0), help="inspect's retries of failed cells (default 10).")
+@click.option("--batch", is_flag=True,
+              help="Use the providers' batch APIs (about half price, results within 24 h) for models and judges.")
+@click.option("--dry-run", is_flag=True,
+              help="Run nothing: print samples, calls and tokens per cell and each model's cost (offline stand-ins).")
+@click.option("--answer-tokens", type=click.IntRange(min=1), default=400, show_default=True,
+              help="With --dry-run: the tokens of each answer assumed (a reasoning model's thinking counts too).")
+@click.option("--prices", "prices_file", type=click.Path(exists=True, dir_okay=False),
+              help="With --dry-run: YAML of USD per 1M input/output tokens, merged over the shipped list prices.")
 def grid_command(tasks: str, models: str, paradigms: str, system_prompts: str, task_args: tuple[str, ...],
-                 log_dir: str, limit: int | None, max_tasks: int | None, retry_attempts: int | None) -> None:
+                 model_roles: tuple[str, ...], log_dir: str | None, limit: int | None, max_tasks: int | None,
+                 retry_attempts: int | None, batch: bool, dry_run: bool, answer_tokens: int,
+                 prices_file: str | None) -> None:
     """Run models x tasks x paradigms x system prompts as one inspect eval set (resumable), then report it.
 
-    `martingale report LOG_DIR` writes the leaderboard of the folder.
+    `martingale report LOG_DIR` writes the leaderboard of the folder. `--dry-run` estimates the grid
+    first: the protocol runs once per cell against offline stand-ins, which count calls and tokens.
     """
     from martingale_harness.config import parse_name_list
     from martingale_harness.grid import Grid, run_grid
 
-    args: dict[str, str] = {}
-    for item in task_args:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"{item!r} is not name=value", param_hint="-T")
-        args[name.strip()] = value.strip()
     try:
         grid = Grid(tasks=parse_name_list(tasks), models=parse_name_list(models),
                     paradigms=parse_name_list(paradigms), system_prompts=parse_name_list(system_prompts),
-                    task_args=args)
+                    task_args=_name_values(task_args, "-T"), model_roles=_name_values(model_roles, "--model-role"))
     except MartingaleError as e:
         raise UserError(e) from None
-    click.echo(f"grid: {grid.cells} cells ({len(grid.tasks)} tasks x {len(grid.paradigms)} paradigms x "
-               f"{len(grid.system_prompts)} system prompts x {len(grid.models)} models) in {log_dir}", err=True)
+    shape = (f"{grid.cells} cells ({len(grid.tasks)} tasks x {len(grid.paradigms)} paradigms x "
+             f"{len(grid.system_prompts)} system prompts x {len(grid.models)} models)")
+    if dry_run:
+        from martingale_harness.cost import load_prices
+        from martingale_harness.estimate import estimate_grid, estimate_tables
+
+        try:
+            estimate = estimate_grid(grid, load_prices(prices_file), answer_tokens=answer_tokens, limit=limit)
+        except MartingaleError as e:
+            raise UserError(e) from None
+        click.echo(f"dry run of {shape}: calls are counted on offline stand-ins, tokens estimated as "
+                   f"characters / 4 with {answer_tokens} tokens per answer; costs at list price")
+        click.echo(estimate_tables(estimate))
+        return
+    if log_dir is None:
+        raise click.UsageError("--log-dir is needed to run the grid (or give --dry-run)")
+    click.echo(f"grid: {shape} in {log_dir}", err=True)
     options = {k: v for k, v in {"limit": limit, "max_tasks": max_tasks, "retry_attempts": retry_attempts}.items()
                if v is not None}
-    success, _ = run_grid(grid, log_dir, **options)
+    success, _ = run_grid(grid, log_dir, batch=batch, **options)
     if not success:
         raise click.ClickException(f"some cells did not finish; run the same command again to resume {log_dir}")
     click.echo(f"done: martingale report {log_dir}", err=True)
+
+
+def _name_values(items: tuple[str, ...], hint: str) -> dict[str, str]:
+    """``name=value`` options as a dict; a malformed one is a usage error naming the option."""
+    values: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r} is not name=value", param_hint=hint)
+        values[name.strip()] = value.strip()
+    return values
 
 
 @main.command("rescore")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,8 +147,18 @@ def _scorer_of(span_id: str | None, parents: dict[str, str | None], scorers: dic
     return None
 
 
-def cost_report(log: EvalLog, prices: Mapping[str, Price] | None = None) -> CostReport:
-    """Tally every model call of ``log`` (read with its samples) by extractor, role and model."""
+def usage_tokens(event: ModelEvent) -> tuple[int, int]:
+    """(input, output) tokens of a call as the provider counted them (``output.usage``; 0 without one)."""
+    usage = event.output.usage
+    return (usage.input_tokens, usage.output_tokens) if usage else (0, 0)
+
+
+def cost_report(log: EvalLog, prices: Mapping[str, Price] | None = None,
+                tokens: Callable[[ModelEvent], tuple[int, int]] = usage_tokens) -> CostReport:
+    """Tally every model call of ``log`` (read with its samples) by extractor, role and model.
+
+    ``tokens`` counts a call's (input, output) tokens; the default reads the provider's usage.
+    """
     prices = load_prices() if prices is None else prices
     samples = log.samples or []
     # key -> [calls, cached, input, output, billed input, billed output], and calls per sample
@@ -171,9 +181,7 @@ def cost_report(log: EvalLog, prices: Mapping[str, Price] | None = None) -> Cost
                 key = (EVALUATED_MODEL, "-", event.model)
             else:
                 key = (scorer or UNATTRIBUTED, event.role or "-", event.model)
-            usage = event.output.usage
-            inp = usage.input_tokens if usage else 0
-            out = usage.output_tokens if usage else 0
+            inp, out = tokens(event)
             cached = event.cache == "read"
             row = sums.setdefault(key, [0] * 6)
             row[0] += 1

@@ -10,14 +10,16 @@ the folder into the leaderboard.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 from inspect_ai import Task
+from inspect_ai._util.error import PrerequisiteError
 
 from martingale_harness.config import read_yaml, resource_path
-from martingale_harness.errors import ConfigError
+from martingale_harness.errors import ConfigError, MartingaleError
 from martingale_harness.protocol import PARADIGMS, SYSTEM_PROMPTS
 
 
@@ -31,6 +33,8 @@ class Grid:
     system_prompts: tuple[str, ...] = ("none",)
     task_args: dict[str, Any] = field(default_factory=dict)
     """Other ``-T`` arguments given to every task (e.g. ``extractors``)."""
+    model_roles: dict[str, str] = field(default_factory=dict)
+    """Models for the judges' roles, as ``--model-role`` (e.g. ``{"grader": "openai/gpt-4o-mini"}``)."""
 
     def __post_init__(self) -> None:
         known = sorted(read_yaml(resource_path("registry.yaml")).get("tasks") or {})
@@ -59,16 +63,42 @@ def grid_tasks(grid: Grid) -> list[Task]:
     """One task per (task, paradigm, system prompt), in that order, built through the registered tasks.
 
     Each task records its arguments in the log (``task_args``), which is how inspect's eval set tells
-    the cells apart and finds, on a second run, the ones already done.
+    the cells apart and finds, on a second run, the ones already done. The grid's model roles are
+    bound while the tasks are built, as ``inspect eval`` binds them, because a task refuses a judge
+    extractor whose role has no model.
     """
+    from inspect_ai.model import get_model
+    from inspect_ai.model._model import init_model_roles  # what eval() calls before building tasks
+
     import martingale.tasks as registered
 
-    return [getattr(registered, name)(paradigm=paradigm, system_prompt=prompt, **grid.task_args)
-            for name, paradigm, prompt in itertools.product(grid.tasks, grid.paradigms, grid.system_prompts)]
+    def build() -> list[Task]:
+        init_model_roles({role: get_model(name) for role, name in grid.model_roles.items()})
+        return [getattr(registered, name)(paradigm=paradigm, system_prompt=prompt, **grid.task_args)
+                for name, paradigm, prompt in itertools.product(grid.tasks, grid.paradigms, grid.system_prompts)]
+
+    # in a copy of the context, so the binding neither leaks out nor inherits one from earlier
+    try:
+        return contextvars.copy_context().run(build)
+    except PrerequisiteError as e:  # a task's refusal, for inspect's display; here the error itself
+        if isinstance(e.__cause__, MartingaleError):
+            raise e.__cause__ from None
+        raise
 
 
-def run_grid(grid: Grid, log_dir: str, **eval_set_args: Any) -> tuple[bool, list[Any]]:
-    """Run (or resume) the grid as one eval set in ``log_dir``; returns eval_set's (success, logs)."""
+def run_grid(grid: Grid, log_dir: str, batch: bool = False, **eval_set_args: Any) -> tuple[bool, list[Any]]:
+    """Run (or resume) the grid as one eval set in ``log_dir``; returns eval_set's (success, logs).
+
+    ``batch`` sends the evaluated models' and the judges' calls through the providers' batch APIs
+    (inspect's ``--batch``; providers without one are called as usual). inspect applies an eval's
+    ``batch`` to the evaluated model only, so each role's model gets its own batch config here.
+    """
     from inspect_ai import eval_set
+    from inspect_ai.model import GenerateConfig, get_model
 
-    return eval_set(tasks=grid_tasks(grid), model=list(grid.models), log_dir=log_dir, **eval_set_args)
+    roles: dict[str, Any] = {role: get_model(name, config=GenerateConfig(batch=True), memoize=False) if batch
+                             else name for role, name in grid.model_roles.items()}
+    if batch:
+        eval_set_args["batch"] = True
+    return eval_set(tasks=grid_tasks(grid), model=list(grid.models), model_roles=roles or None,
+                    log_dir=log_dir, **eval_set_args)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from inspect_ai.log import read_eval_log
+from inspect_ai.model import model_roles
 
 from martingale_harness.errors import ConfigError
-from martingale_harness.grid import Grid, grid_tasks
+from martingale_harness.grid import Grid, grid_tasks, run_grid
 
 BIN = Path(sys.executable).parent
 GRID = ["--tasks", "forecast,openreview", "--models", "sim/bayesian,sim/entrenched", "--paradigms", "direct,cot"]
@@ -42,6 +43,18 @@ def test_grid_tasks_carry_their_settings() -> None:
     assert len(set(settings)) == 8
 
 
+def test_grid_tasks_bind_the_judges_role_only_while_they_are_built() -> None:
+    judged = {"extractors": "self_report,step_judge"}
+    with pytest.raises(ConfigError, match="needs a model for the role 'grader'"):
+        grid_tasks(Grid(tasks=("cmv",), models=("sim/bayesian",), task_args=judged))
+    (task,) = grid_tasks(Grid(tasks=("cmv",), models=("sim/bayesian",), task_args=judged,
+                              model_roles={"grader": "sim/judge"}))
+    assert len(task.scorer or []) == 2  # one scorer per extractor, the judge included
+    assert model_roles() == {}  # nothing leaks into the caller's context
+    with pytest.raises(ConfigError, match="needs a model for the role 'grader'"):  # nor into the next grid
+        grid_tasks(Grid(tasks=("cmv",), models=("sim/bayesian",), task_args=judged))
+
+
 def _successes(log_dir: Path) -> dict[str, float]:
     done = {}
     for path in log_dir.glob("*.eval"):
@@ -50,6 +63,7 @@ def _successes(log_dir: Path) -> dict[str, float]:
     return done
 
 
+@pytest.mark.slow
 def test_a_killed_grid_resumes_with_only_what_is_missing_and_reports_every_cell(tmp_path: Path) -> None:
     log_dir = tmp_path / "grid"
     command = [str(BIN / "martingale"), "grid", *GRID, "--log-dir", str(log_dir), "--max-tasks", "1"]
@@ -84,3 +98,21 @@ def test_a_killed_grid_resumes_with_only_what_is_missing_and_reports_every_cell(
         assert any(f"|{model}" in r and f"|{task}" in r and f"|{paradigm}" in r for r in rows), (task, model, paradigm)
     (saved,) = (tmp_path / "out").glob("leaderboard_*.json")
     assert len(json.loads(saved.read_text())["rows"]) == 8
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_batch_reaches_the_evaluated_models_and_every_judge(batch: bool, monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    import inspect_ai
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(inspect_ai, "eval_set", lambda **kwargs: seen.update(kwargs) or (True, []))
+    grid = Grid(tasks=("cmv",), models=("sim/bayesian",), task_args={"extractors": "self_report,step_judge"},
+                model_roles={"grader": "sim/judge"})
+    run_grid(grid, str(tmp_path), batch=batch)
+    grader = seen["model_roles"]["grader"]  # type: ignore[index]
+    if batch:
+        # an eval's batch applies to the evaluated model only: the judge carries its own
+        assert seen["batch"] is True and grader.config.batch is True  # type: ignore[union-attr]
+    else:
+        assert "batch" not in seen and grader == "sim/judge"

@@ -61,7 +61,9 @@ def test_grid_formats_with_the_decimals_it_needs(grid: float, decimals: str) -> 
 
 @pytest.mark.parametrize(("args", "match"), [({"grid": 0}, "grid must lie"), ({"grid": 0.7}, "grid must lie"),
                                               ({"phrasing": 9}, "phrasing must be one of"),
-                                              ({"phrasing": "x"}, "-M phrasing must be an integer")])
+                                              ({"phrasing": "x"}, "-M phrasing must be an integer"),
+                                              ({"answer_chars": 0}, "answer_chars must be a positive integer"),
+                                              ({"answer_chars": 300, "terse": True}, "without terse")])
 def test_bad_style_args_are_refused(args: dict[str, object], match: str) -> None:
     with pytest.raises(PrerequisiteError, match=match):
         get_model("sim/entrenched", memoize=False, **args)
@@ -73,3 +75,13 @@ def test_terse_answers_are_the_belief_line_alone(tmp_path: Path) -> None:
     assert len(replies) == 128 and all(r.startswith("Probability: ") and "\n" not in r for r in replies)
     with pytest.raises(PrerequisiteError, match="-M terse must be true or false"):
         get_model("sim/entrenched", memoize=False, terse="sometimes")
+
+
+def test_answer_chars_pads_every_answer_and_changes_no_belief(tmp_path: Path) -> None:
+    exact = _beliefs(_run(tmp_path, "exact"))
+    padded_log = _run(tmp_path, "padded", answer_chars=700)
+    assert _beliefs(padded_log) == exact  # the filler states no number the extractor could read
+    replies = [m.text for s in padded_log.samples or [] for m in s.messages if m.role == "assistant"]
+    assert len(replies) == 128 and {len(r) for r in replies} == {700}
+    # the belief stays on the last line, after the filler paragraph
+    assert all("stands in for the length" in r.rsplit("\n\n", 1)[0] for r in replies)

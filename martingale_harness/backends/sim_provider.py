@@ -9,6 +9,9 @@ distill``): ``-M grid=G`` states every belief rounded to the nearest multiple of
 ``grid=0.1`` gives "0.3", "0.7"), so the drift holds only up to that rounding; ``-M phrasing=K``
 always uses the K-th answer phrasing (0 = ``Probability: X``) instead of a seeded choice among them;
 ``-M terse=true`` answers with the belief line alone (no reasoning sentence, chain of thought ignored).
+``-M answer_chars=N`` pads every answer (beliefs and debate arguments) to N characters with a neutral
+filler paragraph before the belief line, stating no number: a stand-in of a real model's length, so
+conversations grow as they would (``martingale grid --dry-run`` counts prompts with it).
 
 ``sim/scripted -M answers=FILE`` answers from a JSONL script by sample id and belief turn
 (``backends/scripted.py``), for plugin and protocol tests on exactly the text they are about.
@@ -75,6 +78,7 @@ _PHRASINGS = (
     'Final answer: {{"probability": {p:.4f}}}',
     "**Probability:** {pct:.2f}%",
 )
+_FILLER = "This sentence stands in for the length of a real model's answer and states no estimate. "
 _ARGUMENT = (
     "The strongest considerations favour my side: the information presented is consistent with it, and the "
     "opposing case rests on assumptions that may not hold."
@@ -87,10 +91,11 @@ _STATED = re.compile(r"(\d+(?:\.\d+)?)\s*(%?)")
 class AnswerStyle:
     """How an agent writes its beliefs (``-M grid=G``, ``-M phrasing=K``); never what it believes."""
 
-    ARGS: ClassVar[tuple[str, ...]] = ("grid", "phrasing", "terse")
+    ARGS: ClassVar[tuple[str, ...]] = ("grid", "phrasing", "terse", "answer_chars")
     grid: float | None = None
     phrasing: int | None = None
     terse: bool = False
+    answer_chars: int | None = None
 
     @classmethod
     def from_args(cls, model_args: dict[str, Any]) -> AnswerStyle:
@@ -99,15 +104,28 @@ class AnswerStyle:
         terse = model_args.get("terse", False)
         if str(terse).lower() not in {"true", "false", "1", "0"}:
             raise ValueError(f"-M terse must be true or false, got {terse!r}")
+        chars = model_args.get("answer_chars")
         style = cls(None if grid is None else _float_arg("grid", grid),
                     None if phrasing is None else _int_arg(phrasing, "phrasing"),
-                    str(terse).lower() in {"true", "1"})
+                    str(terse).lower() in {"true", "1"},
+                    None if chars is None else _int_arg(chars, "answer_chars"))
+        if style.answer_chars is not None and (style.answer_chars < 1 or style.terse):
+            raise ValueError(f"-M answer_chars must be a positive integer without terse, got {chars!r}")
         if style.grid is not None and not 0.0 < style.grid <= 0.5:
             raise ValueError(f"grid must lie in (0, 0.5], got {style.grid}")
         if style.phrasing is not None and not 0 <= style.phrasing < len(_PHRASINGS):
             raise ValueError(f"phrasing must be one of 0..{len(_PHRASINGS) - 1} ({' | '.join(_PHRASINGS)}), "
                              f"got {style.phrasing}")
         return style
+
+    def pad(self, text: str) -> str:
+        """``text`` with filler before its last paragraph, to ``answer_chars`` characters (never cut)."""
+        missing = (self.answer_chars or 0) - len(text) - 2
+        if missing <= 0:
+            return text
+        filler = (_FILLER * (missing // len(_FILLER) + 1))[:missing]
+        head, sep, last = text.rpartition("\n\n")
+        return f"{head}{sep}{filler}\n\n{last}" if sep else f"{filler}\n\n{text}"
 
     def round(self, belief: float) -> float:
         """The belief as stated: the nearest multiple of ``grid`` (unchanged without a grid)."""
@@ -288,7 +306,7 @@ class SimulatedReasonerAPI(ModelAPI):
                     belief = agent.restate(key, 0, elicitation=config.seed - REPEAT_SEED_OFFSET)
                 text = self._render(agent, key, turn, self.style.round(belief), cot=COT_INSTRUCTION in last)
             else:
-                text = _ARGUMENT
+                text = self.style.pad(_ARGUMENT)
         usage = ModelUsage(
             input_tokens=sum(len(m.text.split()) for m in input),
             output_tokens=len(text.split()),
@@ -334,5 +352,6 @@ class SimulatedReasonerAPI(ModelAPI):
             return answer
         if cot and turn > 0:
             start = f"My current estimate is {self.style.format('{pct:.2f}%', previous)} before I work through this."
-            return f"{start}\n\n{lead}\n\nPutting the steps together, I settle on a final answer.\n\n{answer}"
-        return f"{lead}\n\n{answer}"
+            return self.style.pad(
+                f"{start}\n\n{lead}\n\nPutting the steps together, I settle on a final answer.\n\n{answer}")
+        return self.style.pad(f"{lead}\n\n{answer}")
