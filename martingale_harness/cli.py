@@ -392,6 +392,7 @@ def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str 
     examples/train.yaml)."""
     from martingale_harness.training.config import load_train_config
     from martingale_harness.training.grpo import prepare, train
+    from martingale_harness.training.processes import launched_rank
 
     try:
         config = load_train_config(config_file, [*overrides, *([f"output_dir={output_dir}"] if output_dir else [])])
@@ -401,17 +402,20 @@ def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str 
         ei = config.expert_iteration
         regulariser = (f"{ei.rounds} round(s) x {ei.samples} samples" if config.algorithm == "expert_iteration"
                        else f"beta = {config.beta:g}")
-        click.echo(f"{config.algorithm} on {config.base_model}"
-                   f"{f' + {config.init_adapter}' if config.init_adapter else ''}, {regulariser}; "
-                   f"martingale/{config.task_name}: {len(prepared.split.train)} training, "
-                   f"{len(prepared.split.heldout)} held-out samples; reward: ms_coef = {r.ms_coef:g}, "
-                   f"{r.info_term} x {r.info_coef:g}, format penalty {r.format_penalty:g}, extractor {r.extractor}")
+        main_process = launched_rank() == 0  # under `accelerate launch` only the main process reports
+        echo = click.echo if main_process else (lambda *_: None)
+        echo(f"{config.algorithm} on {config.base_model}"
+             f"{f' + {config.init_adapter}' if config.init_adapter else ''}, {regulariser}; "
+             f"martingale/{config.task_name}: {len(prepared.split.train)} training, "
+             f"{len(prepared.split.heldout)} held-out samples; reward: ms_coef = {r.ms_coef:g}, "
+             f"{r.info_term} x {r.info_coef:g}, format penalty {r.format_penalty:g}, extractor {r.extractor}")
         if check:
             return
         result = train(config)
     except MartingaleError as e:
         raise UserError(e) from None
-    _report_training(result.adapter_dir, result.metrics_file, result.evaluation)
+    if main_process:
+        _report_training(result.adapter_dir, result.metrics_file, result.evaluation)
 
 
 @main.command("distill")
@@ -486,3 +490,7 @@ def _undefined_reason(log: EvalLog, extractor: str) -> str:
              and not math.isnan(v["prior"]) and not math.isnan(v["posterior"])]
     result = martingale_score([p for p, _ in pairs], [q for _, q in pairs])
     return result.reason or "unknown"
+
+
+if __name__ == "__main__":  # `accelerate launch -m martingale_harness.cli train ...`
+    main()

@@ -223,6 +223,10 @@ def _write(tmp_path: Path, raw: dict[str, Any]) -> Path:
     ({"reward": {"info_term": "bayes_distance"}}, "bayes_distance' needs metadata"),  # forecast has no exact posteriors
     ({"init_adapter": "ADAPTER"}, "was trained on 'other/base'"),
     ({"trainer": {"num_generations": 3, "per_device_train_batch_size": 4}}, "TRL refuses the trainer settings"),
+    ({"trainer": {"use_vllm": True, "vllm_mode": "remote"}}, "trainer.vllm_mode='remote' is not allowed"),
+    ({"trainer": {"vllm_mode": "server"}}, "vLLM settings apply only with use_vllm: true"),
+    # vLLM is not installed here (it needs a CUDA GPU): named, before any model loads
+    ({"trainer": {"use_vllm": True, "vllm_mode": "server"}}, "trainer.use_vllm needs vLLM, which is not installed"),
 ])
 def test_cli_refuses_bad_configs_before_any_model_loads(base_dir: Path, tmp_path: Path, changes: dict[str, Any],
                                                          message: str) -> None:
@@ -327,3 +331,21 @@ def test_an_evaluation_set_that_shares_training_questions_is_refused(base_dir: P
     config = train_config_from_dict(_raw(base_dir, tmp_path, evaluation={"data": str(demo)}))
     with pytest.raises(ConfigError, match=r"evaluation.data .* shares \d+ question\(s\) with the training items"):
         prepare(config)
+
+
+@pytest.mark.parametrize("mode", ["colocate", "server"])
+def test_vllm_generation_passes_through_to_trl_where_vllm_is_installed(base_dir: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      mode: str) -> None:
+    import importlib.util
+
+    from martingale_harness.training.grpo import prepare, trainer_args
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "vllm" else real(name, *a))  # as if installed
+    config = train_config_from_dict(_raw(base_dir, tmp_path, trainer={
+        "use_vllm": True, "vllm_mode": mode, "max_steps": 1, "num_generations": 2, "per_device_train_batch_size": 2}))
+    prepare(config)
+    args = trainer_args(config, tmp_path)
+    assert (args.use_vllm, args.vllm_mode) == (True, mode)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from martingale_harness.errors import ConfigError
 from martingale_harness.plugins import PluginHost, get_extractor, get_reward_term, plugin_host
 from martingale_harness.reward_terms import RewardBatch
 from martingale_harness.training.episodes import Episode, EpisodePrompts
+from martingale_harness.training.processes import Processes
 from martingale_harness.training.reward import MartingaleReward, RewardWeights, combine, ms_shares
 from martingale_harness.transcript import TURNS_KEY
 
@@ -120,6 +122,47 @@ def test_reward_batch_ms_is_the_evaluation_ms(entrenched_log: EvalLog) -> None:
     assert abs(out.batch_ms - metrics["ms_slope"].value) < 1e-12
     assert out.batch_ms > 0.15
     assert totals == pytest.approx(list(out.total))
+
+
+@dataclass(frozen=True)
+class _GatheredBy(Processes):
+    """One of two processes whose gather returns every process's share, as accelerate's gather_object does."""
+
+    parts: tuple[Any, ...] = ()
+
+    def gather(self, value: Any) -> list[Any]:
+        assert value == self.parts[self.index]  # what this process contributes is what it read
+        return list(self.parts)
+
+
+def test_each_process_fits_the_gathered_batch_and_gets_its_own_slice(entrenched_log: EvalLog) -> None:
+    samples = entrenched_log.samples or []
+    prompts = EpisodePrompts()
+    views = [prompts.view(_episode(s)) for s in samples]
+    answers = [[s.messages[t["message"]].text for t in s.store[TURNS_KEY]] for s in samples]
+    weights = RewardWeights(info_coef=0.5)
+    items = list(range(len(samples)))
+    _, whole = _score_transcripts(entrenched_log, weights, "update_magnitude")
+
+    slices = [items[:24], items[24:]]  # TRL hands each process its share; here two of unequal size
+    single = MartingaleReward(views, get_extractor("self_report"), weights, get_reward_term("update_magnitude"))
+    parts = []
+    for part in slices:
+        read = asyncio.run(single.read(part, [answers[i][0] for i in part], [answers[i][1] for i in part]))
+        parts.append((part, read.prior.tolist(), read.posterior.tolist()))
+    totals, logged = [], []
+    for index, part in enumerate(slices):
+        metrics: dict[str, float] = {}
+        reward = MartingaleReward(views, get_extractor("self_report"), weights, get_reward_term("update_magnitude"),
+                                  processes=_GatheredBy(index=index, count=2, parts=tuple(parts)))
+        totals += asyncio.run(reward(prompts=[None] * len(part), completions=[answers[i][1] for i in part],
+                                     item=part, prior_answer=[answers[i][0] for i in part],
+                                     log_metric=metrics.__setitem__))
+        logged.append(metrics)
+    # the two slices' rewards are the one-process rewards of the whole batch, in order
+    assert totals == pytest.approx(whole, abs=1e-12)
+    ms = entrenched_log.results.scores[0].metrics["ms_slope"].value  # type: ignore[union-attr]
+    assert logged[0] == logged[1] and abs(logged[0]["martingale/batch_ms"] - ms) < 1e-12
 
 
 def test_entrenching_samples_get_lower_ms_reward(entrenched_log: EvalLog) -> None:

@@ -144,3 +144,27 @@ def digit_sequence_bias(model_dir: str | Path) -> list[list[Any]]:
         (token,) = tokenizer.encode(text, add_special_tokens=False)
         bias.append([[token], weight])
     return bias
+
+
+def probability_sequence_bias(model_dir: str | Path) -> list[list[Any]]:
+    """``sequence_bias`` under which a tiny random model answers a chat turn with "0.DD" nearly always.
+
+    For tests that need readable beliefs from a random model (the batch MS of a multi-process run): the
+    first token after the chat template's assistant header is pushed to "0", then ".", then digits; the
+    digits are the random model's own, so the beliefs vary.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+
+    def token(text: str) -> int:
+        (found,) = tokenizer.encode(text, add_special_tokens=False)
+        return int(found)
+
+    header = tokenizer.apply_chat_template([{"role": "user", "content": "?"}], add_generation_prompt=True,
+                                           tokenize=False)
+    last = tokenizer.encode(header, add_special_tokens=False)[-1]
+    zero, dot = token("0"), token(".")
+    digits = [token(str(d)) for d in range(1, 10)]
+    return ([[[last, zero], 60.0], [[zero, dot], 60.0]] + [[[dot, d], 40.0] for d in digits]
+            + [[[d], 20.0] for d in digits])

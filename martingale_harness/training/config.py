@@ -36,7 +36,8 @@ e.g. a distilled organism; its
 ``adapter_config.json`` must name the same base model), ``reward`` (``ms_coef`` 1.0, ``info_term``
 ``brier_gain``, ``info_coef`` 0.5, ``format_penalty`` 1.0, all coefficients >= 0, ``extractor``
 ``self_report``) and ``episodes`` (``prior_refresh_steps`` 0 = priors elicited once, K = refreshed
-every K optimizer steps, GRPO/RLOO only; ``prior_max_new_tokens`` 128; ``prior_temperature`` 0 = greedy)
+every K optimizer steps, GRPO/RLOO only; ``prior_max_new_tokens`` 128; ``prior_temperature`` 0 = greedy;
+``prior_generation_kwargs`` {}, extra arguments of the prior pass's ``generate``)
 and, for ``algorithm: expert_iteration``, ``expert_iteration`` (``rounds`` 3, ``samples`` K = 4,
 ``margin`` 0.1, ``temperature`` 1.0, ``top_p`` 1.0, ``max_new_tokens`` 128, ``refresh_priors`` true,
 ``replay_priors`` true, ``generation_kwargs`` {}); its ``trainer`` section is TRL's ``SFTConfig``, and
@@ -112,6 +113,8 @@ class EpisodeSettings:
     prior_temperature: float = 0.0
     """0 = greedy priors; above 0 the prior pass samples (so a model whose greedy prior is always the
     same still shows the spread of priors it states when sampled, as an evaluation at that temperature does)."""
+    prior_generation_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for transformers' ``generate`` in the prior pass (e.g. a ``sequence_bias``)."""
 
 
 @dataclass(frozen=True)
@@ -289,6 +292,9 @@ def train_config_from_dict(raw: Mapping[str, Any], where: str = "<dict>") -> Tra
     _check_int(episodes.prior_refresh_steps, "episodes.prior_refresh_steps", where, minimum=0)
     _check_int(episodes.prior_max_new_tokens, "episodes.prior_max_new_tokens", where, minimum=1)
     _check_nonnegative(episodes.prior_temperature, "episodes.prior_temperature", where)
+    if not isinstance(episodes.prior_generation_kwargs, Mapping):
+        raise ConfigError(f"{where}: episodes.prior_generation_kwargs must be a mapping")
+    episodes = replace(episodes, prior_generation_kwargs=dict(episodes.prior_generation_kwargs))
     expert = _expert_iteration(raw, algorithm, values["trainer"], episodes, where)
     config = TrainConfig(**values, algorithm=algorithm, beta=beta, init_adapter=init_adapter, reward=reward,
                          episodes=episodes, expert_iteration=expert)

@@ -44,6 +44,7 @@ from martingale_harness.training.episodes import (
     load_episodes,
     split_episodes,
 )
+from martingale_harness.training.processes import current_processes
 from martingale_harness.training.reward import METRIC_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -89,11 +90,16 @@ def trainer_classes(algorithm: str) -> tuple[type[Any], type[Any]]:
 
 def prepare(config: TrainConfig) -> Prepared:
     """Read the data, split it and check the reward's plugins against it; raises ConfigError, loads no model."""
+    processes = current_processes()  # before TRL's config, which would set up a single-process state
+    if processes.count > 1 and config.algorithm == "expert_iteration":
+        raise ConfigError(f"{config.source}: expert iteration runs in one process (its sampling and selection "
+                          f"are not split); run it without accelerate launch, or use algorithm: grpo or rloo")
     split = split_episodes(load_episodes(config), config.holdout_fraction, config.split_seed, config.max_items)
     term = get_reward_term(config.reward.info_term) if config.reward.info_coef > 0 else None
     if term is not None:
         term.check([e.label for e in split.train], [e.metadata for e in split.train])
     check_trainer_keys(config, trainer_classes(config.algorithm)[0])
+    check_vllm(config)
     trainer_args(config, config.output_dir)  # TRL checks its values (batch divisibility, ...) without a model
     if config.evaluation.enabled:
         from martingale_harness.training.evaluate import heldout_questions
@@ -101,6 +107,35 @@ def prepare(config: TrainConfig) -> Prepared:
         heldout_questions(config, split)  # an evaluation set that shares training questions is refused now
     return Prepared(config=config, split=split, prompts=EpisodePrompts(config.system_prompt, config.paradigm),
                     extractor=get_extractor(config.reward.extractor), term=term)
+
+
+VLLM_MODES = ("colocate", "server")
+
+
+def check_vllm(config: TrainConfig) -> None:
+    """``trainer.use_vllm`` (TRL generates the completions with vLLM): refused now if it cannot work.
+
+    vLLM must be installed (it needs a CUDA GPU), and ``vllm_mode`` is ``colocate`` (TRL's default:
+    vLLM in each training process, sharing its GPU) or ``server`` (``trl vllm-serve --model <base>``
+    on other GPUs; whether it answers is found out when training starts). The prior pass and the
+    held-out evaluation still generate with transformers.
+    """
+    trainer = config.trainer
+    if not trainer.get("use_vllm"):
+        unused = sorted(k for k in trainer if k.startswith("vllm_"))
+        if unused:
+            raise ConfigError(f"{config.source}: trainer.{', trainer.'.join(unused)} set but trainer.use_vllm is "
+                              "not true: vLLM settings apply only with use_vllm: true")
+        return
+    mode = trainer.get("vllm_mode", "colocate")
+    if mode not in VLLM_MODES:
+        raise ConfigError(f"{config.source}: trainer.vllm_mode={mode!r} is not allowed; allowed: "
+                          f"{', '.join(VLLM_MODES)}")
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError(f"{config.source}: trainer.use_vllm needs vLLM, which is not installed here "
+                          "(pip install vllm, on a machine with a CUDA GPU)")
 
 
 def trainer_args(config: TrainConfig, output_dir: Path, progress: bool = True) -> Any:

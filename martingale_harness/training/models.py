@@ -31,13 +31,19 @@ def cuda_bf16() -> bool:
 
 
 def device_defaults(trainer: dict[str, Any]) -> dict[str, Any]:
-    """Trainer defaults for this machine: bf16 and activation checkpointing on a CUDA GPU, off on CPU.
+    """Trainer defaults for this machine: bf16 and activation checkpointing on a CUDA GPU, off on CPU (``use_cpu``).
 
     Keys the config's ``trainer`` section sets (also under transformers' deprecated alias
     ``gradient_checkpointing``) are left to it.
     """
+    import torch
+
     on_gpu = cuda_bf16()
     defaults: dict[str, Any] = {}
+    if "use_cpu" not in trainer and not torch.cuda.is_available():
+        # transformers builds its distributed state anew from this: without it, processes started by
+        # `accelerate launch` on a machine without a GPU would each train alone instead of over gloo
+        defaults["use_cpu"] = True
     if "bf16" not in trainer:
         defaults["bf16"] = on_gpu
     if not {"activation_checkpointing", "gradient_checkpointing"} & set(trainer):
@@ -123,13 +129,14 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 def generate(model: Any, tokenizer: PreTrainedTokenizerBase, conversations: Sequence[Sequence[Message]], *,
              max_new_tokens: int, batch_size: int = 8, temperature: float = 0.0,
-             progress: str | None = None) -> list[str]:
+             generation_kwargs: dict[str, Any] | None = None, progress: str | None = None) -> list[str]:
     """Answers of ``model`` (a peft model generates with its active adapter) to chat ``conversations``.
 
     ``temperature`` 0 is greedy; above 0 each answer is sampled at that temperature.
     """
     return [s.text for group in sample(model, tokenizer, conversations, n=1, max_new_tokens=max_new_tokens,
-                                       temperature=temperature, batch_size=batch_size, progress=progress)
+                                       temperature=temperature, batch_size=batch_size,
+                                       generation_kwargs=generation_kwargs, progress=progress)
             for s in group]
 
 

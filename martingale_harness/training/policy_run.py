@@ -4,6 +4,11 @@ A :class:`PolicyRun` writes ``split.json`` and ``training_config.json``, loads t
 start policy (the base with a new LoRA to come, or the base with ``init_adapter``), keeps the prior
 answers (:class:`~martingale_harness.training.episodes.PriorStore`) and ``metrics.jsonl``, builds the
 reward, and at the end saves the adapter, runs the held-out evaluation and writes the model card.
+
+Under ``accelerate launch`` every process holds a PolicyRun: the prior pass is split across them and
+its answers gathered, and only the main process writes files, evaluates and writes the card
+(:mod:`~martingale_harness.training.processes`). ``reward_batches.jsonl`` holds every generation
+batch the reward scored (gathered from all processes): items, beliefs, rewards and the batch MS.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from martingale_harness.beliefs import BeliefReading
 from martingale_harness.training.episodes import PriorStore, write_split
-from martingale_harness.training.reward import METRIC_PREFIX, MartingaleReward, RewardWeights
+from martingale_harness.training.processes import current_processes
+from martingale_harness.training.reward import METRIC_PREFIX, MartingaleReward, RewardBreakdown, RewardWeights
 from martingale_harness.transcript import Transcript, Turn
 
 if TYPE_CHECKING:
@@ -38,11 +45,18 @@ class PolicyRun:
         self.prepared = prepared
         self.config = config
         self.progress = progress
+        self.processes = current_processes()
         self.out: Path = config.output_dir
-        self.out.mkdir(parents=True, exist_ok=True)
-        write_split(prepared.split, self.out / "split.json")
-        (self.out / "training_config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n",
-                                                       encoding="utf-8")
+        self.metrics_file = self.out / "metrics.jsonl"
+        self.batches_file = self.out / "reward_batches.jsonl"
+        if self.processes.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_split(prepared.split, self.out / "split.json")
+            (self.out / "training_config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n",
+                                                           encoding="utf-8")
+            self.metrics_file.write_text("", encoding="utf-8")
+            self.batches_file.write_text("", encoding="utf-8")
+        self.processes.wait()
         set_seed(config.seed)
         self.tokenizer = models.load_tokenizer(config.base_model)
         model = models.load_model(config.base_model, config.dtype)
@@ -55,29 +69,34 @@ class PolicyRun:
             self.peft_config = models.lora_config(config.lora)
         self.model: Any = model
         self.store = PriorStore(prepared.split.train, prepared.prompts)
-        self.metrics_file = self.out / "metrics.jsonl"
-        self.metrics_file.write_text("", encoding="utf-8")
         self._prior_readings: list[BeliefReading] = []
+        self._batches = 0
 
     def log(self, record: dict[str, Any]) -> None:
-        """Append one line to ``metrics.jsonl``."""
-        with self.metrics_file.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record, default=float) + "\n")
+        """Append one line to ``metrics.jsonl`` (the main process's; the others log nothing)."""
+        if self.processes.is_main:
+            with self.metrics_file.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record, default=float) + "\n")
 
     def prior_pass(self, policy: Any, step: int, label: str = "step") -> None:
         """Ask ``policy`` every training item's prior question again (see ``episodes``)."""
         from martingale_harness.training import models
 
         settings = self.config.episodes
-        record = self.store.refresh(
-            lambda convs: models.generate(policy, self.tokenizer, convs, max_new_tokens=settings.prior_max_new_tokens,
-                                          temperature=settings.prior_temperature,
-                                          progress=f"prior pass ({label} {step})" if self.progress else None),
-            step, self._read_priors)
+        progress = f"prior pass ({label} {step})" if self.progress and self.processes.is_main else None
+
+        def ask(convs: list[Any]) -> list[str]:  # this process's share of the episodes
+            return models.generate(policy, self.tokenizer, convs, max_new_tokens=settings.prior_max_new_tokens,
+                                   temperature=settings.prior_temperature,
+                                   generation_kwargs=dict(settings.prior_generation_kwargs), progress=progress)
+
+        record = self.store.refresh(lambda convs: self.processes.map_split(convs, ask), step,
+                                    lambda answers: self.processes.from_main(lambda: self._read_priors(answers)))
         kinds = Counter(r.kind for r in self._prior_readings if not r.is_ok)
         if kinds:
             record["prior_failure_kinds"] = dict(sorted(kinds.items()))
-        self._write_priors(step)
+        if self.processes.is_main:
+            self._write_priors(step)
         self.log({"event": "prior_pass", **record})
         logger.info("prior pass at %s %d: %s", label, step, record)
         if record["prior_failures"] == len(self.store.episodes):
@@ -89,7 +108,23 @@ class PolicyRun:
         r = self.config.reward
         return MartingaleReward([self.prepared.prompts.view(e) for e in self.prepared.split.train],
                                 self.prepared.extractor, RewardWeights(r.ms_coef, r.info_coef, r.format_penalty),
-                                self.prepared.term)
+                                self.prepared.term, on_batch=self._record_batch, processes=self.processes)
+
+    def _record_batch(self, breakdown: RewardBreakdown) -> None:
+        """One line of ``reward_batches.jsonl``: the gathered generation batch as the reward scored it."""
+        if not self.processes.is_main:
+            return
+
+        def floats(values: Any) -> list[float | None]:
+            return [None if math.isnan(v) else float(v) for v in values]
+
+        record = {"batch": self._batches, "processes": self.processes.count, "items": list(breakdown.items),
+                  "prior": floats(breakdown.prior), "posterior": floats(breakdown.posterior),
+                  "reward": floats(breakdown.total), "batch_ms": None if math.isnan(breakdown.batch_ms)
+                  else breakdown.batch_ms, "n_pairs": breakdown.n_pairs}
+        with self.batches_file.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        self._batches += 1
 
     def finish(self, policy: Any, last: dict[str, float], **card: Any) -> TrainResult:
         """Save the adapter of ``policy``, evaluate it on the held-out questions and write the model card.
@@ -102,7 +137,8 @@ class PolicyRun:
 
         config = self.config
         adapter_dir = self.out / "adapter"
-        models.save_adapter(policy, adapter_dir, config.base_model)
+        if self.processes.is_main:
+            models.save_adapter(policy, adapter_dir, config.base_model)
         # the reward's components under their own names, plus the KL and loss at the same step
         final = {k.removeprefix(METRIC_PREFIX): v for k, v in last.items() if k.startswith(METRIC_PREFIX)}
         final.update({k: last[k] for k in ("kl", "loss") if k in last})
@@ -110,6 +146,9 @@ class PolicyRun:
                              final_metrics=final, prior_passes=list(self.store.refreshes))
         del policy
         self.model = None  # free the training copy before the evaluation loads its own
+        if not self.processes.is_main:  # one adapter, one evaluation, one card: the main process's
+            self.processes.wait()
+            return result
         if config.evaluation.enabled and (self.prepared.split.heldout or config.evaluation.data):
             from martingale_harness.training.evaluate import evaluate_heldout
 
@@ -117,6 +156,7 @@ class PolicyRun:
                                                  display="plain" if self.progress else "none")
         write_model_card(adapter_dir, config, kind="train", split=self.prepared.split, final_metrics=final,
                          evaluation=result.evaluation, prior_passes=result.prior_passes, **card)
+        self.processes.wait()
         return result
 
     def _write_priors(self, step: int) -> None:

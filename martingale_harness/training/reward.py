@@ -29,6 +29,7 @@ An item whose *prior* could not be read still gets the format term for its compl
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from martingale_harness.beliefs import BeliefReading
 from martingale_harness.extraction import Extractor
 from martingale_harness.reward_terms import RewardBatch, RewardTerm
 from martingale_harness.training.diagnostics import batch_diagnostics
+from martingale_harness.training.processes import Processes
 from martingale_harness.transcript import Transcript, Turn
 
 METRIC_PREFIX = "martingale/"
@@ -92,6 +94,8 @@ class RewardBreakdown:
     prior: NDArray[np.float64] | None = None
     posterior: NDArray[np.float64] | None = None
     """The beliefs that were scored (NaN where not read)."""
+    items: tuple[int, ...] = ()
+    """The training episode of each completion (where the caller said)."""
 
     def metrics(self) -> dict[str, float]:
         """Per-step values for the training log; undefined ones are left out, never logged as NaN."""
@@ -171,17 +175,25 @@ class MartingaleReward:
     ``prior_answer`` (the prior turn shown in the prompt) come from the episode dataset. Each
     component's batch mean is reported through TRL's ``log_metric`` under ``martingale/...`` and so
     reaches every ``report_to`` integration and the per-step metrics JSONL.
+
+    Under several processes TRL calls the reward in each process with that process's slice of the
+    generation batch. The MS is a property of the whole batch, so each process reads its own
+    completions, the beliefs of all slices are gathered (``processes.gather``, in process order: the
+    order of TRL's own gather of the rewards), every process fits the same MS on the gathered batch
+    and returns the rewards of its own slice. ``on_batch`` and the metrics see the gathered batch.
     """
 
     __name__ = "martingale"
 
     def __init__(self, episodes: Sequence[EpisodeView], extractor: Extractor, weights: RewardWeights,
-                 term: RewardTerm | None, on_batch: Callable[[RewardBreakdown], None] | None = None) -> None:
+                 term: RewardTerm | None, on_batch: Callable[[RewardBreakdown], None] | None = None,
+                 processes: Processes | None = None) -> None:
         self.episodes = episodes
         self.extractor = extractor
         self.weights = weights
         self.term = term
         self.on_batch = on_batch
+        self.processes = processes or Processes()
 
     async def read(self, items: Sequence[int], prior_answers: Sequence[str],
                    completions: Sequence[Any]) -> RewardBatch:
@@ -200,10 +212,13 @@ class MartingaleReward:
 
         readings = await asyncio.gather(*(one(i, a, c) for i, a, c in zip(items, prior_answers, completions,
                                                                             strict=True)))
+        return self._batch(items, [_value(r[0]) for r in readings], [_value(r[1]) for r in readings])
+
+    def _batch(self, items: Sequence[int], prior: Sequence[float], posterior: Sequence[float]) -> RewardBatch:
         eps = [self.episodes[i] for i in items]
         return RewardBatch(
-            prior=np.array([_value(r[0]) for r in readings]),
-            posterior=np.array([_value(r[1]) for r in readings]),
+            prior=np.array(prior, dtype=np.float64),
+            posterior=np.array(posterior, dtype=np.float64),
             label=np.array([math.nan if e.label is None else float(e.label) for e in eps]),
             metadata=tuple(e.metadata for e in eps),
         )
@@ -211,22 +226,30 @@ class MartingaleReward:
     async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], *, item: Sequence[int],
                        prior_answer: Sequence[str], log_metric: Callable[[str, float], None] | None = None,
                        **_: Any) -> list[float]:
-        breakdown, metrics = await self.score(item, prior_answer, completions)
+        local = await self.read(item, prior_answer, completions)
+        parts = self.processes.gather((list(item), local.prior.tolist(), local.posterior.tolist()))
+        start = sum(len(part[0]) for part in parts[: self.processes.index])
+        items = [i for part in parts for i in part[0]]
+        batch = self._batch(items, [v for part in parts for v in part[1]], [v for part in parts for v in part[2]])
+        breakdown, metrics = self.fit(batch, items)
         if log_metric is not None:
             for name, value in metrics.items():
                 log_metric(name, value)
         if self.on_batch is not None:
             self.on_batch(breakdown)
-        return [float(v) for v in breakdown.total]
+        return [float(v) for v in breakdown.total[start:start + len(item)]]
 
     async def score(self, items: Sequence[int], prior_answers: Sequence[str],
                     completions: Sequence[Any]) -> tuple[RewardBreakdown, dict[str, float]]:
-        """The reward breakdown of one batch and its metrics: the components and the diagnostics.
+        """The reward breakdown of one batch (in this process) and its metrics: components and diagnostics.
 
         Completions of one episode must be consecutive (see :mod:`~martingale_harness.training.diagnostics`).
         """
-        batch = await self.read(items, prior_answers, completions)
-        breakdown = combine(batch, self.weights, self.term)
+        return self.fit(await self.read(items, prior_answers, completions), items)
+
+    def fit(self, batch: RewardBatch, items: Sequence[int]) -> tuple[RewardBreakdown, dict[str, float]]:
+        """The breakdown of a batch whose beliefs are read, and its metrics."""
+        breakdown = dataclasses.replace(combine(batch, self.weights, self.term), items=tuple(items))
         diagnostics = batch_diagnostics(breakdown, self.weights, list(items))
         return breakdown, {**breakdown.metrics(), **{METRIC_PREFIX + k: v for k, v in diagnostics.items()}}
 

@@ -1,0 +1,97 @@
+"""The processes of one training run: one by default, N under ``accelerate launch --num_processes N``.
+
+Training takes no distributed machinery of its own: TRL's trainers run data-parallel through
+accelerate, and this module gives the harness's own steps the three collectives they need, from
+accelerate (``gather_object``, ``broadcast_object_list``, ``wait_for_everyone``):
+
+* the prior pass is split across processes (episode ``i`` is asked by process ``i mod N``) and its
+  answers gathered, so every process holds all priors;
+* the Martingale reward gathers the beliefs read by every process before fitting the batch MS
+  (:class:`~martingale_harness.training.reward.MartingaleReward`);
+* the outputs (``split.json``, ``metrics.jsonl``, the adapter, the held-out evaluation and the
+  model card) are written by the main process alone, while the others wait.
+
+On CPU the processes talk over gloo (``accelerate launch --multi_gpu --num_processes 2`` starts
+them with torchrun on a machine without a GPU; ``--cpu`` would start a single process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Processes:
+    """This process's place among the run's processes."""
+
+    index: int = 0
+    count: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.index == 0
+
+    def gather(self, value: T) -> list[T]:
+        """``value`` of every process, in process order (``[value]`` in a single process)."""
+        if self.count == 1:
+            return [value]
+        from accelerate.utils import gather_object
+
+        return list(gather_object([value]))
+
+    def from_main(self, compute: Callable[[], R]) -> R:
+        """``compute()`` run by the main process only, its result sent to all (for judge calls, files)."""
+        if self.count == 1:
+            return compute()
+        from accelerate.utils import broadcast_object_list
+
+        box: list[Any] = [compute() if self.is_main else None]
+        broadcast_object_list(box, from_process=0)
+        return box[0]  # type: ignore[no-any-return]
+
+    def map_split(self, items: Sequence[T], compute: Callable[[list[T]], list[R]]) -> list[R]:
+        """``compute`` over ``items``, each process taking every N-th item; the results in ``items`` order."""
+        mine = compute(list(items[self.index::self.count]))
+        if self.count == 1:
+            return mine
+        parts = self.gather(mine)
+        out: list[R] = [None] * len(items)  # type: ignore[list-item]
+        for rank, part in enumerate(parts):
+            out[rank::self.count] = part
+        return out
+
+    def wait(self) -> None:
+        """Block until every process gets here."""
+        if self.count > 1:
+            from accelerate import PartialState
+
+            PartialState().wait_for_everyone()
+
+
+def launched_rank() -> int:
+    """This process's rank as ``accelerate launch`` (torchrun) sets it; 0 without it."""
+    import os
+
+    return int(os.environ.get("RANK", "0"))
+
+
+def current_processes() -> Processes:
+    """The run's processes as ``accelerate launch`` (torchrun) set them; one process without it.
+
+    The distributed state is created here, before the trainer, so the prior pass can use it; on a
+    machine without a GPU it is accelerate's CPU (gloo) state, which the trainer then reuses.
+    """
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return Processes()
+    import torch
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    return Processes(index=state.process_index, count=state.num_processes)
