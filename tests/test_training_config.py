@@ -349,3 +349,26 @@ def test_vllm_generation_passes_through_to_trl_where_vllm_is_installed(base_dir:
     prepare(config)
     args = trainer_args(config, tmp_path)
     assert (args.use_vllm, args.vllm_mode) == (True, mode)
+
+
+def test_the_gpu_examples_load_though_they_are_not_run_here() -> None:
+    """The 32B recipe and the accelerate configs of docs/training.md: checked by loading, not by running."""
+    from accelerate.commands.config.config_args import load_config_from_file
+    from trl import GRPOConfig
+
+    vllm = ["trainer.use_vllm=true", "trainer.vllm_mode=colocate", "trainer.vllm_tensor_parallel_size=2",
+            "trainer.vllm_gpu_memory_utilization=0.3", "trainer.vllm_enable_sleep_mode=true"]
+    for overrides in ([], vllm):  # as the file's header gives them
+        recipe = load_train_config(REPO / "examples" / "recipe_32b.yaml", overrides)
+        check_trainer_keys(recipe, GRPOConfig)
+    t = recipe.trainer
+    # 8 distinct priors per MS fit on 2 processes, as the file says
+    assert 2 * t["per_device_train_batch_size"] * t["steps_per_generation"] // t["num_generations"] == 8
+    zero3 = load_config_from_file(str(REPO / "examples" / "accelerate" / "deepspeed_zero3.yaml"))
+    assert (zero3.distributed_type, zero3.num_processes, zero3.mixed_precision) == ("DEEPSPEED", 2, "bf16")
+    assert zero3.deepspeed_config["zero_stage"] == 3 and zero3.deepspeed_config["zero3_save_16bit_model"]
+    fsdp = load_config_from_file(str(REPO / "examples" / "accelerate" / "fsdp.yaml"))
+    assert (fsdp.distributed_type, fsdp.num_processes) == ("FSDP", 2)
+    assert fsdp.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+    cpu = load_config_from_file(str(REPO / "examples" / "accelerate" / "cpu_2proc.yaml"))
+    assert (cpu.distributed_type, cpu.num_processes) == ("MULTI_GPU", 2)

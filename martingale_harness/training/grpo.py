@@ -16,7 +16,9 @@ called once per generation batch with all its completions (``generation_batch_si
 ``per_device_train_batch_size`` x ``steps_per_generation``, ``num_generations`` completions per
 prompt), so the MS slope is fitted on ``generation_batch_size / num_generations`` distinct priors.
 Keep that at 8 or more: with few distinct priors the slope (and so the reward) is noisy. Under
-several processes each process fits its own slice.
+``accelerate launch`` the generation batch is that of all processes together (``per_device_train_batch_size``
+x ``steps_per_generation`` x processes): each process scores its slice, and the reward gathers the
+beliefs of all slices before it fits the MS (:class:`~martingale_harness.training.reward.MartingaleReward`).
 
 Outputs in ``output_dir``: ``adapter/`` (the LoRA with ``README.md``, its model card),
 ``metrics.jsonl`` (one line per optimizer step with TRL's metrics and every reward component, plus
@@ -205,5 +207,8 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
     callbacks.trainer = trainer
     trainer.train()
     policy = trainer.accelerator.unwrap_model(trainer.model)
+    # under DeepSpeed ZeRO-3 or FSDP each process holds a shard: every process takes part in gathering
+    # the state, which the main process then saves (with DDP it is the unsharded state as it is)
+    state = trainer.accelerator.get_state_dict(trainer.model_wrapped) if run.processes.count > 1 else None
     del trainer
-    return run.finish(policy, last)
+    return run.finish(policy, last, state_dict=state)

@@ -226,13 +226,14 @@ def completion_logprobs(model: Any, samples: Sequence[Sampled], batch_size: int 
     return result
 
 
-def save_adapter(model: Any, directory: Path, base_model: str) -> None:
+def save_adapter(model: Any, directory: Path, base_model: str, state_dict: dict[str, Any] | None = None) -> None:
     """Save the trained adapter alone (not TRL's frozen ``ref`` copy), recording ``base_model`` as its base.
 
     The recorded base is the config's (an absolute path for local models), so ``init_adapter`` and the
     ``local/<base>+<adapter>`` backend can check that an adapter is used with the base it was trained on.
+    ``state_dict`` is the model's full state where the processes hold shards of it (gathered by accelerate).
     """
-    model.save_pretrained(str(directory), selected_adapters=["default"])
+    model.save_pretrained(str(directory), selected_adapters=["default"], state_dict=state_dict)
     config_file = directory / "adapter_config.json"
     config = json.loads(config_file.read_text(encoding="utf-8"))
     config["base_model_name_or_path"] = base_model

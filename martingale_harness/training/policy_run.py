@@ -126,10 +126,12 @@ class PolicyRun:
             f.write(json.dumps(record) + "\n")
         self._batches += 1
 
-    def finish(self, policy: Any, last: dict[str, float], **card: Any) -> TrainResult:
+    def finish(self, policy: Any, last: dict[str, float], state_dict: dict[str, Any] | None = None,
+               **card: Any) -> TrainResult:
         """Save the adapter of ``policy``, evaluate it on the held-out questions and write the model card.
 
-        ``last`` holds the metrics of the last step (``martingale/...`` plus TRL's ``kl`` and ``loss``).
+        ``last`` holds the metrics of the last step (``martingale/...`` plus TRL's ``kl`` and ``loss``);
+        ``state_dict`` the policy's full state, gathered from all processes, under several of them.
         """
         from martingale_harness.training import models
         from martingale_harness.training.grpo import TrainResult
@@ -138,7 +140,7 @@ class PolicyRun:
         config = self.config
         adapter_dir = self.out / "adapter"
         if self.processes.is_main:
-            models.save_adapter(policy, adapter_dir, config.base_model)
+            models.save_adapter(policy, adapter_dir, config.base_model, state_dict=state_dict)
         # the reward's components under their own names, plus the KL and loss at the same step
         final = {k.removeprefix(METRIC_PREFIX): v for k, v in last.items() if k.startswith(METRIC_PREFIX)}
         final.update({k: last[k] for k in ("kl", "loss") if k in last})

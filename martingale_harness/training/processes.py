@@ -55,10 +55,18 @@ class Processes:
         return box[0]  # type: ignore[no-any-return]
 
     def map_split(self, items: Sequence[T], compute: Callable[[list[T]], list[R]]) -> list[R]:
-        """``compute`` over ``items``, each process taking every N-th item; the results in ``items`` order."""
-        mine = compute(list(items[self.index::self.count]))
+        """``compute`` over ``items``, each process taking every N-th item; the results in ``items`` order.
+
+        Every process computes the same number of items (a short share is padded with a repeat of its
+        first item, whose result is dropped): under DeepSpeed ZeRO-3 each forward pass gathers the
+        parameters from all processes, so all of them must call ``generate`` equally often.
+        """
         if self.count == 1:
-            return mine
+            return compute(list(items))
+        share = list(items[self.index::self.count])
+        size = -(-len(items) // self.count)
+        padded = share + share[:1] * (size - len(share)) if share else list(items[:1]) * size
+        mine = compute(padded)[: len(share)]
         parts = self.gather(mine)
         out: list[R] = [None] * len(items)  # type: ignore[list-item]
         for rank, part in enumerate(parts):
