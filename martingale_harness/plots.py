@@ -403,8 +403,11 @@ def calibration_figure(runs: Sequence[Run], n_bins: int = CALIBRATION_BINS) -> F
             ax.scatter(x, y, s=15 + 185 * n / largest, color=color, alpha=0.8, edgecolors="white", zorder=3,
                        label=f"{name} (Brier {_fmt(brier)})", gid=f"calibration_{name}")
             for xi, yi, ni in zip(x, y, n, strict=True):
-                ax.annotate(str(ni), (xi, yi), textcoords="offset points", xytext=(offset, offset),
-                            ha="center", va="center", fontsize=SMALL_SIZE, color=color, in_layout=False)
+                # a count beside a point at the top (bottom) edge goes below (above) it, inside the panel
+                dy = -abs(offset) if yi > 0.9 else abs(offset) if yi < 0.1 else offset
+                ax.annotate(str(ni), (xi, yi), textcoords="offset points", xytext=(offset, dy),
+                            ha="center", va="center", fontsize=SMALL_SIZE, color=color, in_layout=False,
+                            gid="calibration_count")
         ax.set_xlim(-0.02, 1.02)
         ax.set_ylim(-0.02, 1.02)
         ax.set_aspect("equal")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import sys
@@ -183,6 +184,24 @@ def test_calibration_bins_match_numpy(runs: list[Run]) -> None:
             offsets = np.asarray(points.get_offsets())
             np.testing.assert_allclose(offsets[:, 1], hits[filled] / count[filled], atol=1e-12)
             np.testing.assert_allclose(offsets[:, 0], total[filled] / count[filled], atol=1e-12)
+
+
+def test_calibration_counts_stay_inside_their_panel(runs: list[Run]) -> None:
+    # a bin whose observed frequency is 0 or 1 puts its count at the panel's edge, where it once covered the title
+    # every label Yes (No): every bin at frequency 1 (0), all counts at the top (bottom) edge
+    edges = [[_run({"self_report": [dataclasses.replace(s, label=y) for s in _samples(7, 40, 0.1)]})]
+             for y in (1.0, 0.0)]
+    for fig in (plots.calibration_figure(runs), *(plots.calibration_figure(e) for e in edges)):
+        assert fig is not None
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        for ax in fig.axes:
+            box = ax.get_window_extent(renderer)
+            counts = [t for t in ax.texts if t.get_gid() == "calibration_count"]
+            assert counts
+            for text in counts:
+                extent = text.get_window_extent(renderer)
+                assert box.y0 <= extent.y0 and extent.y1 <= box.y1, text.get_text()
 
 
 def test_reliability_bins_edges() -> None:
