@@ -19,7 +19,7 @@ The cells are the same for every model of the grid, so one stand-in run prices a
 costs its cells' calls at its list price (``prices.yaml`` merged with ``--prices``), and the judges'
 calls are priced at their role's model once per evaluated model. A price that is not known is
 "unknown", never 0. The batch figure is half the list price, the discount of the providers inspect's
-``--batch`` supports (OpenAI, Anthropic, Google, Together AI); other providers have no batch figure.
+``--batch`` supports (OpenAI, Anthropic, Google, Together AI, Grok); other providers have no batch figure.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from martingale_harness.grid import Grid, grid_tasks
 
 CHARS_PER_TOKEN = 4
 DEFAULT_ANSWER_TOKENS = 400
-BATCH_PROVIDERS = ("openai", "anthropic", "google", "together")
+BATCH_PROVIDERS = ("openai", "anthropic", "google", "together", "grok")
 BATCH_DISCOUNT = 0.5
 STAND_IN_MODEL = "sim/bayesian"
 STAND_IN_JUDGE = "sim/judge"

@@ -174,8 +174,10 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
 
     from martingale_harness.training.policy_run import PolicyRun
 
+    # TRL's config first: under an accelerate DeepSpeed ZeRO-3 config it is what makes transformers
+    # shard the weights while the policy loads (and it must stay alive until then)
+    args = trainer_args(config, config.output_dir, progress)
     run = PolicyRun(prepared, progress)
-    args = trainer_args(config, run.out, progress)
     # the first pass asks the starting policy: the base (a fresh adapter is a no-op) or init_adapter
     run.prior_pass(run.model, 0)
     reward = run.reward()

@@ -8,6 +8,7 @@ tokenizer comes from the same file) or a hub id. Training runs in the dtype of t
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ def device_defaults(trainer: dict[str, Any]) -> dict[str, Any]:
 
     on_gpu = cuda_bf16()
     defaults: dict[str, Any] = {}
-    if "use_cpu" not in trainer and not torch.cuda.is_available():
+    if "use_cpu" not in trainer and not torch.cuda.is_available() and not torch.backends.mps.is_available():
         # transformers builds its distributed state anew from this: without it, processes started by
         # `accelerate launch` on a machine without a GPU would each train alone instead of over gloo
         defaults["use_cpu"] = True
@@ -100,7 +101,11 @@ def load_model(base_model: str, dtype: str) -> PreTrainedModel:
         # every weight is a dense tensor now (dequantize=True); only the marker is left to drop
         quantizer.remove_quantization_config(model)
     if torch.cuda.is_available():
-        model = model.to("cuda")
+        from transformers.integrations import is_deepspeed_zero3_enabled
+
+        if not is_deepspeed_zero3_enabled():  # under ZeRO-3 the weights were sharded while they loaded
+            # each process of `accelerate launch` on its own GPU (LOCAL_RANK), not all on the first
+            model = model.to(torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))))
     return model
 
 

@@ -148,8 +148,10 @@ class PolicyRun:
                              final_metrics=final, prior_passes=list(self.store.refreshes))
         del policy
         self.model = None  # free the training copy before the evaluation loads its own
+        # every process waits until the adapter is on disk; then only the main process goes on, with no
+        # collective pending while it evaluates (which may take longer than any collective timeout)
+        self.processes.wait()
         if not self.processes.is_main:  # one adapter, one evaluation, one card: the main process's
-            self.processes.wait()
             return result
         if config.evaluation.enabled and (self.prepared.split.heldout or config.evaluation.data):
             from martingale_harness.training.evaluate import evaluate_heldout
@@ -158,7 +160,6 @@ class PolicyRun:
                                                  display="plain" if self.progress else "none")
         write_model_card(adapter_dir, config, kind="train", split=self.prepared.split, final_metrics=final,
                          evaluation=result.evaluation, prior_passes=result.prior_passes, **card)
-        self.processes.wait()
         return result
 
     def _write_priors(self, step: int) -> None:

@@ -9,7 +9,8 @@ accelerate (``gather_object``, ``broadcast_object_list``, ``wait_for_everyone``)
 * the Martingale reward gathers the beliefs read by every process before fitting the batch MS
   (:class:`~martingale_harness.training.reward.MartingaleReward`);
 * the outputs (``split.json``, ``metrics.jsonl``, the adapter, the held-out evaluation and the
-  model card) are written by the main process alone, while the others wait.
+  model card) are written by the main process alone. The others wait until the adapter is saved and
+  then end, so no collective is pending during the held-out evaluation, however long it takes.
 
 On CPU the processes talk over gloo (``accelerate launch --multi_gpu --num_processes 2`` starts
 them with torchrun on a machine without a GPU; ``--cpu`` would start a single process).
@@ -19,8 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
+COLLECTIVE_TIMEOUT_S = 3 * 3600
+"""How long a collective waits (torch's default under NCCL is 10 minutes)."""
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -42,6 +46,7 @@ class Processes:
             return [value]
         from accelerate.utils import gather_object
 
+        _use_own_gpu()
         return list(gather_object([value]))
 
     def from_main(self, compute: Callable[[], R]) -> R:
@@ -51,6 +56,7 @@ class Processes:
         from accelerate.utils import broadcast_object_list
 
         box: list[Any] = [compute() if self.is_main else None]
+        _use_own_gpu()
         broadcast_object_list(box, from_process=0)
         return box[0]  # type: ignore[no-any-return]
 
@@ -81,6 +87,20 @@ class Processes:
             PartialState().wait_for_everyone()
 
 
+def _use_own_gpu() -> None:
+    """Make this process's GPU the current one in the calling thread.
+
+    NCCL's object collectives put their tensors on the current CUDA device, which is set per thread;
+    TRL calls an async reward function from a thread of its own, where it would be GPU 0 in every process.
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        from accelerate import PartialState
+
+        torch.cuda.set_device(PartialState().device)
+
+
 def launched_rank() -> int:
     """This process's rank as ``accelerate launch`` (torchrun) sets it; 0 without it."""
     import os
@@ -101,5 +121,6 @@ def current_processes() -> Processes:
     import torch
     from accelerate import PartialState
 
-    state = PartialState(cpu=not torch.cuda.is_available())
+    # the timeout of every collective: a process waits this long for the main process's judge reads
+    state = PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
     return Processes(index=state.process_index, count=state.num_processes)
