@@ -25,6 +25,7 @@ Every belief prompt ends with :data:`ANSWER_FORMAT`, so a belief is always state
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, get_args
 
 from inspect_ai.model import (
@@ -39,6 +40,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from martingale_harness.errors import ConfigError
 from martingale_harness.refusals import sample_failed
+from martingale_harness.seeding import Call, call_seed, run_seed
 from martingale_harness.transcript import TURNS_KEY, Stage, readable_reasoning
 
 Paradigm = Literal["direct", "cot", "debate", "evidence"]
@@ -96,8 +98,6 @@ DEBATE_CLOSING = (
 NO_EVIDENCE = "(No further information is available.)"
 YES_NO_PROBE = "Answer with a single word, Yes or No: will the answer to the question be Yes?"
 """The side question behind the ``logprob`` extractor, asked after a belief turn."""
-REPEAT_SEED_OFFSET = 1000
-"""Repeat k of the prior elicitation is generated with seed ``REPEAT_SEED_OFFSET + k``."""
 PROBE_TOP_LOGPROBS = 20  # the most OpenAI-compatible servers accept
 PROBE_MAX_TOKENS = 4  # room for a leading space or newline token before the word
 
@@ -156,11 +156,14 @@ def belief_protocol(
     """Elicit a belief trajectory; ``paradigm``, ``system_prompt`` and ``rounds`` as in DESIGN §3.
 
     With ``prior_samples`` >= 2 the prior is elicited ``prior_samples - 1`` more times, each in a
-    fresh conversation with the same system prompt and prior question (side calls, seed
-    ``REPEAT_SEED_OFFSET + k`` so repeats are reproducible where the provider honours seeds), and
+    fresh conversation with the same system prompt and prior question (side calls), and
     recorded with the prior turn (``repeats``): independent measurements of the same prior, the
     instrument of the noise-robust ``ms_slope_iv``. Use a temperature above 0, or the repeats are
     copies of the first answer and carry no independent noise.
+
+    In a seeded run (``--seed N``) every call gets a seed of its own, derived from N, the sample, the
+    epoch and the call (:mod:`martingale_harness.seeding`), so no two calls share random draws and a
+    call's draws do not depend on the batch it ran in; unseeded runs send no seed.
 
     With ``yes_no_probe`` every belief turn is followed by :data:`YES_NO_PROBE`, sent to the same
     model with logprobs requested, on a copy of the conversation: later turns and the other
@@ -184,18 +187,20 @@ def belief_protocol(
         evidence = [str(e) for e in (state.metadata or {}).get("evidence", [])]
         question = state.input_text
         turns: list[dict[str, object]] = []
+        seed_of = _call_seeds(state)
 
         async def ask(stage: Stage, prompt: str, context: list[str] | None = None) -> TaskState:
+            index = len(turns)
             state.messages.append(ChatMessageUser(content=prompt))
-            new_state = await generate(state)
+            new_state = await generate(state, **seed_of(Call("belief", index)))
             turn: dict[str, object] = {"stage": stage, "prompt": prompt, "message": len(new_state.messages) - 1,
                                        "stop_reason": new_state.output.stop_reason}
             if context:
                 turn["context"] = context
             if yes_no_probe and not new_state.completed:
-                turn["probe"] = await _probe(new_state.messages)
+                turn["probe"] = await _probe(new_state.messages, seed_of(Call("probe", index)))
             if stage == "prior" and prior_samples > 1 and not new_state.completed:
-                turn["repeats"] = [await _repeat(new_state.messages[: turn["message"]], k)  # type: ignore[misc]
+                turn["repeats"] = [await _repeat(new_state.messages[: turn["message"]], k, seed_of)  # type: ignore[misc]
                                    for k in range(1, prior_samples)]
             turns.append(turn)
             new_state.store.set(TURNS_KEY, list(turns))
@@ -221,28 +226,40 @@ def belief_protocol(
                 if state.completed and not last:
                     return state
             return state
-        context, last_reply = await _debate(state, generate, question, evidence, rounds)
+        context, last_reply = await _debate(state, generate, question, evidence, rounds, seed_of)
         if state.completed:
             return state
         closing = f"The other side argues:\n\n{last_reply}\n\n{DEBATE_CLOSING} {ANSWER_FORMAT}"
         return await ask("posterior", closing, context)
 
-    async def _probe(messages: list[ChatMessage]) -> dict[str, Any]:
+    async def _probe(messages: list[ChatMessage], seed: dict[str, int]) -> dict[str, Any]:
         probe = await get_model().generate(
             [*messages, ChatMessageUser(content=YES_NO_PROBE)],
-            config=GenerateConfig(logprobs=True, top_logprobs=PROBE_TOP_LOGPROBS, max_tokens=PROBE_MAX_TOKENS),
+            config=GenerateConfig(logprobs=True, top_logprobs=PROBE_TOP_LOGPROBS, max_tokens=PROBE_MAX_TOKENS,
+                                  **seed),
         )
         return probe_record(probe)
 
-    async def _repeat(messages: list[ChatMessage], k: int) -> dict[str, Any]:
-        output = await get_model().generate(messages, config=GenerateConfig(seed=REPEAT_SEED_OFFSET + k))
+    async def _repeat(messages: list[ChatMessage], k: int, seed_of: SeedOf) -> dict[str, Any]:
+        output = await get_model().generate(messages, config=GenerateConfig(**seed_of(Call("repeat", 0, k))))
         repeat: dict[str, Any] = {"answer": output.completion, "reasoning": _reasoning(output),
                                   "stop_reason": output.stop_reason}
         if yes_no_probe:
-            repeat["probe"] = await _probe([*messages, output.message])
+            repeat["probe"] = await _probe([*messages, output.message], seed_of(Call("probe", 0, k)))
         return repeat
 
     return solve
+
+
+SeedOf = Callable[[Call], dict[str, int]]
+
+
+def _call_seeds(state: TaskState) -> SeedOf:
+    """``call -> {"seed": s}`` for the generate config of each call of this sample-epoch; ``{}`` unseeded."""
+    seed = run_seed()
+    if seed is None:
+        return lambda call: {}
+    return lambda call: {"seed": call_seed(seed, state.sample_id, state.epoch, call)}
 
 
 def _adapter_record() -> dict[str, Any] | None:
@@ -263,7 +280,7 @@ def _reasoning(output: ModelOutput) -> str | None:
 
 
 async def _debate(
-    state: TaskState, generate: Generate, question: str, evidence: list[str], rounds: int
+    state: TaskState, generate: Generate, question: str, evidence: list[str], rounds: int, seed_of: SeedOf
 ) -> tuple[list[str], str]:
     """Run the debate in ``state.messages``: the labelled turns (steps for the judge) and the
     clone's last reply, which the closing prompt shows."""
@@ -274,9 +291,9 @@ async def _debate(
     steps: list[str] = []
     reply = ""
     prompt = DEBATE_OPENING.format(evidence=show_evidence(evidence), rounds=rounds, side="Yes", other="No")
-    for _ in range(rounds):
+    for round_ in range(rounds):
         state.messages.append(ChatMessageUser(content=prompt))
-        state = await generate(state)
+        state = await generate(state, **seed_of(Call("argument", 1, round_)))
         if state.completed:
             break
         argument = state.output.completion
@@ -284,7 +301,7 @@ async def _debate(
         # the clone's own conversation: the reasoner's arguments are its user turns
         lead = f"{clone_setup}\n\nThe other side opens:\n\n" if not clone_messages else "The other side argues:\n\n"
         clone_messages.append(ChatMessageUser(content=f"{lead}{argument}\n\nYour turn."))
-        clone_output = await clone.generate(clone_messages)
+        clone_output = await clone.generate(clone_messages, config=GenerateConfig(**seed_of(Call("clone", 1, round_))))
         reply = clone_output.completion
         clone_messages.append(clone_output.message)
         steps.append(f"Opponent (arguing No): {reply}")
