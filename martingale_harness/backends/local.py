@@ -24,7 +24,8 @@ tokenizer directory or hub id), ``gguf_file``, ``trust_remote_code`` (false), ``
 Behaviour: prompts go through the tokenizer's chat template (a tokenizer without one is an error naming
 ``-M chat_template``). Temperature 0 decodes greedily, a positive temperature samples, no temperature
 uses the model's own generation config. ``max_tokens``, ``top_p``, ``top_k``, ``stop_seqs`` and ``seed``
-(sampled requests with a seed run unbatched, so the seed reproduces) are honoured; ``logprobs`` returns
+are honoured: each sampled request draws from a random stream of its own (seeded by its ``seed``), so a
+seeded request gives the same answer alone or batched, and seeded requests stay batched; ``logprobs`` returns
 per-token logprobs of the model's distribution (before temperature) with ``top_logprobs`` alternatives.
 Usage counts each request's own prompt and generated tokens (padding excluded; a final end-of-turn
 token counts). Concurrent requests are batched (``local_batching``); inspect's default concurrency for
@@ -527,7 +528,6 @@ class LocalModelAPI(ModelAPI):
             logprobs=bool(config.logprobs),
             top_logprobs=(config.top_logprobs or 0) if config.logprobs else 0,
             stop_seqs=tuple(config.stop_seqs or ()),
-            seed=config.seed if do_sample else None,
         )
 
     async def generate(
@@ -550,6 +550,7 @@ class LocalModelAPI(ModelAPI):
             adapter=self._adapter.engine_name if self._adapter is not None else None,
             batch_size=self.args.batch_size,
             batch_wait=self.args.batch_wait,
+            seed=config.seed if settings.do_sample else None,
         )
         completion = await _wait(future)
         logprobs = None

@@ -10,8 +10,14 @@ adapter after ``set_adapter(name)``.
 Batching: the worker takes the first waiting request, then collects whatever else arrives within
 ``batch_wait`` seconds, up to ``batch_size`` requests. Requests that can run together (same adapter and
 the same generation settings) form one left-padded batch; the others form their own. While a batch runs,
-new requests queue up and make the next batch, so a busy eval keeps the batches full. A sampled request
-with a seed runs alone: the random draws of a batch depend on its other rows, and a seed must reproduce.
+new requests queue up and make the next batch, so a busy eval keeps the batches full.
+
+Sampling is per row: each row of a sampled batch draws its tokens from a random stream of its own,
+seeded with the request's seed (or, for a request without one, with a seed drawn from torch's global
+generator), by the Gumbel-max trick on the row's temperature/top-k/top-p-processed logits, after which
+generation picks the arg-max. A row's t-th token therefore uses the t-th draw of its own stream, whatever
+the batch's size or other rows: a seeded request gives the same text alone or batched (up to the
+floating-point differences of a padded batch), and seeded requests keep running in batches.
 
 This module imports torch and transformers at import time; ``local.py`` imports it only when a ``local``
 model is created, so evaluation without torch keeps working.
@@ -22,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
-import itertools
+import math
 import queue
 import threading
 import time
@@ -68,7 +74,6 @@ class GenerationSettings:
     logprobs: bool = False
     top_logprobs: int = 0
     stop_seqs: tuple[str, ...] = ()
-    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -100,13 +105,11 @@ class _Request:
     settings: GenerationSettings
     batch_size: int
     batch_wait: float
+    seed: int | None = None
     future: Future[Completion] = field(default_factory=Future)
-    serial: int = 0
 
     def key(self) -> tuple[Any, ...]:
-        # seeded sampling must not share a batch (see the module docstring): a unique serial keeps it alone
-        alone = self.serial if self.settings.do_sample and self.settings.seed is not None else None
-        return (self.adapter, self.settings, alone)
+        return (self.adapter, self.settings)
 
 
 def resolve_device(device: str) -> str:
@@ -160,7 +163,6 @@ class Engine:
         self._adapter_refs: dict[str, int] = {}
         self._model_lock = threading.Lock()
         self._queue: queue.Queue[_Request | None] = queue.Queue()
-        self._serial = itertools.count()
         self._stats_lock = threading.Lock()
         self._batch_sizes: Counter[int] = Counter()
         self._refs = 0
@@ -232,11 +234,15 @@ class Engine:
         adapter: str | None = None,
         batch_size: int = 16,
         batch_wait: float = 0.05,
+        seed: int | None = None,
     ) -> Future[Completion]:
-        """Queue one tokenized prompt; the future resolves when its batch has run."""
+        """Queue one tokenized prompt; the future resolves when its batch has run.
+
+        ``seed`` seeds this request's own sampling stream (module docstring); greedy requests ignore it.
+        """
         if not prompt_ids:
             raise ValueError("empty prompt: the chat template produced no tokens")
-        request = _Request(list(prompt_ids), adapter, settings, batch_size, batch_wait, serial=next(self._serial))
+        request = _Request(list(prompt_ids), adapter, settings, batch_size, batch_wait, seed)
         self._queue.put(request)
         return request.future
 
@@ -305,24 +311,38 @@ class Engine:
     def _generation_config(self, settings: GenerationSettings) -> Any:
         config = copy.deepcopy(self.model.generation_config)
         config.max_new_tokens = settings.max_new_tokens
-        config.do_sample = settings.do_sample
+        # sampling happens in RowSampler (per-row streams); generate itself then takes the arg-max
+        config.do_sample = False
         config.pad_token_id = self.eos_ids[0]  # finished rows fill with eos, so the first eos ends a row
         config.eos_token_id = list(self.eos_ids)
-        if settings.do_sample:
-            if settings.temperature is not None:
-                config.temperature = settings.temperature
-            if settings.top_p is not None:
-                config.top_p = settings.top_p
-            if settings.top_k is not None:
-                config.top_k = settings.top_k
-        else:
-            # sampling knobs from the model's defaults would only raise "ignored flag" warnings
-            config.temperature = None
-            config.top_p = None
-            config.top_k = None
+        # the model's own sampling knobs would only raise "ignored flag" warnings under greedy decoding
+        config.temperature = None
+        config.top_p = None
+        config.top_k = None
         config.return_dict_in_generate = True
         config.output_logits = settings.logprobs
         return config
+
+    def _sampler(self, settings: GenerationSettings, batch: list[_Request]) -> Any:
+        """The per-row sampler of a sampled batch (None for greedy): the settings' warpers, then Gumbel-max."""
+        if not settings.do_sample:
+            return None
+        from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+        defaults = self.model.generation_config
+        temperature = settings.temperature if settings.temperature is not None else defaults.temperature
+        top_k = settings.top_k if settings.top_k is not None else defaults.top_k
+        top_p = settings.top_p if settings.top_p is not None else defaults.top_p
+        warpers = LogitsProcessorList()
+        if temperature is not None and temperature != 1.0:
+            warpers.append(TemperatureLogitsWarper(float(temperature)))
+        if top_k is not None and top_k != 0:
+            warpers.append(TopKLogitsWarper(int(top_k)))
+        if top_p is not None and top_p < 1.0:
+            warpers.append(TopPLogitsWarper(float(top_p)))
+        # a request without a seed still gets a stream of its own, seeded from torch's global generator
+        seeds = [r.seed if r.seed is not None else int(torch.randint(0, 2**62, ()).item()) for r in batch]
+        return RowSampler(warpers, seeds, self.device)
 
     def _generate_batch(self, batch: list[_Request]) -> list[Completion]:
         settings = batch[0].settings
@@ -337,9 +357,12 @@ class Engine:
             from transformers import StopStringCriteria
 
             kwargs["stopping_criteria"] = [StopStringCriteria(self.tokenizer, list(settings.stop_seqs))]
+        sampler = self._sampler(settings, batch)
+        if sampler is not None:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList([sampler])
         with self._model_lock, torch.inference_mode(), self._select(batch[0].adapter) as model:
-            if settings.do_sample and settings.seed is not None:
-                torch.manual_seed(settings.seed)
             output = model.generate(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
@@ -396,6 +419,32 @@ class Engine:
         # decode, not convert_ids_to_tokens: byte-level BPE spells a leading space as "Ġ", which no
         # reader of "Yes"/"No" expects
         return self.tokenizer.decode([token_id])
+
+
+class RowSampler:
+    """A logits processor that samples each row from its own seeded stream (module docstring).
+
+    It applies ``warpers`` (temperature, top-k, top-p: transformers' own) to the row's scores, adds
+    Gumbel(0, 1) noise drawn from the row's generator (arg-max of logits + Gumbel noise is a draw from
+    the softmax) and returns scores whose arg-max is the drawn token, for greedy decoding to pick.
+    """
+
+    def __init__(self, warpers: Any, seeds: Sequence[int], device: str) -> None:
+        self.warpers = warpers
+        self.generators = [torch.Generator(device=device).manual_seed(int(seed)) for seed in seeds]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if scores.shape[0] != len(self.generators):
+            raise RuntimeError(f"RowSampler seeded for {len(self.generators)} rows got {scores.shape[0]}")
+        warped = self.warpers(input_ids, scores.float())
+        chosen = torch.empty(scores.shape[0], dtype=torch.long, device=scores.device)
+        for row, generator in enumerate(self.generators):
+            u = torch.rand(scores.shape[1], generator=generator, device=scores.device, dtype=torch.float64)
+            gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))
+            chosen[row] = torch.argmax(warped[row].double() + gumbel)
+        out = torch.full_like(scores, -math.inf)
+        out[torch.arange(scores.shape[0], device=scores.device), chosen] = 0.0
+        return out
 
 
 def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> tuple[int, ...]:
