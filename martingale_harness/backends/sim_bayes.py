@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from martingale_harness.backends.simulated import MAX_STEPS, BeliefPath, SimAgent
+from martingale_harness.backends.simulated import DRAW_STREAM, MAX_STEPS, BeliefPath, SimAgent
 from martingale_harness.domains.bayes import registered
 from martingale_harness.protocol import ANSWER_FORMAT, PRIOR_INSTRUCTION, is_belief_prompt
 
@@ -92,22 +92,24 @@ class BayesOracle:
         revealed += (revealed[-1],) * (steps + 1 - len(revealed))  # no further evidence shown
         return oracle_beliefs(self.agent, self.exact, revealed)
 
-    def path(self, key: str, steps: int) -> BeliefPath:
-        """Beliefs b_0..b_steps, latent and as stated."""
+    def path(self, key: str, steps: int, draw: int = 0) -> BeliefPath:
+        """Beliefs b_0..b_steps, latent and as stated (the oracle's latent beliefs are the problem's
+        exact posteriors, so they are the same in every draw; only the elicitation noise is drawn anew)."""
         if not 0 <= steps <= MAX_STEPS:
             raise ValueError(f"steps must lie in [0, {MAX_STEPS}], got {steps}")
         true = self._latent(steps)
-        noise = self.agent.rng(key, stream=_NOISE_STREAM).standard_normal(MAX_STEPS + 1)
+        noise = self.agent.rng(key, stream=_NOISE_STREAM + DRAW_STREAM * draw).standard_normal(MAX_STEPS + 1)
         return BeliefPath(true, tuple(self.agent._stated(b, float(noise[i])) for i, b in enumerate(true)))
 
-    def restate(self, key: str, turn: int, elicitation: int) -> float:
+    def restate(self, key: str, turn: int, elicitation: int, draw: int = 0) -> float:
         """Belief b_turn stated again with fresh noise (elicitation >= 1), as ``SimAgent.restate``."""
         if elicitation < 1:
             raise ValueError("elicitation 0 is the conversation's own statement; repeats count from 1")
         belief = self._latent(turn)[turn]
         if not self.agent.noise:
             return belief
-        e = float(self.agent.rng(key, stream=1000 + elicitation).standard_normal(MAX_STEPS + 1)[turn])
+        stream = 1000 + elicitation + DRAW_STREAM * draw
+        e = float(self.agent.rng(key, stream=stream).standard_normal(MAX_STEPS + 1)[turn])
         return self.agent._stated(belief, e)
 
 

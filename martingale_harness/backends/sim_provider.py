@@ -32,13 +32,15 @@ protocol's answer format; k = 0 for the prior) with its belief b_k: each belief 
 first counts as one piece of evidence, whatever came between (a debate counts as one step). A
 request for anything else (a debate argument, the debate clone's turns) gets a short argument that
 states no probability. Asked for chain of thought, it restates its previous belief in its first
-paragraph before giving the new one, as the instruction asks. A prior requested with seed
-``REPEAT_SEED_OFFSET + k`` (the protocol's k-th independent re-elicitation, ``prior_samples``) is
-stated with fresh elicitation noise (``SimAgent.restate``). System prompts do not change the
-agents. The sample is identified by its first user message, so the same question always gets the
-same latent path, in every paradigm. On ``martingale/bayes`` problems the agents instead act on the
-problem's exact posteriors, as oracles for its stated model (``backends/sim_bayes.py``). Answers are
-short natural-language reasoning followed by the belief in one of several phrasings real models use,
+paragraph before giving the new one, as the instruction asks. The prior question asked again in the
+same sample and epoch (the protocol's k-th independent re-elicitation, ``prior_samples``; counted per
+sample and epoch) is stated with fresh elicitation noise (``SimAgent.restate``). Epoch e of a sample is
+the agent's draw e − 1 (``SimAgent.path``): the same prior, fresh evidence signals and noise. System
+prompts do not change the agents. The sample is identified by its first user message, so the same
+question always gets the same latent path, in every paradigm. On ``martingale/bayes`` problems the
+agents instead act on the problem's exact posteriors, as oracles for its stated model
+(``backends/sim_bayes.py``). Answers are short natural-language reasoning followed by the belief in one
+of several phrasings real models use,
 so the extractors are exercised, not bypassed.
 """
 
@@ -69,7 +71,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 from martingale_harness.backends.scripted import ScriptedAnswers
 from martingale_harness.backends.sim_bayes import BayesOracle, bayes_oracle
 from martingale_harness.backends.simulated import AGENT_KINDS, DEFAULT_HORIZON, SimAgent
-from martingale_harness.protocol import COT_INSTRUCTION, REPEAT_SEED_OFFSET, YES_NO_PROBE, is_belief_prompt
+from martingale_harness.protocol import COT_INSTRUCTION, YES_NO_PROBE, is_belief_prompt
 
 _PHRASINGS = (
     "Probability: {p:.4f}",
@@ -184,12 +186,17 @@ class SimJudge:
         return [round(float(b), 4) for b in beliefs]
 
 
-def _active_sample_id() -> object:
-    """The id of the sample being generated for (None outside an eval)."""
+def _active_sample() -> tuple[object, int]:
+    """The id and epoch of the sample being generated for ((None, 1) outside an eval)."""
     from inspect_ai.log._samples import sample_active  # no public accessor for the running sample
 
     active = sample_active()
-    return None if active is None else active.sample.id
+    return (None, 1) if active is None else (active.sample.id, active.epoch)
+
+
+def _active_sample_id() -> object:
+    """The id of the sample being generated for (None outside an eval)."""
+    return _active_sample()[0]
 
 
 def _int_arg(value: Any, name: str = "seed") -> int:
@@ -222,6 +229,8 @@ class SimulatedReasonerAPI(ModelAPI):
         self.judge: SimJudge | None = None
         self.script: ScriptedAnswers | None = None
         self.style = AnswerStyle()
+        # how often each (sample, epoch, question) was asked its prior: the second time on is a repeat
+        self._prior_asks: dict[tuple[object, int, str], int] = {}
         try:
             if model_name == "judge":
                 self.judge = self._judge(model_args)
@@ -297,14 +306,20 @@ class SimulatedReasonerAPI(ModelAPI):
             agent = bayes_oracle(self.agent, [u.text for u in users]) or self.agent
             turn = sum(is_belief_prompt(u.text) for u in users[:-1])
             last = users[-1].text
+            sample_id, epoch = _active_sample()
+            draw = max(epoch - 1, 0)
             if last == YES_NO_PROBE and turn > 0:
-                belief = self.style.round(agent.path(key, turn - 1).stated[turn - 1])
+                belief = self.style.round(agent.path(key, turn - 1, draw).stated[turn - 1])
                 text, logprobs = self._probe_answer(belief, config)
             elif is_belief_prompt(last):
-                belief = agent.path(key, turn).stated[turn]
-                if turn == 0 and config.seed is not None and config.seed > REPEAT_SEED_OFFSET:
-                    belief = agent.restate(key, 0, elicitation=config.seed - REPEAT_SEED_OFFSET)
-                text = self._render(agent, key, turn, self.style.round(belief), cot=COT_INSTRUCTION in last)
+                belief = agent.path(key, turn, draw).stated[turn]
+                if turn == 0 and sample_id is not None:
+                    asked = self._prior_asks.get((sample_id, epoch, key), 0)
+                    self._prior_asks[(sample_id, epoch, key)] = asked + 1
+                    if asked:
+                        belief = agent.restate(key, 0, elicitation=asked, draw=draw)
+                text = self._render(agent, key, turn, self.style.round(belief), cot=COT_INSTRUCTION in last,
+                                    draw=draw)
             else:
                 text = self.style.pad(_ARGUMENT)
         usage = ModelUsage(
@@ -337,11 +352,12 @@ class SimulatedReasonerAPI(ModelAPI):
         chosen = top[0]
         return text, Logprobs(content=[Logprob(token=chosen.token, logprob=chosen.logprob, top_logprobs=top)])
 
-    def _render(self, agent: SimAgent | BayesOracle, key: str, turn: int, belief: float, cot: bool = False) -> str:
+    def _render(self, agent: SimAgent | BayesOracle, key: str, turn: int, belief: float, cot: bool = False,
+                draw: int = 0) -> str:
         rng = agent.rng(key, stream=_PHRASING_STREAM + turn)
         drawn = int(rng.integers(len(_PHRASINGS)))  # drawn even when fixed, so the stream is the same
         phrasing = _PHRASINGS[drawn if self.style.phrasing is None else self.style.phrasing]
-        previous = self.style.round(agent.path(key, turn).stated[turn - 1]) if turn > 0 else belief
+        previous = self.style.round(agent.path(key, turn, draw).stated[turn - 1]) if turn > 0 else belief
         if turn == 0:
             lead = "Before weighing any specific evidence, I consider the base rate for questions like this."
         else:

@@ -29,6 +29,12 @@ makes the exact Bayesian update a martingale by construction: ``E[b_k | b_{k-1}]
   for the noise-robust IV slope.
 * ``inert``: states its prior at every turn; inertia = 1.
 
+Draws (``inspect eval --epochs K``): draw ``d`` = epoch − 1 of a sample keeps the question's latent prior
+and draws its evidence signals and its elicitation noise afresh (a random stream of its own per draw);
+draw 0 is the path every earlier version gave. So each epoch is an independent answer of the same
+reasoner to the same question: ``E[b_1 − b_0 | b_0]`` is the agent's drift in every draw (MS 0 for
+``bayesian``, ``kappa`` for ``entrenched`` within its horizon), and the update varies from draw to draw.
+
 Priors are ``lo + (hi - lo) * Beta(2, 2)`` with ``[lo, hi] = [0.02, 0.98]``, narrowed for
 ``entrenched`` with ``kappa > 0`` to the band ``0.5 +- r_0`` above.
 """
@@ -46,6 +52,8 @@ AgentKind = Literal["bayesian", "entrenched", "noisy", "inert"]
 AGENT_KINDS: tuple[AgentKind, ...] = ("bayesian", "entrenched", "noisy", "inert")
 MAX_STEPS = 64
 DEFAULT_HORIZON = 2
+DRAW_STREAM = 10_000
+"""Draw d >= 1 takes its signals and noise from stream ``DRAW_STREAM * d`` (repeats add their own offset)."""
 _PRIOR_RANGE = (0.02, 0.98)
 _LOGIT_CLIP = 1e-9
 
@@ -113,17 +121,21 @@ class SimAgent:
         words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
         return np.random.default_rng(np.random.SeedSequence([self.seed, stream, *words]))
 
-    def path(self, key: str, steps: int) -> BeliefPath:
-        """Beliefs b_0 (prior) .. b_steps for the sample identified by ``key``.
+    def path(self, key: str, steps: int, draw: int = 0) -> BeliefPath:
+        """Beliefs b_0 (prior) .. b_steps for the sample identified by ``key``, in draw ``draw``.
 
         Draws are made in a fixed order for ``MAX_STEPS`` steps, so a prefix does not depend on
-        how many steps are asked for.
+        how many steps are asked for. Every draw shares the prior (module docstring).
         """
         if not 0 <= steps <= MAX_STEPS:
             raise ValueError(f"steps must lie in [0, {MAX_STEPS}], got {steps}")
+        if draw < 0:
+            raise ValueError(f"draw must be >= 0, got {draw}")
         rng = self.rng(key)
         lo, hi = self._prior_range
         prior = lo + (hi - lo) * float(rng.beta(2.0, 2.0))
+        if draw:
+            rng = self.rng(key, stream=DRAW_STREAM * draw)
         truth_u = rng.random(MAX_STEPS)
         signal_z = rng.standard_normal(MAX_STEPS)
         elicit_e = rng.standard_normal(MAX_STEPS + 1)
@@ -150,18 +162,18 @@ class SimAgent:
         lam = min(1.0, (m - lo) / b if b > 0 else 1.0, (hi - m) / (1 - b) if b < 1 else 1.0)
         return min(hi, max(lo, m + lam * (bayes - b)))
 
-    def restate(self, key: str, turn: int, elicitation: int) -> float:
-        """Belief b_turn stated again in an independent elicitation (``elicitation`` >= 1).
+    def restate(self, key: str, turn: int, elicitation: int, draw: int = 0) -> float:
+        """Belief b_turn of draw ``draw`` stated again in an independent elicitation (``elicitation`` >= 1).
 
         The latent belief is the same; only the elicitation noise is drawn afresh (a stream of its
         own per elicitation), so without noise the restatement equals the first statement.
         """
         if elicitation < 1:
             raise ValueError("elicitation 0 is the conversation's own statement; repeats count from 1")
-        belief = self.path(key, turn).true[turn]
+        belief = self.path(key, turn, draw).true[turn]
         if not self.noise:
             return belief
-        e = float(self.rng(key, stream=1000 + elicitation).standard_normal(MAX_STEPS + 1)[turn])
+        e = float(self.rng(key, stream=1000 + elicitation + DRAW_STREAM * draw).standard_normal(MAX_STEPS + 1)[turn])
         return self._stated(belief, e)
 
     def _stated(self, belief: float, e: float) -> float:
