@@ -1,17 +1,20 @@
 """Two runs on the same questions (e.g. base vs trained adapter): what changed, with paired tests.
 
 Samples are matched on their sample id (a question at one resolution date); the bootstrap resamples
-questions, so several samples of one question move together. For every extractor both runs have:
+questions, so several samples of one question move together. Runs with several draws per sample
+(``--epochs``) are compared on every draw: a sample is matched when each run read every belief of at
+least one of its draws, and all such draws of it enter that run's pairs (the runs may have different
+numbers of epochs). For every extractor both runs have:
 
 * MS of each run over consecutive belief pairs and their difference MS(B) − MS(A) with a paired
   cluster-bootstrap 95 % CI (``stats.paired_slope_difference``);
 * the posterior Brier score of each run and Brier(B) − Brier(A) with the paired t-test, on matched
-  labelled samples;
+  labelled samples (a sample's squared error is the mean over its draws);
 * inertia (share of updates with |Δ| < 1e-9) in each run and its change.
 
 ``split_by`` repeats all of it per value of a sample metadata field (``source``, or a membership
 flag such as "in the distillation set"); samples without the field form the group ``(missing)``.
-Only samples where both runs read every belief are used; how many were matched is reported.
+Only draws where a run read every belief are used; how many samples were matched is reported.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Comparison:
     extractor: str
     group: str | None
     n_matched: int
+    """Samples compared (each with at least one fully read draw in both runs)."""
     ms_a: float
     ms_b: float
     ms_difference: stats.PairedSlopeDifference
@@ -53,6 +57,9 @@ class Comparison:
     ms_b_ci: tuple[float, float] = (math.nan, math.nan)
     notes: tuple[str, ...] = ()
     """Why an interval or value of this row is missing (too few pairs or questions, no labels)."""
+    draws_a: int = 0
+    """Fully read draws of the matched samples in run A (``n_matched`` without ``--epochs``)."""
+    draws_b: int = 0
 
     @property
     def inertia_change(self) -> float:
@@ -74,17 +81,25 @@ def _ms(before: list[float], after: list[float], cluster: list[str]) -> stats.Ma
     return stats.martingale_score(np.array(before), np.array(after), cluster=np.array(cluster))
 
 
-def _compare(extractor: str, group: str | None, a: list[SampleBeliefs], b: list[SampleBeliefs],
-             resamples: int, seed: int) -> Comparison:
+Matched = tuple[list[SampleBeliefs], list[SampleBeliefs]]
+"""One sample's fully read draws in run A and in run B."""
+
+
+def _squared_error(draws: list[SampleBeliefs]) -> float:
+    return float(np.mean([(s.posterior - s.label) ** 2 for s in draws]))  # type: ignore[operator]
+
+
+def _compare(extractor: str, group: str | None, matched: list[Matched], resamples: int, seed: int) -> Comparison:
+    a = [d for draws, _ in matched for d in draws]
+    b = [d for _, draws in matched for d in draws]
     pa, pb = _pairs(a), _pairs(b)
     diff = stats.paired_slope_difference(*pa, *pb, resamples=resamples, seed=seed)
-    labelled = [(x, y) for x, y in zip(a, b, strict=True) if x.label is not None]
+    labelled = [(x, y) for x, y in matched if x[0].label is not None]
     if labelled:
-        qa = np.array([x.posterior for x, _ in labelled], dtype=np.float64)
-        qb = np.array([y.posterior for _, y in labelled], dtype=np.float64)
-        outcome = np.array([x.label for x, _ in labelled], dtype=np.float64)
-        test = stats.paired_brier_difference(qa, qb, outcome)
-        brier_a, brier_b = stats.brier(qa, outcome), stats.brier(qb, outcome)
+        test = stats.paired_loss_difference([_squared_error(x) for x, _ in labelled],
+                                            [_squared_error(y) for _, y in labelled])
+        brier_a = float(np.mean([_squared_error(x) for x, _ in labelled]))
+        brier_b = float(np.mean([_squared_error(y) for _, y in labelled]))
         brier_diff, brier_p = -test.mean_diff, test.p
     else:
         brier_a = brier_b = brier_diff = brier_p = math.nan
@@ -99,7 +114,9 @@ def _compare(extractor: str, group: str | None, a: list[SampleBeliefs], b: list[
     return Comparison(
         extractor=extractor,
         group=group,
-        n_matched=len(a),
+        n_matched=len(matched),
+        draws_a=len(a),
+        draws_b=len(b),
         ms_a=ms_a.slope,
         ms_b=ms_b.slope,
         ms_a_ci=(ms_a.ci_low, ms_a.ci_high),
@@ -129,24 +146,32 @@ def compare_runs(
                               f"both have: {', '.join(common) or 'nothing in common'}")
     results = []
     for extractor in names:
-        by_id_b = {s.sample_id: s for s in run_b.samples[extractor] if s.status == "ok"}
-        matched = [(s, by_id_b[s.sample_id]) for s in run_a.samples[extractor]
-                   if s.status == "ok" and s.sample_id in by_id_b]
+        draws_a, draws_b = _read_draws(run_a.samples[extractor]), _read_draws(run_b.samples[extractor])
+        matched = [(draws, draws_b[sample_id]) for sample_id, draws in draws_a.items() if sample_id in draws_b]
         if not matched:
             raise MartingaleError(f"{extractor}: no sample of {run_a.path.name} matches one of {run_b.path.name} "
                                   "with every belief read (are they runs on the same questions?)")
-        groups: dict[str | None, list[tuple[SampleBeliefs, SampleBeliefs]]] = {}
+        groups: dict[str | None, list[Matched]] = {}
         for pair in matched:
-            key = None if split_by is None else str(pair[0].metadata.get(split_by, MISSING_GROUP))
+            key = None if split_by is None else str(pair[0][0].metadata.get(split_by, MISSING_GROUP))
             groups.setdefault(key, []).append(pair)
         if split_by is not None and set(groups) == {MISSING_GROUP}:
             raise MartingaleError(f"no sample has the metadata field {split_by!r}; fields: "
-                                  f"{', '.join(sorted(matched[0][0].metadata))}")
+                                  f"{', '.join(sorted(matched[0][0][0].metadata))}")
         if split_by is not None:
             groups = {None: matched, **dict(sorted(groups.items(), key=lambda kv: str(kv[0])))}
         for group, pairs in groups.items():
-            results.append(_compare(extractor, group, [p[0] for p in pairs], [p[1] for p in pairs], resamples, seed))
+            results.append(_compare(extractor, group, pairs, resamples, seed))
     return results
+
+
+def _read_draws(samples: Sequence[SampleBeliefs]) -> dict[str, list[SampleBeliefs]]:
+    """Each sample's fully read draws, by sample id, in the log's order (samples without one left out)."""
+    draws: dict[str, list[SampleBeliefs]] = {}
+    for s in samples:
+        if s.status == "ok":
+            draws.setdefault(s.sample_id, []).append(s)
+    return draws
 
 
 def _ci_missing(result: stats.MartingaleResult) -> str:
@@ -171,13 +196,17 @@ def comparison_table(rows: Sequence[Comparison], split_by: str | None = None) ->
         return f"[{f(low)}, {f(high)}]"
 
     notes = any(r.notes for r in rows)
-    headers = ["Extractor", *([split_by] if split_by else []), "n", "MS A", "95% CI A", "MS B", "95% CI B",
+    # with --epochs a sample is several draws: say how many each side's MS rests on
+    draws = any((r.draws_a, r.draws_b) != (r.n_matched, r.n_matched) for r in rows)
+    headers = ["Extractor", *([split_by] if split_by else []), "n", *(["draws A", "draws B"] if draws else []),
+               "MS A", "95% CI A", "MS B", "95% CI B",
                "ΔMS (B−A)", "95% CI", "n labelled", "Brier A", "Brier B", "ΔBrier (B−A)", "p (paired t)",
                "Inertia A", "Inertia B", "ΔInertia", *(["Notes"] if notes else [])]
     matrix = []
     for r in rows:
         d = r.ms_difference
-        matrix.append([r.extractor, *([r.group or "(all)"] if split_by else []), r.n_matched, f(r.ms_a),
+        matrix.append([r.extractor, *([r.group or "(all)"] if split_by else []), r.n_matched,
+                       *([r.draws_a, r.draws_b] if draws else []), f(r.ms_a),
                        ci(*r.ms_a_ci), f(r.ms_b), ci(*r.ms_b_ci), f(d.difference), ci(d.ci_low, d.ci_high),
                        r.n_labelled, f(r.brier_a), f(r.brier_b), f(r.brier_difference), f(r.brier_p),
                        f(r.inertia_a), f(r.inertia_b), f(r.inertia_change), *(["; ".join(r.notes)] if notes else [])])

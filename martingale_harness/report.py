@@ -97,6 +97,7 @@ def _task_settings(run: Run) -> tuple[dict[str, Any], dict[str, bool]]:
         "doc_to_target": "label",
         "metric_list": [dict(m) for m in config.metric_list] if config else [],
         "metadata": {"version": run.version},
+        "repeats": run.epochs,  # lm-eval's name for draws per document (inspect's --epochs)
         "protocol": protocol,
     }
     return entry, higher
@@ -115,7 +116,8 @@ def results_document(runs: Sequence[Run]) -> dict[str, Any]:
             for metric, value in metrics.items():
                 entry[f"{_metric_key(metric)},{extractor}"] = _json_value(value)
         config, higher = _task_settings(run)
-        n = max((len(s) for s in run.samples.values()), default=0)
+        # documents, not draws: with --epochs the draws per document are the config's ``repeats``
+        n = max((len({s.sample_id for s in draws}) for draws in run.samples.values()), default=0)
         doc["results"][key] = entry
         doc["group_subtasks"][key] = []
         doc["configs"][key] = config
@@ -183,12 +185,13 @@ def results_table(doc: dict[str, Any]) -> str:
 
 
 def sample_lines(run: Run) -> Iterator[dict[str, Any]]:
-    """One JSON-ready record per sample and extractor."""
+    """One JSON-ready record per sample draw (sample-epoch) and extractor."""
     for extractor, samples in run.samples.items():
         for doc_id, s in enumerate(samples):
             yield {
                 "doc_id": doc_id,
                 "id": s.sample_id,
+                "epoch": s.epoch,
                 "question_id": s.question_id,
                 "filter": extractor,
                 "prior": s.prior,

@@ -18,7 +18,7 @@ from martingale_harness.errors import DataError, LogFileError
 
 @dataclass(frozen=True)
 class SampleBeliefs:
-    """One sample as one extractor read it."""
+    """One draw of a sample (the sample in one epoch) as one extractor read it."""
 
     sample_id: str
     question_id: str
@@ -30,6 +30,8 @@ class SampleBeliefs:
     """``ok`` when every belief was read, else ``failed``."""
     reasons: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    epoch: int = 1
+    """Which draw of the sample this is (inspect's epoch, from 1); a run with ``--epochs K`` holds K per sample."""
 
 
 @dataclass(frozen=True)
@@ -45,13 +47,18 @@ class Run:
     metrics: dict[str, dict[str, float]]
     """Per extractor, the metric values the log holds."""
     samples: dict[str, list[SampleBeliefs]]
-    """Per extractor, in the log's sample order."""
+    """Per extractor, every draw (sample-epoch) in the log's sample order."""
     created: str = ""
     model_args: dict[str, Any] = field(default_factory=dict)
 
     @property
     def extractors(self) -> list[str]:
         return list(self.samples)
+
+    @property
+    def epochs(self) -> int:
+        """Draws per sample: the most epochs any sample has (1 for a run without ``--epochs``)."""
+        return max((s.epoch for draws in self.samples.values() for s in draws), default=1)
 
 
 SIMULATED_LABEL_NOTE = (
@@ -160,6 +167,7 @@ def run_from_log(log: EvalLog, path: Path) -> Run:
                 status="ok" if complete else "failed",
                 reasons=reasons or (() if complete else ("the conversation ended before the posterior",)),
                 metadata={k: v for k, v in sample_meta.items() if k not in ("evidence",)},
+                epoch=int(sample.epoch),
             ))
     return Run(
         path=path,

@@ -42,6 +42,15 @@ _MS_KEYS: tuple[str, ...] = (
 )
 
 
+DRAW_KEYS: tuple[str, ...] = ("n_draws", "n_questions", "delta_var_between", "delta_var_within")
+"""What the metrics rest on, and where the updates vary. ``n_draws``: sample draws scored (samples ×
+epochs, failed readings included: the denominator of ``extraction_failure_rate``); ``n_questions``: the
+questions with at least one read (prior, posterior) pair, the units the bootstrap resamples. The variance
+of the update Δ = posterior − prior split by sample (one-way ANOVA, :func:`stats.variance_split`):
+``delta_var_between`` (how much samples' expected updates differ) and ``delta_var_within`` (draw to draw,
+for one sample); NaN without two draws of some sample (one epoch)."""
+
+
 def endpoint_key(key: str) -> str:
     """The first-vs-last twin of an ``ms_slope`` family key: ``ms_slope_se`` -> ``ms_slope_endpoints_se``."""
     if key.startswith("ms_slope"):
@@ -55,13 +64,15 @@ METRIC_KEYS: tuple[str, ...] = (
     "brier_prior",
     "brier_posterior",
     "extraction_failure_rate",
+    *DRAW_KEYS,
 )
 """Reported for every extractor. The ``ms_slope`` family regresses each update on the belief before
 it over consecutive pairs (b_t, b_t+1) of every trajectory, clustered by question; the
-``*_endpoints`` family uses first-vs-last (b_0, b_T) once per sample. With one update per sample
+``*_endpoints`` family uses first-vs-last (b_0, b_T) once per sample draw. With one update per sample
 (``direct``, ``cot``, ``debate``) the two coincide. ``ms_slope_se``/``_p`` are the paper's classic OLS
 t-test; the CI and the ``_robust`` keys are heteroscedasticity-robust (HC3, or a question-cluster
-bootstrap when a question gives several pairs)."""
+bootstrap when a question gives several pairs). With ``--epochs K`` every draw (sample-epoch) counts:
+see :func:`martingale_metrics` and :data:`DRAW_KEYS`."""
 
 
 FAILURE_KEYS: tuple[str, ...] = tuple(f"failures_{kind}" for kind in FAILURE_KINDS)
@@ -127,11 +138,14 @@ def summarize(
     cluster: Sequence[object],
     trajectories: Sequence[Sequence[float | None]] | None = None,
     prior_repeat: Sequence[float | None] | None = None,
+    sample: Sequence[object] | None = None,
 ) -> dict[str, float]:
-    """The metric values over all samples (missing beliefs are ``None`` or NaN).
+    """The metric values over all sample draws (missing beliefs are ``None`` or NaN).
 
-    ``trajectories`` (b_0..b_T per sample) give the consecutive pairs; without them each sample's
-    only pair is (prior, posterior). A sample missing any belief counts as an extraction failure.
+    One entry per draw (a sample, or a sample-epoch with ``--epochs``); ``cluster`` is each draw's
+    question, ``sample`` its sample (default: the cluster), the group of :data:`DRAW_KEYS`'s variance split.
+    ``trajectories`` (b_0..b_T per draw) give the consecutive pairs; without them each draw's
+    only pair is (prior, posterior). A draw missing any belief counts as an extraction failure.
     ``prior_repeat`` (an independent re-elicitation of each prior) adds the :data:`IV_KEYS`.
     """
     n_samples = len(prior)
@@ -167,6 +181,8 @@ def summarize(
                                 cluster=np.array([str(cluster[i]) for i in usable]))
         iv = {"ms_slope_iv": result.slope, "ms_slope_iv_ci_low": result.ci_low,
               "ms_slope_iv_ci_high": result.ci_high, "n_iv": float(result.n)}
+    groups = [str((sample if sample is not None else cluster)[i]) for i in keep]
+    split = stats.variance_split(q - p, np.array(groups, dtype=object))
     return {
         **steps,
         **{endpoint_key(k): v for k, v in endpoints.items()},
@@ -174,6 +190,10 @@ def summarize(
         "brier_prior": stats.brier(p[labelled], y),
         "brier_posterior": stats.brier(q[labelled], y),
         "extraction_failure_rate": 1.0 - complete / n_samples if n_samples else math.nan,
+        "n_draws": float(n_samples),
+        "n_questions": float(len({str(cluster[i]) for i in keep})),
+        "delta_var_between": split.between,
+        "delta_var_within": split.within,
     }
 
 
@@ -224,10 +244,18 @@ def _live_display_call() -> bool:
     return False
 
 
-@metric
+@metric(scores="unreduced")
 def martingale_metrics() -> Metric:
-    """Martingale Score and companions over all samples of one extractor (DESIGN §6 keys).
+    """Martingale Score and companions over all sample draws of one extractor (DESIGN §6 keys).
 
+    Epochs: the metric receives every sample-epoch score (``scores="unreduced"``). Each draw's
+    belief pairs enter the MS family, inertia, Brier, failure counts, IV and the exact-Bayes metrics
+    as pairs of their own, and the bootstrap resamples questions, so all draws of all samples of a
+    question move together: more draws narrow the interval by the draw-to-draw part of the noise only.
+    inspect's epoch reducers (``--epochs-reducer``) therefore do not apply to these metrics: reducing
+    first would average K priors and K posteriors into one pair per sample, which measures the MS of
+    mean beliefs (a different quantity: averaging changes the prior's noise, so its attenuation) and
+    discards draws.
     Left out of inspect's live display (see :func:`_live_display_call`).
     """
 
@@ -246,6 +274,7 @@ def martingale_metrics() -> Metric:
             clusters,
             trajectories,
             [v.get("prior_repeat") for v in values] if any("prior_repeat" in v for v in values) else None,
+            [s.sample_id for s in scores],
         )
         metrics.update(failure_counts([(s.score.metadata or {}).get("trajectory") or [] for s in scores]))
         exact = [(s.sample_metadata or {}).get("exact_posteriors") for s in scores]

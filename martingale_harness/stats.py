@@ -387,8 +387,16 @@ def paired_brier_difference(forecast_a: ArrayLike, forecast_b: ArrayLike, outcom
     o = np.asarray(outcome, dtype=np.float64)
     if not (a.shape == b.shape == o.shape):
         raise ValueError("forecast_a, forecast_b and outcome must have the same length")
+    return paired_loss_difference((a - o) ** 2, (b - o) ** 2)
+
+
+def paired_loss_difference(loss_a: ArrayLike, loss_b: ArrayLike) -> PairedTest:
+    """mean(a - b) over paired units (a question's squared error, or its mean over draws), paired t-test."""
+    a, b = np.asarray(loss_a, dtype=np.float64), np.asarray(loss_b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"loss_a and loss_b differ in length: {a.size} vs {b.size}")
     n = int(a.size)
-    diff = (a - o) ** 2 - (b - o) ** 2
+    diff = a - b
     if n < 2:
         return PairedTest(float(diff.mean()) if n else math.nan, math.nan, math.nan, math.nan, n,
                           reason=f"need at least 2 paired questions, have {n}")
@@ -396,8 +404,48 @@ def paired_brier_difference(forecast_a: ArrayLike, forecast_b: ArrayLike, outcom
     if se == 0:
         return PairedTest(float(diff.mean()), 0.0, math.nan, math.nan, n,
                           reason="the paired differences are all identical")
-    res = sps.ttest_rel((a - o) ** 2, (b - o) ** 2)
+    res = sps.ttest_rel(a, b)
     return PairedTest(float(diff.mean()), se, float(res.statistic), float(res.pvalue), n)
+
+
+@dataclass(frozen=True)
+class VarianceSplit:
+    """One-way random-effects split of a quantity's variance into between- and within-group parts."""
+
+    between: float
+    """Variance of the group means' true values (method of moments, truncated at 0)."""
+    within: float
+    """Variance around a group's own mean: draw-to-draw when the groups are questions."""
+    n: int
+    n_groups: int
+    reason: str | None = None
+
+
+def variance_split(values: ArrayLike, group: ArrayLike) -> VarianceSplit:
+    """Between- and within-group variance of ``values`` by the one-way ANOVA method of moments.
+
+    With N values in k groups of sizes n_i: ``within = MSW = SSW / (N - k)`` and
+    ``between = (MSB - MSW) / n0`` with ``MSB = SSB / (k - 1)`` and
+    ``n0 = (N - sum(n_i^2) / N) / (k - 1)`` (the unbalanced-design size; equal to n for k groups of n),
+    set to 0 where sampling noise makes it negative. Undefined (NaN, with ``reason``) without two
+    groups or without a group of two or more values.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    g = np.asarray(group).astype(str)
+    if x.shape != g.shape:
+        raise ValueError(f"values and group differ in length: {x.size} vs {g.size}")
+    n = int(x.size)
+    _, codes, sizes = np.unique(g, return_inverse=True, return_counts=True)
+    k = int(sizes.size)
+    if k < 2 or n - k < 1:
+        why = "needs at least 2 groups" if k < 2 else "needs a group with 2 or more values (draws)"
+        return VarianceSplit(math.nan, math.nan, n, k, reason=why)
+    means = np.bincount(codes, weights=x) / sizes
+    ssw = float(np.sum((x - means[codes]) ** 2))
+    ssb = float(np.sum(sizes * (means - x.mean()) ** 2))
+    msw, msb = ssw / (n - k), ssb / (k - 1)
+    n0 = (n - float(np.sum(sizes.astype(np.float64) ** 2)) / n) / (k - 1)
+    return VarianceSplit(max((msb - msw) / n0, 0.0), msw, n, k)
 
 
 def inertia(prior: ArrayLike, posterior: ArrayLike, tol: float = INERTIA_TOL) -> float:

@@ -140,11 +140,11 @@ def test_compare_notes_explain_missing_intervals() -> None:
                              label=None, status="ok")
 
     two = [sample(0, 0.2, 0.3, "q0"), sample(1, 0.6, 0.5, "q1")]
-    row = _compare("self_report", "g", two, two, 200, 0)
+    row = _compare("self_report", "g", [([s], [s]) for s in two], 200, 0)
     assert row.notes == ("MS A: need at least 3 pairs with both beliefs, have 2",
                          "MS B: need at least 3 pairs with both beliefs, have 2", "Brier: no labelled sample")
     one_question = [sample(i, 0.2 + 0.1 * i, 0.3, "q0") for i in range(4)]
-    row = _compare("self_report", "g", one_question, one_question, 200, 0)
+    row = _compare("self_report", "g", [([s], [s]) for s in one_question], 200, 0)
     assert "CI of MS A: needs at least 3 questions, have 1" in row.notes
     assert "Notes" in comparison_table([row])
 

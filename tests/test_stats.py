@@ -14,6 +14,8 @@ from martingale_harness.stats import (
     inertia,
     martingale_score,
     paired_brier_difference,
+    paired_loss_difference,
+    variance_split,
 )
 
 
@@ -162,3 +164,50 @@ def test_cluster_interval_needs_three_questions() -> None:
     more = np.clip(np.tile(posterior, 3) + rng.normal(0, 0.05, 12), 0, 1)
     three = martingale_score(prior * 3, more, cluster=[c for c in "abc" for _ in range(4)])
     assert three.ci_low < three.slope < three.ci_high
+
+
+def _grouped(seed: int, sizes: list[int], between: float, within: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(len(sizes)), sizes)
+    means = rng.normal(0.1, math.sqrt(between), len(sizes))
+    return means[groups] + rng.normal(0, math.sqrt(within), groups.size), groups
+
+
+def test_variance_split_matches_statsmodels_anova() -> None:
+    import pandas as pd
+    from statsmodels.formula.api import ols
+
+    values, groups = _grouped(3, [4, 2, 5, 3, 3, 1, 6], between=0.02, within=0.01)  # unbalanced
+    table = sm.stats.anova_lm(ols("y ~ C(g)", data=pd.DataFrame({"y": values, "g": groups})).fit())
+    msb, msw = table["mean_sq"].iloc[0], table["mean_sq"].iloc[1]
+    sizes = np.bincount(groups)
+    n0 = (sizes.sum() - (sizes**2).sum() / sizes.sum()) / (len(sizes) - 1)
+    split = variance_split(values, groups)
+    assert split.within == pytest.approx(msw, rel=1e-10)
+    assert split.between == pytest.approx(max((msb - msw) / n0, 0.0), rel=1e-10)
+    assert (split.n, split.n_groups) == (values.size, len(sizes))
+
+
+def test_variance_split_recovers_known_components() -> None:
+    """Known truth: 200 questions x 4 draws, between 0.02 and within 0.01; the estimators are unbiased."""
+    splits = [variance_split(*_grouped(seed, [4] * 200, between=0.02, within=0.01)) for seed in range(200)]
+    assert np.mean([s.within for s in splits]) == pytest.approx(0.01, rel=0.01)
+    assert np.mean([s.between for s in splits]) == pytest.approx(0.02, rel=0.03)
+
+
+def test_variance_split_needs_repeated_draws() -> None:
+    one_each = variance_split([0.1, 0.2, 0.3], ["a", "b", "c"])
+    assert math.isnan(one_each.between) and "2 or more" in (one_each.reason or "")
+    assert "2 groups" in (variance_split([0.1, 0.2], ["a", "a"]).reason or "")
+    # identical draws within each sample: all variance is between samples
+    exact = variance_split([0.1, 0.1, 0.3, 0.3], ["a", "a", "b", "b"])
+    assert exact.within == 0.0 and exact.between == pytest.approx(np.var([0.1, 0.3], ddof=1))
+
+
+def test_paired_loss_difference_matches_scipy() -> None:
+    rng = np.random.default_rng(8)
+    a, b = rng.uniform(0, 1, 30), rng.uniform(0, 1, 30)
+    test = paired_loss_difference(a, b)
+    reference = sps.ttest_rel(a, b)
+    assert test.mean_diff == pytest.approx(float(np.mean(a - b)))
+    assert (test.t, test.p) == pytest.approx((reference.statistic, reference.pvalue))

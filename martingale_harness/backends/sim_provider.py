@@ -186,12 +186,13 @@ class SimJudge:
         return [round(float(b), 4) for b in beliefs]
 
 
-def _active_sample() -> tuple[object, int]:
-    """The id and epoch of the sample being generated for ((None, 1) outside an eval)."""
+def _active_sample() -> tuple[object, int, str | None]:
+    """The id and epoch of the sample being generated for, and the id of this run of it (unique per
+    sample-epoch of an eval: a memoized model serves several evals); ``(None, 1, None)`` outside an eval."""
     from inspect_ai.log._samples import sample_active  # no public accessor for the running sample
 
     active = sample_active()
-    return (None, 1) if active is None else (active.sample.id, active.epoch)
+    return (None, 1, None) if active is None else (active.sample.id, active.epoch, active.id)
 
 
 def _active_sample_id() -> object:
@@ -229,8 +230,8 @@ class SimulatedReasonerAPI(ModelAPI):
         self.judge: SimJudge | None = None
         self.script: ScriptedAnswers | None = None
         self.style = AnswerStyle()
-        # how often each (sample, epoch, question) was asked its prior: the second time on is a repeat
-        self._prior_asks: dict[tuple[object, int, str], int] = {}
+        # how often each run of a sample-epoch was asked a question's prior: the second time on is a repeat
+        self._prior_asks: dict[tuple[str, str], int] = {}
         try:
             if model_name == "judge":
                 self.judge = self._judge(model_args)
@@ -306,16 +307,16 @@ class SimulatedReasonerAPI(ModelAPI):
             agent = bayes_oracle(self.agent, [u.text for u in users]) or self.agent
             turn = sum(is_belief_prompt(u.text) for u in users[:-1])
             last = users[-1].text
-            sample_id, epoch = _active_sample()
+            _, epoch, sample_run = _active_sample()
             draw = max(epoch - 1, 0)
             if last == YES_NO_PROBE and turn > 0:
                 belief = self.style.round(agent.path(key, turn - 1, draw).stated[turn - 1])
                 text, logprobs = self._probe_answer(belief, config)
             elif is_belief_prompt(last):
                 belief = agent.path(key, turn, draw).stated[turn]
-                if turn == 0 and sample_id is not None:
-                    asked = self._prior_asks.get((sample_id, epoch, key), 0)
-                    self._prior_asks[(sample_id, epoch, key)] = asked + 1
+                if turn == 0 and sample_run is not None:
+                    asked = self._prior_asks.get((sample_run, key), 0)
+                    self._prior_asks[(sample_run, key)] = asked + 1
                     if asked:
                         belief = agent.restate(key, 0, elicitation=asked, draw=draw)
                 text = self._render(agent, key, turn, self.style.round(belief), cot=COT_INSTRUCTION in last,
