@@ -357,12 +357,22 @@ def cost_command(log_file: str, prices_file: str | None) -> None:
               help="SD of the updates around the fitted line (a pilot's residual SD).")
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Two-sided significance level.")
 @click.option("--power", "target", type=float, default=0.80, show_default=True, help="Power to reach.")
-def power_command(effect: float, sd_prior: float, sd_delta: float, alpha: float, target: float) -> None:
+@click.option("--draws", type=int, default=1, show_default=True,
+              help="Answers per question (inspect's --epochs); they share the question's prior.")
+@click.option("--sd-within", type=float, default=0.0, show_default=True,
+              help="Draw-to-draw part of --sd-delta (a pilot's sqrt(delta_var_within)); needed with --draws > 1.")
+def power_command(effect: float, sd_prior: float, sd_delta: float, alpha: float, target: float, draws: int,
+                  sd_within: float) -> None:
     """Questions needed to detect a Martingale Score of EFFECT with the OLS slope t-test (see README, Power)."""
     from martingale_harness.power import PowerInputError, required_questions
 
+    if draws > 1 and sd_within == 0:
+        raise click.BadParameter("with --draws above 1, give the draw-to-draw SD of the updates (a pilot run's "
+                                 "sqrt(delta_var_within)); without it extra draws cannot change the answer",
+                                 param_hint="--sd-within")
     try:
-        r = required_questions(effect, sd_prior=sd_prior, sd_delta=sd_delta, alpha=alpha, power=target)
+        r = required_questions(effect, sd_prior=sd_prior, sd_delta=sd_delta, alpha=alpha, power=target,
+                               draws=draws, sd_within=sd_within)
     except PowerInputError as e:
         raise click.BadParameter(e.message, param_hint=f"--{e.param.replace('_', '-')}") from None
     click.echo(f"questions needed: {r.n}  (to detect MS = {r.effect:g} with power {r.power:g} at alpha = {r.alpha:g})")
@@ -370,6 +380,9 @@ def power_command(effect: float, sd_prior: float, sd_delta: float, alpha: float,
     click.echo(f"  normal approximation: n = {r.n_normal_approx:.1f}")
     click.echo(f"  assumed: sd_prior = {r.sd_prior:g} (SD of the priors), "
                f"sd_delta = {r.sd_delta:g} (residual SD of the updates)")
+    if r.draws > 1:
+        click.echo(f"  {r.draws} draws per question ({r.n * r.draws} answers), sd_within = {r.sd_within:g}: "
+                   f"a question's mean update has residual SD {r.sd_per_question:.4g}")
 
 
 def _training_options(command: Callable[..., None]) -> Callable[..., None]:

@@ -31,6 +31,19 @@ a percentage point of power at the sizes that matter), and real updates are hete
 the classic t-test does not model (see the README on the HC3 interval). Questions whose beliefs fail
 to extract drop out, so ask for n / (1 − failure rate) questions.
 
+Draws per question (``inspect eval --epochs K``). Split the residual SD of one draw's update into a
+part that belongs to the question and a draw-to-draw part: sd_delta² = σ_q² + sd_within². K draws of a
+question share its prior, and the pooled slope over all K·n pairs equals the slope over the questions'
+mean updates, whose residual variance is σ_q² + sd_within²/K. So K draws act as one draw with
+
+    sd_delta(K) = √(sd_delta² − sd_within² · (1 − 1/K))
+
+and the formulas above apply with sd_delta(K); the test is then the one on question means (the
+cluster bootstrap's view), not the classic t-test over K·n pairs as if they were independent. More draws
+help only as far as the draw-to-draw part reaches: the floor is σ_q. A pilot run with ``--epochs 2`` or
+more reports both parts (``delta_var_between``, ``delta_var_within``; their sum estimates sd_delta² up to
+the slope's share).
+
 Defaults (assumptions, not measurements of any real model; estimate both from a pilot run): the
 priors' SD is ``sd_prior`` and the residual SD of the pilot's MS regression is ``sd_delta``.
 ``sd_prior`` = 0.20: on the bundled demo sets the simulated reasoners' priors have SDs of 0.18-0.23
@@ -77,6 +90,13 @@ class PowerResult:
     sd_delta: float
     alpha: float
     power: float
+    draws: int = 1
+    sd_within: float = 0.0
+
+    @property
+    def sd_per_question(self) -> float:
+        """The residual SD of a question's mean update over its draws (module docstring)."""
+        return per_question_sd(self.sd_delta, self.sd_within, self.draws)
 
 
 def _check(effect: float, sd_prior: float, sd_delta: float, alpha: float) -> None:
@@ -93,15 +113,31 @@ def _check(effect: float, sd_prior: float, sd_delta: float, alpha: float) -> Non
         raise PowerInputError("alpha", f"must lie in (0, 1), got {alpha}")
 
 
+def per_question_sd(sd_delta: float, sd_within: float = 0.0, draws: int = 1) -> float:
+    """sd_delta(K): the residual SD of a question's mean update over ``draws`` draws (module docstring)."""
+    if isinstance(draws, bool) or int(draws) != draws or draws < 1:
+        raise PowerInputError("draws", f"must be an integer >= 1, got {draws}")
+    if not (math.isfinite(sd_within) and 0 <= sd_within <= sd_delta):
+        raise PowerInputError("sd_within", f"must lie in [0, sd_delta = {sd_delta:g}] (the draw-to-draw part of "
+                                           f"the residual SD), got {sd_within}")
+    return math.sqrt(sd_delta**2 - sd_within**2 * (1 - 1 / draws))
+
+
 def power_at(
     n: int,
     effect: float,
     sd_prior: float = DEFAULT_SD_PRIOR,
     sd_delta: float = DEFAULT_SD_DELTA,
     alpha: float = DEFAULT_ALPHA,
+    draws: int = 1,
+    sd_within: float = 0.0,
 ) -> float:
-    """Power of the two-sided OLS slope t-test (df = n − 2) with ``n`` questions when the true MS is ``effect``."""
+    """Power of the two-sided OLS slope t-test (df = n − 2) with ``n`` questions when the true MS is ``effect``.
+
+    With ``draws`` K > 1 each question is answered K times, ``sd_within`` of ``sd_delta`` being draw to draw.
+    """
     _check(effect, sd_prior, sd_delta, alpha)
+    sd_delta = per_question_sd(sd_delta, sd_within, draws)
     if isinstance(n, bool) or int(n) != n or n < MIN_QUESTIONS:
         raise PowerInputError("n", f"must be an integer >= {MIN_QUESTIONS}, got {n}")
     df = n - 2
@@ -120,12 +156,17 @@ def required_questions(
     sd_delta: float = DEFAULT_SD_DELTA,
     alpha: float = DEFAULT_ALPHA,
     power: float = DEFAULT_POWER,
+    draws: int = 1,
+    sd_within: float = 0.0,
 ) -> PowerResult:
     """Smallest number of questions at which the slope t-test detects MS = ``effect`` with probability ``power``.
 
-    A negative ``effect`` (regression toward 0.5) needs as many questions as its absolute value.
+    A negative ``effect`` (regression toward 0.5) needs as many questions as its absolute value. With
+    ``draws`` K > 1 (``--epochs K``), ``sd_within`` is the draw-to-draw part of ``sd_delta``.
     """
     _check(effect, sd_prior, sd_delta, alpha)
+    single_sd = sd_delta
+    sd_delta = per_question_sd(sd_delta, sd_within, draws)
     if not (math.isfinite(power) and 0 < power < 1):
         raise PowerInputError("power", f"must lie in (0, 1), got {power}")
 
@@ -155,7 +196,9 @@ def required_questions(
         n_normal_approx=n_normal,
         effect=effect,
         sd_prior=sd_prior,
-        sd_delta=sd_delta,
+        sd_delta=single_sd,
         alpha=alpha,
         power=power,
+        draws=draws,
+        sd_within=sd_within,
     )

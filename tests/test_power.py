@@ -154,3 +154,56 @@ def test_cli_rejects_a_zero_effect() -> None:
     assert "Invalid value for --effect: must be non-zero" in result.output
     bad = CliRunner().invoke(main, ["power", "--effect", "0.1", "--power", "1"])
     assert bad.exit_code == 2 and "Invalid value for --power: must lie in (0, 1)" in bad.output
+
+
+def _draws_rejection_rate(seed: int, n: int, draws: int, effect: float, sd_prior: float, sd_q: float,
+                          sd_within: float) -> float:
+    """K draws per question sharing its prior; the test of the slope over the questions' mean updates."""
+    rng = np.random.default_rng(seed)
+    prior = rng.normal(0.5, sd_prior, (REPLICATIONS, n))
+    centred = prior - prior.mean(axis=1, keepdims=True)
+    delta = (effect * centred[..., None] + rng.normal(0, sd_q, (REPLICATIONS, n, 1))
+             + rng.normal(0, sd_within, (REPLICATIONS, n, draws)))
+    mean_delta = delta.mean(axis=2)
+    sxx = (centred**2).sum(axis=1)
+    slope = (centred * mean_delta).sum(axis=1) / sxx
+    resid = mean_delta - mean_delta.mean(axis=1, keepdims=True) - slope[:, None] * centred
+    se = np.sqrt((resid**2).sum(axis=1) / (n - 2) / sxx)
+    from scipy import stats as sps
+
+    return float(np.mean(np.abs(slope / se) > sps.t.isf(0.025, n - 2)))
+
+
+def test_draws_act_as_one_draw_with_the_reduced_residual_sd() -> None:
+    """Closed form: K draws = one draw with sd_delta(K)² = sd_delta² − sd_within²(1 − 1/K); K = 1 changes nothing."""
+    sd_delta, sd_within = 0.17, 0.12
+    for draws in (1, 2, 4, 16):
+        reduced = math.sqrt(sd_delta**2 - sd_within**2 * (1 - 1 / draws))
+        assert power_at(200, 0.1, 0.2, sd_delta, draws=draws, sd_within=sd_within) == pytest.approx(
+            power_at(200, 0.1, 0.2, reduced))
+    assert required_questions(0.1, draws=1, sd_within=0.12).n == required_questions(0.1).n
+    many = required_questions(0.1, draws=4, sd_within=0.12)
+    assert many.n < required_questions(0.1).n and many.sd_per_question < 0.17
+
+
+def test_simulated_power_with_draws_matches() -> None:
+    """Known truth: question part 0.1, draw part 0.14 of the residual SD, 3 draws per question."""
+    sd_q, sd_within, draws = 0.10, 0.14, 3
+    sd_delta = math.sqrt(sd_q**2 + sd_within**2)
+    result = required_questions(0.15, sd_prior=0.2, sd_delta=sd_delta, draws=draws, sd_within=sd_within)
+    rate = _draws_rejection_rate(21, result.n, draws, 0.15, 0.2, sd_q, sd_within)
+    assert rate == pytest.approx(result.achieved_power, abs=MC_TOL)
+    single = required_questions(0.15, sd_prior=0.2, sd_delta=sd_delta)
+    assert _draws_rejection_rate(22, result.n, 1, 0.15, 0.2, sd_q, sd_within) < 0.7  # one draw: underpowered
+    assert single.n > 1.3 * result.n
+
+
+def test_cli_draws_need_the_within_sd() -> None:
+    missing = CliRunner().invoke(main, ["power", "--effect", "0.1", "--draws", "4"])
+    assert missing.exit_code == 2 and "--sd-within" in missing.output
+    too_big = CliRunner().invoke(main, ["power", "--effect", "0.1", "--draws", "4", "--sd-within", "0.3"])
+    assert too_big.exit_code == 2 and "must lie in [0, sd_delta" in too_big.output
+    ok = CliRunner().invoke(main, ["power", "--effect", "0.1", "--draws", "4", "--sd-within", "0.12"])
+    r = required_questions(0.1, draws=4, sd_within=0.12)
+    assert ok.exit_code == 0 and ok.output.startswith(f"questions needed: {r.n} ")
+    assert f"({r.n * 4} answers)" in ok.output
