@@ -293,6 +293,9 @@ _EI = {"algorithm": "expert_iteration"}
     ({**_EI, "expert_iteration": {"k": 4}}, r"unknown key\(s\) expert_iteration.k"),
     ({"expert_iteration": {"rounds": 2}}, r"expert_iteration section applies to algorithm: expert_iteration only"),
     ({"evaluation": {"limit": 0}}, r"evaluation.limit=0 must be >= 1"),
+    ({"evaluation": {"epochs": 0}}, r"evaluation.epochs=0 must be >= 1"),
+    ({"evaluation": {"seed": -1}}, r"evaluation.seed=-1 must be >= 0"),
+    ({"evaluation": {"seed": "x"}}, r"evaluation.seed"),
 ])
 def test_bad_expert_iteration_configs_are_refused(base_dir: Path, tmp_path: Path, changes: dict[str, Any],
                                                   message: str) -> None:

@@ -39,7 +39,7 @@ def test_grpo_steps_write_an_adapter_that_the_harness_evaluates(tiny_model: Path
         "max_items": 8, "seed": 0,
         "reward": {"info_term": "update_magnitude", "format_penalty": 1.0},
         "episodes": {"prior_max_new_tokens": 4, "prior_refresh_steps": 1},
-        "evaluation": {"enabled": True, "max_tokens": 4},
+        "evaluation": {"enabled": True, "max_tokens": 4, "temperature": 1.0, "seed": 5, "epochs": 2},
         "trainer": {"max_steps": 2, "num_generations": 4, "per_device_train_batch_size": 8,
                     "max_completion_length": 4, "learning_rate": 1e-2,
                     "generation_kwargs": {"sequence_bias": digit_sequence_bias(tiny_model)}},
@@ -82,8 +82,12 @@ def test_grpo_steps_write_an_adapter_that_the_harness_evaluates(tiny_model: Path
     assert record["canary"]["canary"] == "passed"  # the backend saw the adapter change the model
     assert record["fingerprint"] == adapter_fingerprint(adapter)
     log = read_eval_log(evaluation["trained"]["log"])
-    assert sorted(str(s.id) for s in log.samples or []) == sorted(split["heldout"])
-    assert "| trained |" in readme
+    # a seeded evaluation with two draws of every held-out sample, both counted by the metrics
+    assert sorted(str(s.id) for s in log.samples or []) == sorted(split["heldout"] * 2)
+    assert (log.eval.model_generate_config.seed, log.eval.config.epochs) == (5, 2)
+    assert (evaluation["seed"], evaluation["epochs"]) == (5, 2)
+    assert evaluation["trained"]["metrics"]["n_draws"] == 2 * len(split["heldout"])
+    assert "| trained |" in readme and "2 draw(s) per sample, seed 5" in readme
 
     # martingale train-report reads the run back: summary with the held-out result, and the curves
     from martingale_harness.training.train_report import write_train_report

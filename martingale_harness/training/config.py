@@ -24,7 +24,10 @@ Shared keys (both commands):
   the harness on ``local/<base>+<adapter>`` after training; ``data`` (a data file of another source to
   evaluate on instead of the held-out part of the training data; a question it shares with the training
   items is refused), ``limit`` and ``sample_shuffle`` (inspect's ``--limit`` and ``--sample-shuffle``),
-  ``start`` (true; false evaluates the trained adapter only).
+  ``start`` (true; false evaluates the trained adapter only), ``seed`` (0; inspect's ``--seed``: every
+  call of the evaluation gets its own seed derived from it, so a sampled evaluation repeats exactly;
+  ``null`` for unseeded) and ``epochs`` (1; inspect's ``--epochs``: draws per held-out sample, all of
+  which enter the metrics).
 * ``trainer``: passed to TRL's config class (``GRPOConfig``, ``RLOOConfig``, ``SFTConfig``); keys
   are checked against that class. ``output_dir``, ``seed``, ``beta`` and ``report_to`` are set from the
   keys above and may not appear here. ``bf16`` and ``activation_checkpointing`` default to on with a
@@ -132,6 +135,10 @@ class EvalSettings:
     start: bool = True
     """Also evaluate the start model (false: only the trained adapter, e.g. for an ablation whose start
     model another run already evaluated on the same questions)."""
+    seed: int | None = 0
+    """inspect's ``--seed`` for both evaluations (None: unseeded, each run draws anew)."""
+    epochs: int = 1
+    """inspect's ``--epochs``: draws per held-out sample; every draw enters the metrics."""
 
 
 @dataclass(frozen=True)
@@ -424,6 +431,9 @@ def _common(raw: Mapping[str, Any], where: str, cls: type[CommonConfig]) -> dict
         _check_int(evaluation.limit, "evaluation.limit", where, minimum=1)
     if evaluation.sample_shuffle is not None:
         _check_int(evaluation.sample_shuffle, "evaluation.sample_shuffle", where)
+    if evaluation.seed is not None:
+        _check_int(evaluation.seed, "evaluation.seed", where, minimum=0)
+    _check_int(evaluation.epochs, "evaluation.epochs", where, minimum=1)
     trainer = raw.get("trainer") or {}
     if not isinstance(trainer, Mapping):
         raise ConfigError(f"{where}: trainer must be a mapping of TRL config keys")

@@ -25,7 +25,8 @@ from martingale_harness.training.episodes import Split, load_episodes
 
 SUMMARY_KEYS: tuple[str, ...] = ("ms_slope", "ms_slope_ci_low", "ms_slope_ci_high", "ms_slope_p", "inertia",
                                  "mean_delta", "brier_prior", "brier_posterior", "n_pairs",
-                                 "extraction_failure_rate",
+                                 "extraction_failure_rate", "n_draws", "n_questions", "delta_var_between",
+                                 "delta_var_within",
                                  # martingale/bayes only (absent elsewhere): distance to the exact posteriors
                                  "bayes_mae", "bayes_mae_ci_low", "bayes_mae_ci_high", "update_ratio",
                                  "update_ratio_ci_low", "update_ratio_ci_high", "base_rate_neglect")
@@ -62,7 +63,8 @@ def eval_heldout(config: CommonConfig, model: str, sample_ids: list[str] | None,
         task = task_with(task, name=f"martingale/{config.task_name}")
     (log,) = inspect_eval(task, model=model, log_dir=str(log_dir), display=display, log_realtime=False,
                           max_tokens=settings.max_tokens, temperature=settings.temperature,
-                          limit=settings.limit, sample_shuffle=settings.sample_shuffle)
+                          limit=settings.limit, sample_shuffle=settings.sample_shuffle, seed=settings.seed,
+                          epochs=settings.epochs)
     if log.status != "success":
         raise MartingaleError(f"evaluation of {model} failed: {log.error.message if log.error else log.status}")
     return log
@@ -116,8 +118,9 @@ def evaluate_heldout(config: CommonConfig, split: Split, adapter_dir: Path, log_
     ids, _ = heldout_questions(config, split)
     trained = eval_heldout(config, local_model(config.base_model, adapter_dir.resolve()), ids, log_dir, extractor,
                            display)
-    result: dict[str, Any] = {"heldout_samples": len(trained.samples or []),
+    result: dict[str, Any] = {"heldout_samples": len({s.id for s in trained.samples or []}),
                               "heldout_data": config.evaluation.data or "the held-out split",
+                              "seed": config.evaluation.seed, "epochs": config.evaluation.epochs,
                               "trained": summary(trained, extractor)}
     if not config.evaluation.start:
         return _finite(result)

@@ -119,4 +119,8 @@ def _evaluation(evaluation: dict[str, Any] | None) -> str:
     else:
         note = f"Paired (same questions, every belief read in both runs):\n\n{_table(comparison)}"
     where = evaluation.get("heldout_data", "the held-out split")
-    return "\n".join(rows) + f"\n\n{evaluation['heldout_samples']} held-out samples ({where}).\n\n" + note
+    seed = evaluation.get("seed")
+    draws = (f"{evaluation.get('epochs', 1)} draw(s) per sample, "
+             + ("unseeded" if seed is None else f"seed {seed}") if "epochs" in evaluation else "")
+    settings = f"; {draws}" if draws else ""
+    return "\n".join(rows) + f"\n\n{evaluation['heldout_samples']} held-out samples ({where}{settings}).\n\n" + note
