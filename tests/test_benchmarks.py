@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -42,3 +43,24 @@ def test_stats_benchmark_times_the_same_fit_as_statsmodels() -> None:
     ols, point = (float(x) for x in re.findall(r"slope (-?[\d.]+)\)", out))
     assert ols == pytest.approx(point, abs=2e-6) and ols > 0, out  # the simulated reasoner entrenches
     assert len(re.findall(r"^(PASS|FAIL): ", out, flags=re.M)) == 2, out
+
+
+def test_repeatability_benchmark_runs_seeded_evaluations_and_null_comparisons(tmp_path: Path) -> None:
+    import json
+
+    common = ["--model", "sim/noisy", "-M", "noise=0.1", "--task", "forecast", "--limit", "16", "--epochs", "2"]
+    out = _run("repeatability.py", *common, "--runs", "3", "--log-dir", str(tmp_path / "logs"),
+               "--json", str(tmp_path / "r.json"))
+    numbers = json.loads((tmp_path / "r.json").read_text())
+    summary, runs = numbers["summary"], numbers["runs"]
+    assert [r["seed"] for r in runs] == [1, 2, 3] and all(r["n_pairs"] == 32 for r in runs)  # 16 samples x 2 draws
+    assert summary["samples"] == 16 and summary["null_pairs"] == 3
+    slopes = [r["ms_slope"] for r in runs]
+    assert len(set(slopes)) == 3  # different seeds draw differently
+    assert summary["ms_sd_across_runs"] == pytest.approx(float(np.std(slopes, ddof=1)))
+    assert f"of {summary['null_pairs']}" in out and "| run | seed |" in out
+    # a seed repeats its run exactly
+    again = _run("repeatability.py", *common, "--runs", "2", "--log-dir", str(tmp_path / "again"),
+                 "--json", str(tmp_path / "a.json"))
+    assert "| run | seed |" in again
+    assert [r["ms_slope"] for r in json.loads((tmp_path / "a.json").read_text())["runs"]] == slopes[:2]

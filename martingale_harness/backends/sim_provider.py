@@ -35,7 +35,9 @@ states no probability. Asked for chain of thought, it restates its previous beli
 paragraph before giving the new one, as the instruction asks. The prior question asked again in the
 same sample and epoch (the protocol's k-th independent re-elicitation, ``prior_samples``; counted per
 sample and epoch) is stated with fresh elicitation noise (``SimAgent.restate``). Epoch e of a sample is
-the agent's draw e − 1 (``SimAgent.path``): the same prior, fresh evidence signals and noise. System
+the agent's draw e − 1 (``SimAgent.path``): the same prior, fresh evidence signals and noise; a run with
+``--seed N`` takes its draws from a block of its own (:func:`draw_index`), so runs with different seeds
+answer as a sampled model does (same latent priors, new draws) and a seed repeats its run. System
 prompts do not change the agents. The sample is identified by its first user message, so the same
 question always gets the same latent path, in every paradigm. On ``martingale/bayes`` problems the
 agents instead act on the problem's exact posteriors, as oracles for its stated model
@@ -72,6 +74,7 @@ from martingale_harness.backends.scripted import ScriptedAnswers
 from martingale_harness.backends.sim_bayes import BayesOracle, bayes_oracle
 from martingale_harness.backends.simulated import AGENT_KINDS, DEFAULT_HORIZON, SimAgent
 from martingale_harness.protocol import COT_INSTRUCTION, YES_NO_PROBE, is_belief_prompt
+from martingale_harness.seeding import run_seed
 
 _PHRASINGS = (
     "Probability: {p:.4f}",
@@ -184,6 +187,16 @@ class SimJudge:
             rng = SimAgent("bayesian", seed=self.seed).rng(prompt, stream=2)
             beliefs = list(np.clip(np.array(beliefs) + self.noise * rng.standard_normal(len(beliefs)), 0.0, 1.0))
         return [round(float(b), 4) for b in beliefs]
+
+
+SEEDED_DRAWS = 1_000_000
+"""Draws reserved for each run seed: a run seeded with N draws epoch e as draw SEEDED_DRAWS·(N + 1) + e − 1."""
+
+
+def draw_index(epoch: int, seed: int | None) -> int:
+    """The agent's draw for epoch ``epoch`` of a run with ``--seed`` ``seed`` (module docstring)."""
+    base = 0 if seed is None else SEEDED_DRAWS * (int(seed) + 1)
+    return base + max(epoch - 1, 0)
 
 
 def _active_sample() -> tuple[object, int, str | None]:
@@ -308,7 +321,7 @@ class SimulatedReasonerAPI(ModelAPI):
             turn = sum(is_belief_prompt(u.text) for u in users[:-1])
             last = users[-1].text
             _, epoch, sample_run = _active_sample()
-            draw = max(epoch - 1, 0)
+            draw = draw_index(epoch, run_seed())
             if last == YES_NO_PROBE and turn > 0:
                 belief = self.style.round(agent.path(key, turn - 1, draw).stated[turn - 1])
                 text, logprobs = self._probe_answer(belief, config)

@@ -37,14 +37,9 @@ def local_model(base_model: str, adapter: str | Path | None) -> str:
     return f"local/{base_model}" + (f"+{adapter}" if adapter is not None else "")
 
 
-def eval_heldout(config: CommonConfig, model: str, sample_ids: list[str] | None, log_dir: Path, extractor: str,
-                 display: str = "none") -> Any:
-    """One harness run of ``model`` with the config's protocol settings (an EvalLog).
-
-    ``sample_ids`` restricts the task's samples (the held-out split); None runs the evaluation set of
-    ``evaluation.data`` as a whole, with ``evaluation.limit`` and ``evaluation.sample_shuffle``.
-    """
-    from inspect_ai import eval as inspect_eval
+def heldout_task(config: CommonConfig, sample_ids: list[str] | None, extractor: str) -> Any:
+    """The inspect task of the held-out evaluation: the config's task, data and protocol settings, on
+    ``sample_ids`` (None: all of ``evaluation.data``). ``benchmarks/repeatability.py`` runs this same task."""
     from inspect_ai import task_with
 
     from martingale_harness.task import domain_task
@@ -57,14 +52,29 @@ def eval_heldout(config: CommonConfig, model: str, sample_ids: list[str] | None,
     task = domain_task(config.task_name, data=settings.data or config.data, **overrides)
     if sample_ids is not None:
         wanted = set(sample_ids)
-        task = task_with(task, name=f"martingale/{config.task_name}",
+        return task_with(task, name=f"martingale/{config.task_name}",
                          dataset=task.dataset.filter(lambda s: str(s.id) in wanted))
-    else:
-        task = task_with(task, name=f"martingale/{config.task_name}")
-    (log,) = inspect_eval(task, model=model, log_dir=str(log_dir), display=display, log_realtime=False,
-                          max_tokens=settings.max_tokens, temperature=settings.temperature,
-                          limit=settings.limit, sample_shuffle=settings.sample_shuffle, seed=settings.seed,
-                          epochs=settings.epochs)
+    return task_with(task, name=f"martingale/{config.task_name}")
+
+
+def heldout_eval_settings(config: CommonConfig) -> dict[str, Any]:
+    """inspect ``eval`` settings of the held-out evaluation (generation, sample selection, seed, epochs)."""
+    settings = config.evaluation
+    return {"max_tokens": settings.max_tokens, "temperature": settings.temperature, "limit": settings.limit,
+            "sample_shuffle": settings.sample_shuffle, "seed": settings.seed, "epochs": settings.epochs}
+
+
+def eval_heldout(config: CommonConfig, model: str, sample_ids: list[str] | None, log_dir: Path, extractor: str,
+                 display: str = "none") -> Any:
+    """One harness run of ``model`` with the config's protocol settings (an EvalLog).
+
+    ``sample_ids`` restricts the task's samples (the held-out split); None runs the evaluation set of
+    ``evaluation.data`` as a whole, with ``evaluation.limit`` and ``evaluation.sample_shuffle``.
+    """
+    from inspect_ai import eval as inspect_eval
+
+    (log,) = inspect_eval(heldout_task(config, sample_ids, extractor), model=model, log_dir=str(log_dir),
+                          display=display, log_realtime=False, **heldout_eval_settings(config))
     if log.status != "success":
         raise MartingaleError(f"evaluation of {model} failed: {log.error.message if log.error else log.status}")
     return log
