@@ -447,6 +447,33 @@ def test_canary_can_be_disabled_with_a_warning(
         _api(model).close()
 
 
+def test_a_seeded_eval_of_the_base_is_the_same_after_an_adapter_ran_on_its_engine(
+    tiny: Path, adapters: dict[str, Path], tmp_path: Path, no_leaks: None
+) -> None:
+    """Training's held-out evaluation runs the trained adapter, then the start model, on one shared engine.
+    Seeded, the start model's answers must be those of the start model evaluated on its own."""
+
+    def answers(model: Model) -> list[list[str]]:
+        (log,) = inspect_eval("martingale/forecast", model=model, limit=3, seed=3, temperature=1.0, max_tokens=8,
+                              task_args={"evidence_budget": 200}, display="none", log_dir=str(tmp_path))
+        assert log.status == "success", log.error
+        return [[m.text for m in s.messages if m.role == "assistant"] for s in sorted(log.samples, key=lambda s: s.id)]
+
+    base = _local(str(tiny))
+    try:
+        alone = answers(base)
+    finally:
+        _api(base).close()
+    adapted = _local(f"{tiny}+{adapters['nonzero']}")
+    base = _local(str(tiny))
+    try:
+        assert answers(adapted) != alone  # the adapter really changes the model
+        assert answers(base) == alone
+    finally:
+        _api(base).close()
+        _api(adapted).close()
+
+
 def test_adapter_for_another_base_is_refused(
     tiny: Path, adapters: dict[str, Path], caplog: pytest.LogCaptureFixture, no_leaks: None
 ) -> None:
