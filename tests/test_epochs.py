@@ -29,7 +29,7 @@ def _metrics(log, extractor: str = "self_report") -> dict[str, float]:
 def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     out = tmp_path_factory.mktemp("epochs")
     paths = {}
-    for epochs in (1, 3):
+    for epochs in (1, 4):
         (log,) = inspect_eval("martingale/forecast", model="sim/entrenched", model_args={"kappa": 0.3, "noise": 0.03},
                               epochs=epochs, limit=20, display="none", log_dir=str(out / str(epochs)))
         assert log.status == "success"
@@ -40,25 +40,25 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
 def test_every_draw_enters_the_metrics(logs: dict[int, Path]) -> None:
     from inspect_ai.log import read_eval_log
 
-    one, three = read_eval_log(str(logs[1])), read_eval_log(str(logs[3]))
-    m1, m3 = _metrics(one), _metrics(three)
-    assert len(three.samples) == 3 * len(one.samples) == 60
-    assert (m3["n_draws"], m3["n_pairs"]) == (60, 60) and (m1["n_draws"], m1["n_pairs"]) == (20, 20)
-    assert m3["n_questions"] == m1["n_questions"] <= 20
+    one, four = read_eval_log(str(logs[1])), read_eval_log(str(logs[4]))
+    m1, m4 = _metrics(one), _metrics(four)
+    assert len(four.samples) == 4 * len(one.samples) == 80
+    assert (m4["n_draws"], m4["n_pairs"]) == (80, 80) and (m1["n_draws"], m1["n_pairs"]) == (20, 20)
+    assert m4["n_questions"] == m1["n_questions"] <= 20
     # an independent recomputation over the log's sample-epochs: pooled pairs, question clusters
-    scores = [(s.scores["self_report"].value, (s.metadata or {}).get("question_id", s.id), s.id) for s in three.samples]
+    scores = [(s.scores["self_report"].value, (s.metadata or {}).get("question_id", s.id), s.id) for s in four.samples]
     prior = np.array([v["prior"] for v, _, _ in scores])
     posterior = np.array([v["posterior"] for v, _, _ in scores])
     reference = martingale_score(prior, posterior, cluster=np.array([str(q) for _, q, _ in scores]))
-    assert m3["ms_slope"] == pytest.approx(reference.slope)
-    assert m3["ms_slope_ci_low"] == pytest.approx(reference.ci_low)
+    assert m4["ms_slope"] == pytest.approx(reference.slope)
+    assert m4["ms_slope_ci_low"] == pytest.approx(reference.ci_low)
     split = variance_split(posterior - prior, np.array([str(i) for *_, i in scores]))
-    assert (m3["delta_var_between"], m3["delta_var_within"]) == pytest.approx((split.between, split.within))
-    assert m3["delta_var_within"] > 0  # the sim's epochs are fresh draws, not copies
+    assert (m4["delta_var_between"], m4["delta_var_within"]) == pytest.approx((split.between, split.within))
+    assert m4["delta_var_within"] > 0  # the sim's epochs are fresh draws, not copies
     assert np.isnan(m1["delta_var_within"])
     # the draws of a sample share its prior belief and differ in the posterior
     by_id: dict[object, set[float]] = {}
-    for sample in three.samples:
+    for sample in four.samples:
         by_id.setdefault(sample.id, set()).add(round(sample.scores["self_report"].value["posterior"], 9))
     assert sum(len(v) > 1 for v in by_id.values()) >= 15
 
@@ -67,47 +67,47 @@ def test_epoch_reducers_do_not_change_the_metrics(logs: dict[int, Path], tmp_pat
     from inspect_ai.log import read_eval_log
 
     (log,) = inspect_eval("martingale/forecast", model="sim/entrenched", model_args={"kappa": 0.3, "noise": 0.03},
-                          epochs=Epochs(3, "mean"), limit=20, display="none", log_dir=str(tmp_path))
-    reference = _metrics(read_eval_log(str(logs[3])))
+                          epochs=Epochs(4, "mean"), limit=20, display="none", log_dir=str(tmp_path))
+    reference = _metrics(read_eval_log(str(logs[4])))
     assert _metrics(log) == pytest.approx(reference, nan_ok=True)
     assert [b.reducer for b in log.results.scores] == [None]
 
 
 def test_runs_compare_and_report_read_every_draw(logs: dict[int, Path], tmp_path: Path) -> None:
-    one, three = read_run(logs[1]), read_run(logs[3])
-    assert (one.epochs, three.epochs) == (1, 3)
-    assert sorted({s.epoch for s in three.samples["self_report"]}) == [1, 2, 3]
-    (row,) = compare_runs(one, three, resamples=200)
-    assert (row.n_matched, row.draws_a, row.draws_b) == (20, 20, 60)
-    assert row.ms_b == pytest.approx(three.metrics["self_report"]["ms_slope"])
+    one, four = read_run(logs[1]), read_run(logs[4])
+    assert (one.epochs, four.epochs) == (1, 4)
+    assert sorted({s.epoch for s in four.samples["self_report"]}) == [1, 2, 3, 4]
+    (row,) = compare_runs(one, four, resamples=200)
+    assert (row.n_matched, row.draws_a, row.draws_b) == (20, 20, 80)
+    assert row.ms_b == pytest.approx(four.metrics["self_report"]["ms_slope"])
     assert row.ms_a == pytest.approx(one.metrics["self_report"]["ms_slope"])
     assert "draws B" in comparison_table([row])
     # the Brier of a sample is the mean over its draws
-    draws = [s for s in three.samples["self_report"] if s.label is not None]
+    draws = [s for s in four.samples["self_report"] if s.label is not None]
     per_sample: dict[str, list[float]] = {}
     for s in draws:
         per_sample.setdefault(s.sample_id, []).append((s.posterior - s.label) ** 2)
     assert row.brier_b == pytest.approx(np.mean([np.mean(v) for v in per_sample.values()]))
 
-    result = CliRunner().invoke(main, ["report", str(logs[3]), "--output-dir", str(tmp_path), "--no-plots"])
+    result = CliRunner().invoke(main, ["report", str(logs[4]), "--output-dir", str(tmp_path), "--no-plots"])
     assert result.exit_code == 0, result.output
     doc = json.loads(next(tmp_path.glob("results_*.json")).read_text())
     (key,) = doc["n-samples"]
-    assert doc["n-samples"][key]["original"] == 20 and doc["configs"][key]["repeats"] == 3
+    assert doc["n-samples"][key]["original"] == 20 and doc["configs"][key]["repeats"] == 4
     lines = [json.loads(line) for line in next(tmp_path.glob("samples_*.jsonl")).read_text().splitlines()]
-    assert len(lines) == 60 and {line["epoch"] for line in lines} == {1, 2, 3}
+    assert len(lines) == 80 and {line["epoch"] for line in lines} == {1, 2, 3, 4}
 
 
 def test_rescore_keeps_every_draw(logs: dict[int, Path], tmp_path: Path) -> None:
     from inspect_ai.log import read_eval_log
 
-    target = rescore(logs[3], "answer_line", output=tmp_path / "rescored.eval")
+    target = rescore(logs[4], "answer_line", output=tmp_path / "rescored.eval")
     metrics = _metrics(read_eval_log(str(target)), "answer_line")
-    assert metrics["n_draws"] == 60
+    assert metrics["n_draws"] == 80
 
 
 def test_leaderboard_of_a_multi_epoch_folder(logs: dict[int, Path], tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["report", str(logs[3].parent), "--output-dir", str(tmp_path), "--no-plots"])
+    result = CliRunner().invoke(main, ["report", str(logs[4].parent), "--output-dir", str(tmp_path), "--no-plots"])
     assert result.exit_code == 0, result.output
     assert list(tmp_path.glob("leaderboard_*.md"))
 

@@ -595,14 +595,14 @@ def test_smollm2_seeded_forecast_repeats_whatever_the_batch_and_turns_draw_apart
     smollm2: Model, tmp_path: Path
 ) -> None:
     """A seeded run on the real model: the same transcripts with batches of 1 and of 8, batched in the second,
-    and the posterior does not copy the prior's draw (with one seed for every request it repeated the prior
-    word for word in 11 of 12 samples)."""
+    and the posterior copies the prior's answer no more often than unseeded (at most once in 5; with one seed
+    for every request it repeated the prior word for word in 11 of 12 samples)."""
     gguf = smollm2_gguf_path()
 
-    def run(batch_size: int):
+    def run(batch_size: int, seed: int | None = 11):
         (log,) = inspect_eval("martingale/forecast", model=f"local/{gguf}",
                               model_args={"device": "cpu", "batch_size": batch_size},
-                              task_args={"paradigm": "direct", "evidence_budget": 300}, limit=5, seed=11,
+                              task_args={"paradigm": "direct", "evidence_budget": 300}, limit=5, seed=seed,
                               temperature=1.0, max_tokens=16, display="none", log_realtime=False,
                               log_dir=str(tmp_path))
         assert log.status == "success", log.error
@@ -618,4 +618,5 @@ def test_smollm2_seeded_forecast_repeats_whatever_the_batch_and_turns_draw_apart
     assert max(sizes) > 1 and max(e.output.metadata["batch_size"] for s in single.samples
                                   for e in s.events if e.event == "model" and e.output.metadata) == 1
     copies = sum(prior == posterior for prior, posterior in answers(single))
-    assert copies <= 2, answers(single)
+    unseeded = sum(prior == posterior for prior, posterior in answers(run(8, seed=None)))
+    assert copies <= max(unseeded, 1), answers(single)
