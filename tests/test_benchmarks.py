@@ -45,6 +45,7 @@ def test_stats_benchmark_times_the_same_fit_as_statsmodels() -> None:
     assert len(re.findall(r"^(PASS|FAIL): ", out, flags=re.M)) == 2, out
 
 
+@pytest.mark.slow
 def test_repeatability_benchmark_runs_seeded_evaluations_and_null_comparisons(tmp_path: Path) -> None:
     import json
 
