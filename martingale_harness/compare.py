@@ -96,10 +96,10 @@ def _compare(extractor: str, group: str | None, matched: list[Matched], resample
     diff = stats.paired_slope_difference(*pa, *pb, resamples=resamples, seed=seed)
     labelled = [(x, y) for x, y in matched if x[0].label is not None]
     if labelled:
-        test = stats.paired_loss_difference([_squared_error(x) for x, _ in labelled],
-                                            [_squared_error(y) for _, y in labelled])
-        brier_a = float(np.mean([_squared_error(x) for x, _ in labelled]))
-        brier_b = float(np.mean([_squared_error(y) for _, y in labelled]))
+        loss_a = [_squared_error(x) for x, _ in labelled]
+        loss_b = [_squared_error(y) for _, y in labelled]
+        test = stats.paired_loss_difference(loss_a, loss_b)
+        brier_a, brier_b = float(np.mean(loss_a)), float(np.mean(loss_b))
         brier_diff, brier_p = -test.mean_diff, test.p
     else:
         brier_a = brier_b = brier_diff = brier_p = math.nan
