@@ -144,3 +144,22 @@ def test_resolution_for_unknown_question_is_rejected(forecastbench_dir: Path, tm
     _write(tmp_path / "2025-10-26_resolution_set.json", res)
     with pytest.raises(DataError, match="no-such-question"):
         load_forecastbench(qfile)
+
+
+@pytest.mark.parametrize("lines", [
+    [{"id": "a", "source": "manifold", "question": "Will it rain?", "resolution_dates": "N/A"},
+     {"id": "b", "source": "manifold", "question": "Will it snow?", "resolution_dates": "N/A"}],
+    [{"id": "a", "source": "manifold", "question": "Will it rain?", "resolution_dates": "N/A"}],  # one line: valid JSON
+])
+def test_a_jsonl_file_is_refused_in_one_line_that_names_the_question_set_layout(
+        tmp_path: Path, lines: list[dict[str, str]]) -> None:
+    path = _write(tmp_path / "questions.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(DataError) as err:
+        load(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert "the forecast task expects one ForecastBench question-set JSON object" in message
+    assert '{"forecast_due_date", "question_set", "questions": [{"id", "source", "question", "resolution_dates"' \
+        in message
+    if len(lines) > 1:
+        assert "JSON Lines" in message and "Extra data" not in message

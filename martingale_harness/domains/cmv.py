@@ -37,6 +37,10 @@ Decisions (from the real file, ``../shared/data/cmv``):
   counted in the metadata.
 * No cap by default (the real file has at most 18 distinct replies per post, 2.5 on average);
   ``max_evidence`` keeps the first N.
+* Text is HTML-decoded before anything else reads it (``unescape_html``): Reddit's dumps escape it
+  once (``&amp;``, ``&gt;``, the delta sign as ``&#8710;``) and some escape it again (``&amp;gt;``,
+  ``&amp;#8710;``); undecoded, such an award is not recognised and the model sees the entities.
+  Titles, bodies and comments are decoded, awards are recognised on the decoded text.
 * Text written after the fact is removed, since it leaks the discussion's outcome into the prior
   or adds social proof to a reply: the moderators' footnote; edits (from a line starting with an
   ``Edit``/``Update``/``ETA`` marker to the end of its paragraph); and paragraphs that mention
@@ -51,6 +55,8 @@ Decisions (from the real file, ``../shared/data/cmv``):
 
 from __future__ import annotations
 
+import html
+import html.entities
 import itertools
 import json
 import re
@@ -90,6 +96,46 @@ _GONE = re.compile(r"^\s*(?:\[deleted\]|\[removed\]|This comment has been overwr
 _DELTABOT = re.compile(r"^\s*(?:confirmed:\s*\d+\s+delta|this delta has been rejected)|\bdeltabot\b", re.IGNORECASE)
 # the award itself: "!delta", or the delta sign (also as the HTML entity some dumps keep)
 _AWARD = re.compile(r"!delta\b|∆|Δ|&#8710;", re.IGNORECASE)
+
+
+# a character reference closed by ";": numeric, or a name (checked against HTML5's names before decoding)
+_ENTITY = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9A-Fa-f]{1,8}|([A-Za-z][A-Za-z0-9]{0,31}));")
+_UNESCAPE_PASSES = 3
+
+
+def _decode_entity(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name is not None and f"{name};" not in html.entities.html5:
+        return match.group()
+    return html.unescape(match.group())
+
+
+def unescape_html(text: str) -> str:
+    """``text`` with its HTML character references decoded, as often as it was escaped (at most 3 times).
+
+    Reddit's API and dumps escape comment text once (``&`` as ``&amp;``, ``>`` as ``&gt;``); some dumps
+    escape it again (``&amp;amp;``, ``&amp;gt;``), and users type the delta sign as ``&#8710;``, which
+    such a dump writes ``&amp;#8710;``. The rule: decode with ``html.unescape`` until nothing changes,
+    at most three passes (once for Reddit, once for a dump that escapes again, once for an entity the
+    author typed). Only references closed by ``;`` are decoded, a named one only if HTML5 defines that
+    name: ``html.unescape`` alone also decodes some names without ``;``, which turns a link's
+    ``...&copy=2&sectionNum=3`` into ``...©=2§ionNum=3`` (the real file has such links).
+
+    Why this cannot corrupt real text much: text already decoded is left as is (a bare ``&``, ``&lt``
+    without ``;``, ``AT&T`` are not references). Decoding one pass too many changes only a literal
+    entity the author typed, and Reddit shows a typed entity as its character (that is how
+    ``&#8710;`` awards a delta), so the decoded text is what readers saw. What is lost is text that
+    writes out an escaped entity on purpose (a comment explaining that ``&amp;amp;`` means ``&``),
+    which is rare in a debate forum and loses only the spelling of that entity.
+    """
+    for _ in range(_UNESCAPE_PASSES):
+        if "&" not in text:
+            break
+        decoded = _ENTITY.sub(_decode_entity, text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
 
 
 @dataclass(frozen=True)
@@ -192,12 +238,13 @@ def _post(obj: dict[str, Any]) -> CmvPost | str:
     index = obj["post_index"]
     if isinstance(index, bool) or not isinstance(index, int | str) or not str(index).strip():
         return f"wrong schema: post_index must be a number or a non-empty string, got {index!r}"
-    title = obj["title"]
+    title = unescape_html(obj["title"]) if isinstance(obj["title"], str) else obj["title"]
     if not isinstance(title, str) or not title.strip():
         return f"post {index}: empty or missing title"
     selftext = obj.get("selftext")
     if selftext is not None and not isinstance(selftext, str):
         return f"post {index}: selftext must be text, got {type(selftext).__name__}"
+    selftext = unescape_html(selftext) if selftext else selftext
     threads = obj["delta_threads"]
     if not isinstance(threads, list):
         return f"post {index}: delta_threads must be a list, got {type(threads).__name__}"
@@ -208,7 +255,7 @@ def _post(obj: dict[str, Any]) -> CmvPost | str:
         comments = thread.get("comments") if isinstance(thread, dict) else None
         if not isinstance(comments, list) or not all(c is None or isinstance(c, str) for c in comments):
             return f"post {index}: delta thread #{k} must be an object with a list of comment texts"
-        earning = _delta_earning(comments)
+        earning = _delta_earning([c if c is None else unescape_html(c) for c in comments])
         if earning is False:
             return (f"post {index}: delta thread #{k} is not a chain of reply and delta award (the last comment "
                     "must be DeltaBot's confirmation of the award before it, or the award itself: !delta or ∆)")

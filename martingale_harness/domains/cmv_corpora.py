@@ -16,8 +16,9 @@ in the same discussion that did not (unpersuasive); a post gets the distinct per
   a post with several pairs spans several lines, merged by ``op_name``. The comments shown are the
   thread author's (all of them when authors are missing).
 
-Text is cleaned as in the threads layout (``cmv.strip_after_the_fact``: edits, footnotes and
-remarks about deltas go); comments that are gone (``[deleted]``, ``[removed]``, empty) are dropped.
+Text is HTML-decoded and cleaned as in the threads layout (``cmv.unescape_html``: entities escaped
+once or twice; ``cmv.strip_after_the_fact``: edits, footnotes and remarks about deltas go); comments
+that are gone (``[deleted]``, ``[removed]``, empty) are dropped.
 A malformed line follows ``bad_rows``; a post with neither kind of reply left is skipped and recorded.
 """
 
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from martingale_harness.domains.base import RowCollector, SkippedRow, jsonl_records
-from martingale_harness.domains.cmv import _CMV_PREFIX, _GONE, CmvPost, strip_after_the_fact
+from martingale_harness.domains.cmv import _CMV_PREFIX, _GONE, CmvPost, strip_after_the_fact, unescape_html
 from martingale_harness.errors import DataError
 
 
@@ -39,7 +40,10 @@ def _clean(texts: Iterable[Any]) -> str:
     for text in texts:
         if isinstance(text, list):  # some dumps store a comment body as a list of strings
             text = "\n\n".join(str(t) for t in text)
-        if not isinstance(text, str) or not text.strip() or _GONE.match(text):
+        if not isinstance(text, str):
+            continue
+        text = unescape_html(text)
+        if not text.strip() or _GONE.match(text):
             continue
         cleaned, _ = strip_after_the_fact(text)
         if cleaned:
@@ -49,7 +53,8 @@ def _clean(texts: Iterable[Any]) -> str:
 
 def _post(post_id: str, title: str, body: str, persuasive: list[str], unpersuasive: list[str],
           gone: int) -> CmvPost:
-    cleaned_body, removed = strip_after_the_fact(body or "")
+    cleaned_body, removed = strip_after_the_fact(unescape_html(body or ""))
+    title = unescape_html(title)
     return CmvPost(post_id=post_id, title=_CMV_PREFIX.sub("", title).strip() or title.strip(), body=cleaned_body,
                    replies=tuple(dict.fromkeys(persuasive)), delta_threads=len(persuasive), replies_gone=gone,
                    paragraphs_removed=removed, unpersuasive=tuple(dict.fromkeys(unpersuasive)))
@@ -142,7 +147,7 @@ def read_convokit(path: Path, rows: RowCollector) -> list[CmvPost]:
     for conv, (persuasive, unpersuasive, gone) in by_conv.items():
         info = meta.get(conv) or {}
         title = info.get("op-title") or ""
-        if not isinstance(title, str) or not title.strip():
+        if not isinstance(title, str) or not unescape_html(title).strip():
             rows.bad(f"{conversations}", f"post {conv}: empty or missing op-title")
             continue
         body = info.get("op-text-body", info.get("op-text", roots.get(conv, "")))
@@ -179,7 +184,7 @@ def read_pairs(path: Path, rows: RowCollector) -> list[CmvPost]:
             rows.bad(where, f"wrong schema: lacks field(s) {', '.join(missing)}")
             continue
         name, title = str(obj["op_name"]), obj["op_title"]
-        if not isinstance(title, str) or not title.strip():
+        if not isinstance(title, str) or not unescape_html(title).strip():
             rows.bad(where, f"post {name}: empty or missing op_title")
             continue
         positive, negative = _thread_text(obj["positive"]), _thread_text(obj["negative"])

@@ -37,6 +37,12 @@ MARKET_SOURCES = frozenset({"manifold", "metaculus", "polymarket", "infer"})
 DATASET_SOURCES = frozenset({"acled", "dbnomics", "fred", "wikipedia", "yfinance"})
 _QUESTION_FIELDS = ("id", "source", "question", "resolution_dates")
 _RESOLUTION_FIELDS = ("id", "source", "resolution_date", "resolved", "resolved_to")
+_LAYOUTS = {
+    "question set": 'one ForecastBench question-set JSON object {"forecast_due_date", "question_set", "questions": '
+                    '[{"id", "source", "question", "resolution_dates", ...}]}',
+    "resolution set": 'one ForecastBench resolution-set JSON object {"forecast_due_date", "question_set", '
+                      '"resolutions": [{"id", "source", "resolution_date", "resolved", "resolved_to"}]}',
+}
 
 
 @dataclass(frozen=True)
@@ -70,15 +76,30 @@ def _read_json(path: Path, what: str) -> Any:
     except UnicodeDecodeError as e:
         raise DataError(path, f"{what} is not UTF-8 text ({e.reason})") from None
     except json.JSONDecodeError as e:
+        if e.msg == "Extra data" and _first_line_is_json(path):
+            raise DataError(path, f"{what} is JSON Lines (one value per line), but the forecast task expects "
+                                  f"{_LAYOUTS[what]}") from None
         raise DataError(path, f"{what} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
 
 
-def _require(path: Path, obj: Any, fields: Iterable[str], where: str) -> None:
+def _first_line_is_json(path: Path) -> bool:
+    """Whether the first non-empty line of ``path`` is a JSON value by itself (the file is JSON Lines)."""
+    with path.open(encoding="utf-8") as f:
+        line = next((raw for raw in f if raw.strip()), "")
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _require(path: Path, obj: Any, fields: Iterable[str], where: str, layout: str = "") -> None:
+    expected = f" (the forecast task expects {layout})" if layout else ""
     if not isinstance(obj, dict):
-        raise DataError(path, f"wrong schema: {where} must be a JSON object, got {type(obj).__name__}")
+        raise DataError(path, f"wrong schema: {where} must be a JSON object, got {type(obj).__name__}{expected}")
     missing = [f for f in fields if f not in obj]
     if missing:
-        raise DataError(path, f"wrong schema: {where} lacks field(s) {', '.join(missing)}")
+        raise DataError(path, f"wrong schema: {where} lacks field(s) {', '.join(missing)}{expected}")
 
 
 def _text(value: Any) -> str:
@@ -100,7 +121,7 @@ def load_forecastbench(path: str | Path, rows: RowCollector | None = None) -> li
     rows = rows or RowCollector("skip")
     qpath = Path(path)
     data = _read_json(qpath, "question set")
-    _require(qpath, data, ("forecast_due_date", "questions"), "the question set")
+    _require(qpath, data, ("forecast_due_date", "questions"), "the question set", _LAYOUTS["question set"])
     due = str(data["forecast_due_date"])
     questions = data["questions"]
     if not isinstance(questions, list) or not questions:
@@ -181,7 +202,7 @@ def _load_labels(
     if not rpath.exists():
         return {}
     data = _read_json(rpath, "resolution set")
-    _require(rpath, data, ("forecast_due_date", "resolutions"), "the resolution set")
+    _require(rpath, data, ("forecast_due_date", "resolutions"), "the resolution set", _LAYOUTS["resolution set"])
     due = str(question_set["forecast_due_date"])
     if str(data["forecast_due_date"]) != due:
         raise DataError(rpath, f"resolution set is for forecast_due_date {data['forecast_due_date']}, "
