@@ -81,7 +81,8 @@ def agreement(
 
 
 def agreement_table(result: Agreement) -> str:
-    """The comparison as a markdown table, one row per extractor, then the agreement figures."""
+    """The comparison as a markdown table, one row per extractor, then the agreement figures, then why
+    either Martingale Score is undefined (its slope signs are then "undefined", never "agree")."""
 
     def f(v: float) -> str:
         return "nan" if math.isnan(v) else f"{v:+.4f}"
@@ -102,4 +103,8 @@ def agreement_table(result: Agreement) -> str:
         f"| beliefs compared | {result.n_beliefs} |",
         f"| samples where only one succeeded | {result.only_one_succeeded:.1%} |",
     ]
+    undefined = [(name, ms.reason) for name, ms in ((result.a, result.ms_a), (result.b, result.ms_b)) if ms.reason]
+    if undefined:
+        rows.append("")
+        rows += [f"MS of {name} undefined: {reason}" for name, reason in undefined]
     return "\n".join(rows)

@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from inspect_ai.log import EvalLog
 
 from martingale_harness.config import read_yaml, resource_path
 from martingale_harness.errors import LogFileError, MartingaleError
 from martingale_harness.plugins import Contribution, load_plugins
-from martingale_harness.runs import read_log
+from martingale_harness.runs import read_log, run_from_log
 from martingale_harness.scoring import FAILURE_KEYS
-from martingale_harness.stats import martingale_score
 
 
 class UserError(click.ClickException):
@@ -171,15 +169,24 @@ def _name_values(items: tuple[str, ...], hint: str) -> dict[str, str]:
 @main.command("rescore")
 @click.argument("log_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--extractors", required=True, help="Comma-separated extractor names, e.g. step_judge.")
-@click.option("--grader", help="Model for the grader role of judge extractors, e.g. openai/gpt-4o-mini.")
+@click.option("--grader", help="Model for the grader role of judge extractors, e.g. openai/gpt-4o-mini; with "
+              "generation settings in inspect's --model-role form: "
+              "\"{model: openai/gpt-4o-mini, temperature: 0.3, max_tokens: 512}\" (also model_args: {...}).")
 @click.option("--replace", is_flag=True, help="Keep only the new extractors' scores in the new log.")
 @click.option("--output", type=click.Path(dir_okay=False), help="New log file (default: beside LOG_FILE).")
 def rescore_command(log_file: str, extractors: str, grader: str | None, replace: bool, output: str | None) -> None:
-    """Re-extract beliefs from LOG_FILE's transcripts into a new log (the original is untouched)."""
+    """Re-extract beliefs from LOG_FILE's transcripts into a new log (the original is untouched).
+
+    Only the grader is loaded, never the log's evaluated model. Progress goes to stderr. Each rescored
+    sample is appended to OUTPUT.partial.jsonl as it finishes, so a stopped run keeps its work: the same
+    command again resumes, skipping those samples (other settings are refused until the file is
+    deleted). The file is removed once the new log is written.
+    """
     from martingale_harness.rescore import rescore
 
     try:
-        target = rescore(log_file, extractors, grader=grader, replace=replace, output=output)
+        target = rescore(log_file, extractors, grader=grader, replace=replace, output=output,
+                         progress=lambda line: click.echo(line, err=True))
     except MartingaleError as e:
         raise UserError(e) from None
     click.echo(f"wrote {target}")
@@ -243,8 +250,8 @@ def summary(log_file: str) -> None:
         if kinds:
             click.echo(f"  {block.name}: failed readings by kind: " + ", ".join(f"{k} {n}" for k, n in kinds))
         if math.isnan(m["ms_slope"]):
-            full = full or read_log(log_file)
-            click.echo(f"  {block.name}: MS undefined: {_undefined_reason(full, block.name)}")
+            full = full or run_from_log(read_log(log_file), Path(log_file))
+            click.echo(f"  {block.name}: MS undefined: {full.ms_reason(block.name)}")
 
 
 @main.command("report")
@@ -255,7 +262,11 @@ def summary(log_file: str) -> None:
               help="Write the plots (needs matplotlib: pip install 'martingale-harness[plots]').")
 @click.option("--format", "figure_format", type=click.Choice(["png", "pdf", "svg"]), default="png",
               show_default=True, help="Figure file format: PNG, or vector PDF/SVG for a paper.")
-def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool, figure_format: str) -> None:
+@click.option("--all", "all_metrics", is_flag=True,
+              help="Every metric in the table (default: MS and its CI, n pairs, failure rate, inertia, Brier "
+                   "where labelled); the results JSON always holds them all.")
+def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool, figure_format: str,
+                   all_metrics: bool) -> None:
     """lm-eval-style results of eval LOG_FILES: table, results JSON, samples JSONL, plots.
 
     A folder (an eval-set's log dir) stands for its finished logs, and adds the leaderboard: MS with its
@@ -279,7 +290,7 @@ def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool, fig
             else:
                 paths.append(given)
         runs = [read_run(f) for f in paths]
-        table, files = write_report(runs, output_dir, plots=False)
+        table, files = write_report(runs, output_dir, plots=False, all_metrics=all_metrics)
         board = write_leaderboard(runs, output_dir, files.stamp) if folders else None
     except MartingaleError as e:
         raise UserError(e) from None
@@ -317,7 +328,7 @@ def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool, fig
 def compare_command(log_a: str, log_b: str, extractors: str | None, split_by: str | None, resamples: int,
                     seed: int) -> None:
     """Compare run B against run A on the same questions: MS, Brier and inertia, with paired tests."""
-    from martingale_harness.compare import compare_runs, comparison_table
+    from martingale_harness.compare import compare_runs, comparison_table, run_label
     from martingale_harness.config import parse_name_list
     from martingale_harness.runs import read_run, simulated_label_note
 
@@ -327,7 +338,7 @@ def compare_command(log_a: str, log_b: str, extractors: str | None, split_by: st
                             split_by=split_by, resamples=resamples, seed=seed)
     except MartingaleError as e:
         raise UserError(e) from None
-    click.echo(f"A: {run_a.path.name} ({run_a.model})\nB: {run_b.path.name} ({run_b.model})\n")
+    click.echo(f"A: {run_label(run_a)}\nB: {run_label(run_b)}\n")
     click.echo(comparison_table(rows, split_by=split_by))
     note = simulated_label_note([run_a, run_b])
     if note and any(r.n_labelled for r in rows):
@@ -494,15 +505,6 @@ def _report_training(adapter_dir: Path, metrics_file: Path, evaluation: dict[str
                       f"{_fmt(m.get('bayes_mae_ci_high'))}], update_ratio = {_fmt(m.get('update_ratio'))}"
                       if "bayes_mae" in m else "")
                    + f"  ({run['log']})")
-
-
-def _undefined_reason(log: EvalLog, extractor: str) -> str:
-    """Why the Martingale Score of ``extractor`` is NaN, recomputed from the logged samples."""
-    values = [s.scores[extractor].value for s in log.samples or [] if s.scores and extractor in s.scores]
-    pairs = [(v["prior"], v["posterior"]) for v in values if isinstance(v, dict)
-             and not math.isnan(v["prior"]) and not math.isnan(v["posterior"])]
-    result = martingale_score([p for p, _ in pairs], [q for _, q in pairs])
-    return result.reason or "unknown"
 
 
 if __name__ == "__main__":  # `accelerate launch -m martingale_harness.cli train ...`

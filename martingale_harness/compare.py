@@ -165,6 +165,15 @@ def compare_runs(
     return results
 
 
+def run_label(run: Run) -> str:
+    """What tells a run apart in a comparison: log file, model (short name), paradigm, system prompt, epochs."""
+    settings = [run.display_model, *(f"{k} {run.metadata[k]}" for k in ("paradigm", "system_prompt")
+                                     if run.metadata.get(k) is not None)]
+    if run.epochs > 1:
+        settings.append(f"{run.epochs} epochs")
+    return f"{run.path.name} ({', '.join(settings)})"
+
+
 def _read_draws(samples: Sequence[SampleBeliefs]) -> dict[str, list[SampleBeliefs]]:
     """Each sample's fully read draws, by sample id, in the log's order (samples without one left out)."""
     draws: dict[str, list[SampleBeliefs]] = {}

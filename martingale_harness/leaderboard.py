@@ -1,9 +1,11 @@
 """The leaderboard of a grid of runs (an eval-set folder): one row per model × task × setting × extractor.
 
-Each row gives the Martingale Score with its robust 95 % CI, a ``*`` where the classic OLS t-test has
-p < 0.05 (as the paper marks significant scores), the extraction failure rate, the number of belief
-pairs and, where the task has labels, the posterior Brier score. Paradigm and system prompt become
-columns only when they vary across the runs. Rows are sorted by task, paradigm, system prompt, model.
+Each row gives the Martingale Score with its robust 95 % CI (``N/A`` with a numbered note saying why
+when it is undefined), a ``*`` where the classic OLS t-test has p < 0.05 (as the paper marks significant
+scores), the extraction failure rate, the number of belief pairs and, where the task has labels, the
+posterior Brier score. Models are shown by their short names (:mod:`martingale_harness.display`).
+Paradigm and system prompt become columns only when they vary across the runs. Rows are sorted by
+task, paradigm, system prompt, model.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ class LeaderboardRow:
     extraction_failure_rate: float
     brier_posterior: float
     log: str
+    ms_reason: str | None = None
+    """Why ``ms`` is undefined (NaN), in words."""
+    name: str = ""
+    """The model's short name (:mod:`martingale_harness.display`), what the table and figure show."""
 
     @property
     def significant(self) -> bool:
@@ -55,13 +61,14 @@ def leaderboard_rows(runs: Sequence[Run]) -> list[LeaderboardRow]:
             if "ms_slope" not in m:
                 continue
             rows.append(LeaderboardRow(
-                model=run.model, task=run.task, paradigm=str(run.metadata.get("paradigm", "")),
+                model=run.model, name=run.display_model, task=run.task, paradigm=str(run.metadata.get("paradigm", "")),
                 system_prompt=str(run.metadata.get("system_prompt", "")), extractor=extractor,
                 ms=metric_value(m.get("ms_slope")), ms_ci_low=metric_value(m.get("ms_slope_ci_low")),
                 ms_ci_high=metric_value(m.get("ms_slope_ci_high")), ms_p=metric_value(m.get("ms_slope_p")),
                 n_pairs=int(metric_value(m.get("n_pairs"))) if math.isfinite(metric_value(m.get("n_pairs"))) else 0,
                 extraction_failure_rate=metric_value(m.get("extraction_failure_rate")),
-                brier_posterior=metric_value(m.get("brier_posterior")), log=str(run.path)))
+                brier_posterior=metric_value(m.get("brier_posterior")), log=str(run.path),
+                ms_reason=run.ms_reason(extractor)))
     seen: dict[tuple[str, ...], str] = {}
     for r in rows:
         cell = (r.model, r.task, r.paradigm, r.system_prompt, r.extractor)
@@ -84,16 +91,20 @@ def leaderboard_table(rows: Sequence[LeaderboardRow]) -> str:
     labelled = any(math.isfinite(r.brier_posterior) for r in rows)
     headers = ["Model", "Task", *varying, "MS [95% CI]", "n pairs", "failure rate", *(["Brier"] if labelled else [])]
     matrix = []
+    undefined = [r for r in rows if r.ms_reason]
     for r in rows:
-        ms = f(r.ms) + ("*" if r.significant else "")
+        ms = f(r.ms) + ("*" if r.significant else "") + (f" ({undefined.index(r) + 1})" if r.ms_reason else "")
         ci = f" [{f(r.ms_ci_low)}, {f(r.ms_ci_high)}]" if math.isfinite(r.ms_ci_low) else " [N/A]"
-        matrix.append([r.model, r.task, *(getattr(r, c) for c in varying), ms + ci, str(r.n_pairs),
+        matrix.append([r.name or r.model, r.task, *(getattr(r, c) for c in varying), ms + ci, str(r.n_pairs),
                        f(r.extraction_failure_rate), *([f(r.brier_posterior)] if labelled else [])])
     writer = MarkdownTableWriter()
     writer.headers = headers
     writer.value_matrix = matrix
     writer.type_hints = [String] * len(headers)
-    return writer.dumps() + (f"\n`*`: classic OLS p < {SIGNIFICANCE} for the slope (the interval is the robust one).\n")
+    notes = "".join(f"({i}) MS N/A for {r.name or r.model} / {r.task} / {r.extractor}: {r.ms_reason}\n"
+                    for i, r in enumerate(undefined, start=1))
+    return (writer.dumps() + f"\n`*`: classic OLS p < {SIGNIFICANCE} for the slope (the interval is the robust one).\n"
+            + notes)
 
 
 def leaderboard_document(rows: Sequence[LeaderboardRow]) -> dict[str, Any]:

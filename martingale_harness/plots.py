@@ -13,7 +13,6 @@ never pyplot's global state, so plotting needs no display and can run in worker 
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 import textwrap
@@ -21,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -29,7 +28,15 @@ from scipy import stats as sps
 
 from martingale_harness import stats
 from martingale_harness.errors import MartingaleError
-from martingale_harness.runs import Run, SampleBeliefs, metric_value, simulated_label_note
+from martingale_harness.runs import (
+    Run,
+    SampleBeliefs,
+    UpdatePairs,
+    metric_value,
+    simulated_label_note,
+    update_pairs,
+    valid_belief,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -68,6 +75,8 @@ GID_NOTE = "note"
 PRIOR_COLOR = "tab:blue"
 POSTERIOR_COLOR = "tab:orange"
 
+_SHORT_REASON = re.compile(r" \(|, ")
+"""Where a reason's first clause ends (the title shows it; the panel's note has the whole reason)."""
 _SECRET_ARG = re.compile(r"key|token|secret|password|auth", re.IGNORECASE)
 
 
@@ -89,42 +98,6 @@ def _figure_classes() -> tuple[type[Figure], Any]:
 
 # ----------------------------------------------------------------------------------------------
 # data
-
-
-@dataclass(frozen=True)
-class UpdatePairs:
-    """Consecutive belief pairs of one extractor, with the question of each pair."""
-
-    before: NDArray[np.float64]
-    after: NDArray[np.float64]
-    question: NDArray[np.str_]
-
-    @property
-    def delta(self) -> NDArray[np.float64]:
-        return self.after - self.before
-
-    def __len__(self) -> int:
-        return int(self.before.size)
-
-
-def _valid(value: float | None) -> TypeGuard[float]:
-    return value is not None and math.isfinite(value) and 0.0 <= value <= 1.0
-
-
-def update_pairs(samples: Sequence[SampleBeliefs]) -> UpdatePairs:
-    """The (b_t, b_t+1) pairs of every sample's trajectory, skipping pairs with a missing belief."""
-    before: list[float] = []
-    after: list[float] = []
-    question: list[str] = []
-    for s in samples:
-        path = s.trajectory or (s.prior, s.posterior)
-        for a, b in itertools.pairwise(path):
-            if _valid(a) and _valid(b):
-                before.append(float(a))
-                after.append(float(b))
-                question.append(s.question_id)
-    return UpdatePairs(np.array(before, dtype=np.float64), np.array(after, dtype=np.float64),
-                       np.array(question, dtype=np.str_))
 
 
 @dataclass(frozen=True)
@@ -203,13 +176,13 @@ def reliability_bins(forecast: ArrayLike, outcome: ArrayLike, n_bins: int = CALI
 def labelled_endpoints(samples: Sequence[SampleBeliefs]) -> tuple[NDArray[np.float64], ...]:
     """(prior, posterior, label) of the samples with a label and both beliefs (the Brier metrics' samples)."""
     rows = [(s.prior, s.posterior, s.label) for s in samples
-            if _valid(s.prior) and _valid(s.posterior) and s.label is not None and math.isfinite(s.label)]
+            if valid_belief(s.prior) and valid_belief(s.posterior) and s.label is not None and math.isfinite(s.label)]
     arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
     return arr[:, 0], arr[:, 1], arr[:, 2]
 
 
 def run_labels(runs: Sequence[Run]) -> list[str]:
-    """A label per run: ``task (model)``, plus what tells apart runs that would share it.
+    """A label per run: ``task (model's short name)``, plus what tells apart runs that would share it.
 
     Among runs with the same label so far, the paradigm, system prompt, model arguments and the
     log's file name are added in turn, each only where it differs within the group.
@@ -225,7 +198,7 @@ def run_labels(runs: Sequence[Run]) -> list[str]:
     extras: list[Callable[[Run], str]] = [
         setting("paradigm"), setting("system_prompt"), model_args, lambda r: r.path.name,
     ]
-    parts: list[list[str]] = [[r.model] for r in runs]
+    parts: list[list[str]] = [[r.display_model] for r in runs]
 
     def label(i: int) -> str:
         return f"{runs[i].task} ({', '.join(parts[i])})"
@@ -304,12 +277,18 @@ def _grid(n: int, suptitle: str, footnote: str | None = None) -> tuple[Figure, l
     return fig, axes
 
 
+TITLE_LABEL_LINES = 2
+"""Lines of a panel title given to the run's label (cut with an ellipsis beyond): with the detail line,
+a title stays within the room :func:`_grid` leaves above each panel."""
+
+
 def _panel_title(panel: Panel, detail: str) -> str:
-    return "\n".join([*textwrap.wrap(panel.label, 55), f"{panel.extractor}: {detail}"])
+    label = textwrap.wrap(panel.label, 55, max_lines=TITLE_LABEL_LINES, placeholder=" …")
+    return "\n".join([*label, f"{panel.extractor}: {detail}"])
 
 
-def _note(ax: Axes, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.35",
+def _note(ax: Axes, text: str, y: float = 0.5) -> None:
+    ax.text(0.5, y, text, transform=ax.transAxes, ha="center", va="center", color="0.35",
             fontsize=10, gid=GID_NOTE, bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.85})
 
 
@@ -335,6 +314,10 @@ def _ms_text(panel: Panel, fit: stats.MartingaleResult) -> str:
         low, high = metric_value(logged.get("ms_slope_ci_low")), metric_value(logged.get("ms_slope_ci_high"))
     else:
         slope, low, high = fit.slope, fit.ci_low, fit.ci_high
+    if not math.isfinite(slope):
+        reason = fit.reason or panel.run.ms_reason(panel.extractor) or "not identified"
+        short = textwrap.shorten(_SHORT_REASON.split(reason, maxsplit=1)[0], width=30, placeholder=" …")
+        return f"MS undefined ({short})"
     ci = f" [{_fmt(low)}, {_fmt(high)}]" if math.isfinite(low) and math.isfinite(high) else ""
     return f"MS = {_fmt(slope)}{ci}"
 
@@ -357,7 +340,8 @@ def update_vs_prior_figure(runs: Sequence[Run]) -> Figure:
         if len(pairs) < stats.MIN_PAIRS:
             _note(ax, f"too few pairs ({len(pairs)}): no fit" if len(pairs) else "no valid pairs")
         elif not math.isfinite(fit.slope):
-            _note(ax, textwrap.fill(fit.reason or "slope undefined", 40))
+            # above the middle: the points of updates that do not vary lie on one line, often Δ = 0
+            _note(ax, textwrap.fill(fit.reason or "slope undefined", 40), y=0.8)
         else:
             lo, hi = float(pairs.before.min()), float(pairs.before.max())
             band = robust_band(pairs, fit, np.linspace(lo, hi, 101))  # no extrapolation past the data
@@ -370,7 +354,22 @@ def update_vs_prior_figure(runs: Sequence[Run]) -> Figure:
         ax.set_ylabel("update Δ = $b_{t+1} - b_t$")
         ax.set_title(_panel_title(panel, _ms_text(panel, fit)), fontsize=TITLE_SIZE)
         _legend(ax, ncol=1)  # the band's label is too long to share a row within the panel's width
+    _readable_update_scale(axes[0])
     return fig
+
+
+MIN_UPDATE_SPAN = 0.1
+"""The update axis spans at least this much: updates that are all (nearly) equal would otherwise get
+an axis of width ~1e-17, labelled as an offset, that draws rounding noise as if it were data."""
+
+
+def _readable_update_scale(ax: Axes) -> None:
+    """Widen a (shared) update axis narrower than :data:`MIN_UPDATE_SPAN` about its middle; no offset labels."""
+    low, high = ax.get_ylim()
+    if high - low < MIN_UPDATE_SPAN:
+        middle = round((low + high) / 2, 2)
+        ax.set_ylim(middle - MIN_UPDATE_SPAN / 2, middle + MIN_UPDATE_SPAN / 2)
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
 
 
 def calibration_figure(runs: Sequence[Run], n_bins: int = CALIBRATION_BINS) -> Figure | None:
@@ -400,8 +399,15 @@ def calibration_figure(runs: Sequence[Run], n_bins: int = CALIBRATION_BINS) -> F
             forecast = prior if name == "prior" else posterior
             brier = stats.brier(forecast, label) if np.all((label == 0) | (label == 1)) else math.nan
             ax.plot(x, y, color=color, linewidth=1, alpha=0.7)
-            ax.scatter(x, y, s=15 + 185 * n / largest, color=color, alpha=0.8, edgecolors="white", zorder=3,
-                       label=f"{name} (Brier {_fmt(brier)})", gid=f"calibration_{name}")
+            size = 15 + 185 * n / largest
+            if name == "prior":
+                # a ring, larger than the posterior's dot: where beliefs did not move the two coincide,
+                # and a filled prior marker would vanish under the posterior's
+                ax.scatter(x, y, s=size * 2.2 + 30, facecolors="none", edgecolors=color, linewidths=1.6, zorder=3,
+                           label=f"{name} (Brier {_fmt(brier)})", gid=f"calibration_{name}")
+            else:
+                ax.scatter(x, y, s=size, color=color, alpha=0.8, edgecolors="white", zorder=4,
+                           label=f"{name} (Brier {_fmt(brier)})", gid=f"calibration_{name}")
             for xi, yi, ni in zip(x, y, n, strict=True):
                 # a count beside a point at the top (bottom) edge goes below (above) it, inside the panel
                 dy = -abs(offset) if yi > 0.9 else abs(offset) if yi < 0.1 else offset
@@ -473,7 +479,7 @@ def ms_brier_figure(rows: Sequence[Any]) -> Figure | None:
         ax.scatter([abs(r.ms) for r in mine], [r.brier_posterior for r in mine], s=30, color=colors[task],
                    label=task, gid=f"ms_brier_{task}", zorder=3)
         for r in mine:
-            name = ", ".join([r.model, *(str(getattr(r, c)) for c in varying)])
+            name = ", ".join([r.name or r.model, *(str(getattr(r, c)) for c in varying)])
             ax.annotate(name, (abs(r.ms), r.brier_posterior), textcoords="offset points", xytext=(4, 4),
                         fontsize=SMALL_SIZE, color=colors[task])
     ax.set_xlabel("|MS| (entrenchment or its mirror image)")

@@ -20,6 +20,8 @@ print a banner on every run, in every display mode.)
 
 from __future__ import annotations
 
+import difflib
+import re
 import sys
 from types import TracebackType
 
@@ -51,12 +53,61 @@ def install_excepthook() -> None:
     previous = sys.excepthook
 
     def hook(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
+        error = _only(error)
+        provider = _UNKNOWN_PROVIDER.search(str(error)) if isinstance(error, ValueError) else None
+        if provider:  # inspect would print a 60-line traceback for a typo in --model
+            _say(unknown_provider_message(provider.group(1), provider.group(2)))
+            sys.exit(1)
         if isinstance(error, PrerequisiteError) and _quiet():
             _say(str(error.message))
         previous(kind, error, traceback)
+        if isinstance(error, PrerequisiteError) and NO_TASKS in str(error.message):
+            hint = unknown_task_hint(sys.argv[1:])
+            if hint:
+                _say(hint)
 
     sys.excepthook = hook
     _installed = True
+
+
+_UNKNOWN_PROVIDER = re.compile(r"Model API (\S+) of model '([^']+)' not recognized")
+NO_TASKS = "No inspect tasks were found"
+PROJECT_PROVIDERS = ("sim", "local", "sglang")
+"""The model providers of this project (inspect's own are listed in its documentation)."""
+
+
+def _only(error: BaseException) -> BaseException:
+    """The one error inside (nested) exception groups of one error each, as inspect's task groups raise them."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+def unknown_provider_message(provider: str, model: str) -> str:
+    """One line for a ``--model`` whose provider no installed package registers, with the likely one."""
+    close = difflib.get_close_matches(provider, PROJECT_PROVIDERS, n=1)
+    guess = f"did you mean '{close[0]}/{model.partition('/')[2]}'? " if close else ""
+    return (f"martingale: no model provider '{provider}' (in --model {model}); {guess}"
+            f"this project's providers are {', '.join(PROJECT_PROVIDERS)}; inspect's are listed at "
+            "https://inspect.aisi.org.uk/providers.html")
+
+
+def unknown_task_hint(argv: list[str]) -> str | None:
+    """For ``inspect eval martingale/<typo>``: the task meant, and where the list is."""
+    from martingale_harness.config import read_yaml, resource_path
+
+    asked = [a for a in argv if a.startswith("martingale/")]
+    if not asked:
+        return None
+    known = [f"martingale/{name}" for name in sorted(read_yaml(resource_path("registry.yaml")).get("tasks") or {})]
+    lines = []
+    for name in asked:
+        if name.split("@")[0] not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            lines.append(f"martingale: no task {name}" + (f"; did you mean {close[0]}?" if close else ""))
+    if not lines:
+        return None
+    return "\n".join(lines) + f"\n`martingale tasks` lists them: {', '.join(known)}"
 
 
 _heard: set[tuple[str | None, str]] = set()

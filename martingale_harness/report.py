@@ -7,15 +7,19 @@ The layout follows lm-evaluation-harness so its tooling and habits carry over:
   ``"<metric>,<extractor>"``: the extractor plays the part of lm-eval's filter. A metric's classic
   OLS standard error (``ms_slope_se``) is its ``"<metric>_stderr,<extractor>"``; the robust ones keep
   their own keys. Values that are undefined (NaN) are written as ``"N/A"``, as lm-eval does for a
-  missing stderr, so the file is strict JSON.
+  missing stderr, so the file is strict JSON; an ``"N/A"`` Martingale Score comes with
+  ``"ms_slope_undefined,<extractor>"``, the reason in words.
 * The markdown table (``Tasks | Version | Filter | n-shot | Metric | ↑/↓ | Value | ± | Stderr``),
-  rendered by the same rules as lm-eval's ``make_table`` (a run's rows sorted by ``metric,filter``,
-  the task name and version on a task's first row only, 4 decimals); runs in the order given, where
-  ``make_table`` would sort them.
+  rendered by the same rules as lm-eval's ``make_table`` (the task name and version on a task's first
+  row only, 4 decimals); runs in the order given, where ``make_table`` would sort them. Where
+  ``make_table`` lists every metric alphabetically (about 36 per run here), the table leads with what
+  matters: per extractor the :data:`HEADLINE_METRICS`; ``--all`` appends the rest. Under the table, a
+  line per undefined Martingale Score says why.
 * ``samples_<task>_<timestamp>.jsonl``: one line per sample and extractor.
 
 Each run is one entry of ``results``; its key is the task name, made unique when several runs share
-a task by adding the model, then paradigm and system prompt, then the log's file name.
+a task by adding the model's short name (:mod:`martingale_harness.display`), then paradigm and system
+prompt, then the log's file name. File names made from a key are cut to a safe length.
 """
 
 from __future__ import annotations
@@ -31,11 +35,17 @@ from pathlib import Path
 from typing import Any
 
 from martingale_harness.config import task_config
+from martingale_harness.display import safe_file_stem
 from martingale_harness.errors import MartingaleError
 from martingale_harness.runs import Run, simulated_label_note
 
 HIGHER_IS_BETTER_SYMBOLS = {True: "↑", False: "↓"}
 TABLE_HEADERS = ["Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"]
+HEADLINE_METRICS = ("ms_slope", "ms_slope_ci_low", "ms_slope_ci_high", "n_pairs", "extraction_failure_rate",
+                    "inertia", "brier_posterior")
+"""The rows the results table shows by default (``martingale report --all`` shows every metric)."""
+UNDEFINED_REASON = "ms_slope_undefined"
+"""Results key ``"ms_slope_undefined,<extractor>"``: why that extractor's ``ms_slope`` is ``"N/A"``."""
 _SECRET_ARG = re.compile(r"key|token|secret|password|auth", re.IGNORECASE)
 
 
@@ -50,9 +60,9 @@ def run_keys(runs: Sequence[Run]) -> list[str]:
     """A unique ``results`` key per run (see the module docstring)."""
     levels = [
         lambda r: r.task,
-        lambda r: f"{r.task} ({r.model})",
-        lambda r: f"{r.task} ({r.model}, {r.metadata.get('paradigm')}, {r.metadata.get('system_prompt')})",
-        lambda r: f"{r.task} ({r.model}, {r.metadata.get('paradigm')}, {r.metadata.get('system_prompt')}, "
+        lambda r: f"{r.task} ({r.display_model})",
+        lambda r: f"{r.task} ({r.display_model}, {r.metadata.get('paradigm')}, {r.metadata.get('system_prompt')})",
+        lambda r: f"{r.task} ({r.display_model}, {r.metadata.get('paradigm')}, {r.metadata.get('system_prompt')}, "
                   f"{r.path.stem})",
     ]
     keys = [levels[0](r) for r in runs]
@@ -115,6 +125,9 @@ def results_document(runs: Sequence[Run]) -> dict[str, Any]:
         for extractor, metrics in run.metrics.items():
             for metric, value in metrics.items():
                 entry[f"{_metric_key(metric)},{extractor}"] = _json_value(value)
+            reason = run.ms_reason(extractor)
+            if reason:
+                entry[f"{UNDEFINED_REASON},{extractor}"] = reason
         config, higher = _task_settings(run)
         # documents, not draws: with --epochs the draws per document are the config's ``repeats``
         n = max((len({s.sample_id for s in draws}) for draws in run.samples.values()), default=0)
@@ -153,8 +166,29 @@ def _public_args(args: Any) -> Any:
     return args
 
 
-def results_table(doc: dict[str, Any]) -> str:
-    """The markdown results table of a results document, by lm-eval's ``make_table`` rules."""
+def _table_order(metrics: dict[str, Any], all_metrics: bool) -> list[tuple[str, str]]:
+    """(metric, extractor) rows of one run: per extractor, the headline metrics in :data:`HEADLINE_METRICS`'
+    order (Brier only where labelled), then with ``all_metrics`` every other metric, alphabetically."""
+    extractors = list(dict.fromkeys(key.partition(",")[2] for key in metrics))
+    rows = []
+    for extractor in extractors:
+        for metric in HEADLINE_METRICS:
+            value = metrics.get(f"{metric},{extractor}")
+            if value is not None and not (metric.startswith("brier") and value == "N/A"):
+                rows.append((metric, extractor))
+    if all_metrics:
+        rest = sorted(key for key in metrics if tuple(key.partition(",")[::2]) not in set(rows))
+        rows += [(key.partition(",")[0], key.partition(",")[2]) for key in rest]
+    return [(m, e) for m, e in rows if not m.endswith("_stderr") and m != UNDEFINED_REASON]
+
+
+def results_table(doc: dict[str, Any], all_metrics: bool = False) -> str:
+    """The markdown results table of a results document, by lm-eval's ``make_table`` rules.
+
+    Its rows are the headline metrics (:data:`HEADLINE_METRICS`) of each run and extractor, in that
+    order; ``all_metrics`` adds every other metric of the document after them, alphabetically. Rows
+    are formatted as ``make_table`` formats them; the results JSON holds every metric either way.
+    """
     from pytablewriter import MarkdownTableWriter
 
     rows = []
@@ -164,10 +198,8 @@ def results_table(doc: dict[str, Any]) -> str:
         task_version: Any = doc["versions"].get(key, "    N/A")
         shots = str(doc["n-shot"].get(key, " "))
         higher = doc["higher_is_better"].get(key, {})
-        for metric_filter, value in sorted(metrics.items()):
-            metric, _, extractor = metric_filter.partition(",")
-            if metric.endswith("_stderr"):
-                continue
+        for metric, extractor in _table_order(metrics, all_metrics):
+            value = metrics[f"{metric},{extractor}"]
             shown = f"{value:.4f}" if isinstance(value, float) else value
             arrow = HIGHER_IS_BETTER_SYMBOLS.get(higher.get(metric), "")
             stderr_key = f"{metric}_stderr,{extractor}"
@@ -182,6 +214,17 @@ def results_table(doc: dict[str, Any]) -> str:
     writer.headers = TABLE_HEADERS
     writer.value_matrix = rows
     return writer.dumps()
+
+
+def undefined_notes(doc: dict[str, Any]) -> list[str]:
+    """One line per run and extractor whose Martingale Score is N/A, saying why."""
+    notes = []
+    for key, metrics in doc["results"].items():
+        for metric_filter, reason in metrics.items():
+            metric, _, extractor = metric_filter.partition(",")
+            if metric == UNDEFINED_REASON:
+                notes.append(f"MS N/A for {metrics.get('alias', key)} / {extractor}: {reason}")
+    return notes
 
 
 def sample_lines(run: Run) -> Iterator[dict[str, Any]]:
@@ -216,27 +259,31 @@ class ReportFiles:
     """The timestamp in the file names (other files of the same report reuse it)."""
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+def write_report(runs: Sequence[Run], output_dir: str | Path, plots: bool = True,
+                 all_metrics: bool = False) -> tuple[str, ReportFiles]:
+    """Write results JSON, table and samples (and plots) to ``output_dir``; returns the table too.
 
-
-def write_report(runs: Sequence[Run], output_dir: str | Path, plots: bool = True) -> tuple[str, ReportFiles]:
-    """Write results JSON, table and samples (and plots) to ``output_dir``; returns the table too."""
+    The table has the headline metrics, or every metric with ``all_metrics``; under it, why any
+    Martingale Score is N/A, and the simulated-label note where it applies.
+    """
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S.%f")
     doc = results_document(runs)
-    table = results_table(doc)
+    table = results_table(doc, all_metrics=all_metrics)
+    notes = undefined_notes(doc)
     note = simulated_label_note(list(runs))
     if note:
-        table += f"\nNote: {note}\n"
+        notes.append(f"Note: {note}")
+    if notes:
+        table += "\n" + "\n".join(notes) + "\n"
     results_path = out / f"results_{stamp}.json"
     results_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
     table_path = out / f"results_{stamp}.md"
     table_path.write_text(table, encoding="utf-8")
     sample_paths = []
     for key, run in zip(run_keys(runs), runs, strict=True):
-        path = out / f"samples_{_safe(key)}_{stamp}.jsonl"
+        path = out / f"samples_{safe_file_stem(key)}_{stamp}.jsonl"
         with path.open("w", encoding="utf-8") as f:
             for line in sample_lines(run):
                 f.write(json.dumps(line, ensure_ascii=False) + "\n")

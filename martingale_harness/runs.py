@@ -6,13 +6,19 @@ they can be tested on records made by hand and never depend on how the log store
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
+import numpy as np
 from inspect_ai.log import EvalLog, read_eval_log
+from numpy.typing import NDArray
 
+from martingale_harness import stats
+from martingale_harness.display import display_model_name
 from martingale_harness.errors import DataError, LogFileError
 
 
@@ -56,9 +62,65 @@ class Run:
         return list(self.samples)
 
     @property
+    def display_model(self) -> str:
+        """The model's short name for tables, titles and file names (:func:`display.display_model_name`)."""
+        return display_model_name(self.model, self.model_args)
+
+    def ms_reason(self, extractor: str) -> str | None:
+        """Why the extractor's ``ms_slope`` is undefined (None when the log holds a number, or no MS at all)."""
+        metrics = self.metrics.get(extractor, {})
+        if "ms_slope" not in metrics or math.isfinite(metric_value(metrics["ms_slope"])):
+            return None
+        return ms_undefined_reason(self.samples.get(extractor, [])) or "not identified on these pairs"
+
+    @property
     def epochs(self) -> int:
         """Draws per sample: the most epochs any sample has (1 for a run without ``--epochs``)."""
         return max((s.epoch for draws in self.samples.values() for s in draws), default=1)
+
+
+@dataclass(frozen=True)
+class UpdatePairs:
+    """Consecutive belief pairs of one extractor, with the question of each pair."""
+
+    before: NDArray[np.float64]
+    after: NDArray[np.float64]
+    question: NDArray[np.str_]
+
+    @property
+    def delta(self) -> NDArray[np.float64]:
+        return self.after - self.before
+
+    def __len__(self) -> int:
+        return int(self.before.size)
+
+
+def valid_belief(value: float | None) -> TypeGuard[float]:
+    """A read belief: a finite number in [0, 1]."""
+    return value is not None and math.isfinite(value) and 0.0 <= value <= 1.0
+
+
+def update_pairs(samples: Sequence[SampleBeliefs]) -> UpdatePairs:
+    """The (b_t, b_t+1) pairs of every draw's trajectory (the pairs ``ms_slope`` regresses), skipping
+    pairs with a missing belief; a draw without a trajectory gives its (prior, posterior)."""
+    before: list[float] = []
+    after: list[float] = []
+    question: list[str] = []
+    for s in samples:
+        path = s.trajectory or (s.prior, s.posterior)
+        for a, b in itertools.pairwise(path):
+            if valid_belief(a) and valid_belief(b):
+                before.append(float(a))
+                after.append(float(b))
+                question.append(s.question_id)
+    return UpdatePairs(np.array(before, dtype=np.float64), np.array(after, dtype=np.float64),
+                       np.array(question, dtype=np.str_))
+
+
+def ms_undefined_reason(samples: Sequence[SampleBeliefs]) -> str | None:
+    """Why ``ms_slope`` is NaN for these draws (:func:`stats.undefined_reason` on their update pairs)."""
+    pairs = update_pairs(samples)
+    return stats.undefined_reason(pairs.before, pairs.delta)
 
 
 SIMULATED_LABEL_NOTE = (

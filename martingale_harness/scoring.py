@@ -10,6 +10,7 @@ The metric :func:`martingale_metrics` sees all samples at once and reports the D
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -24,6 +25,8 @@ from martingale_harness.beliefs import FAILURE_KINDS, BeliefReading
 from martingale_harness.extraction import safe_extract
 from martingale_harness.plugins import get_extractor, plugin_host
 from martingale_harness.transcript import Transcript, transcript_from_state
+
+logger = logging.getLogger(__name__)
 
 _MS_KEYS: tuple[str, ...] = (
     "ms_slope",
@@ -131,6 +134,20 @@ def _ms_family(p: np.ndarray, q: np.ndarray, cluster: np.ndarray) -> dict[str, f
     }
 
 
+def consecutive_pairs(
+    trajectories: Sequence[Sequence[float | None]], cluster: Sequence[object],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(b_t, b_t+1, question) of every draw's trajectory with both beliefs read: the ``ms_slope`` pairs."""
+    before, after, pair_cluster = [], [], []
+    for i, path in enumerate(trajectories):
+        for a, b in itertools.pairwise(path):
+            if not _missing(a) and not _missing(b):
+                before.append(a)
+                after.append(b)
+                pair_cluster.append(str(cluster[i]))
+    return np.array(before, dtype=np.float64), np.array(after, dtype=np.float64), np.array(pair_cluster)
+
+
 def summarize(
     prior: Sequence[float | None],
     posterior: Sequence[float | None],
@@ -156,14 +173,7 @@ def summarize(
     q = np.array([posterior[i] for i in keep], dtype=np.float64)
     endpoints = _ms_family(p, q, np.array([str(cluster[i]) for i in keep]))
 
-    before, after, pair_cluster = [], [], []
-    for i, path in enumerate(trajectories):
-        for a, b in itertools.pairwise(path):
-            if not _missing(a) and not _missing(b):
-                before.append(a)
-                after.append(b)
-                pair_cluster.append(str(cluster[i]))
-    x, y = np.array(before, dtype=np.float64), np.array(after, dtype=np.float64)
+    x, y, pair_cluster = consecutive_pairs(trajectories, cluster)
     # one update per sample (direct, cot, debate): the pairs are the endpoints, so is the fit
     # (this runs on every refresh of inspect's display, and the bootstrap is the costly part)
     same = x.shape == p.shape and np.array_equal(x, p) and np.array_equal(y, q)
@@ -256,7 +266,8 @@ def martingale_metrics() -> Metric:
     first would average K priors and K posteriors into one pair per sample, which measures the MS of
     mean beliefs (a different quantity: averaging changes the prior's noise, so its attenuation) and
     discards draws.
-    Left out of inspect's live display (see :func:`_live_display_call`).
+    Left out of inspect's live display (see :func:`_live_display_call`). An undefined MS is NaN, and its
+    reason is logged as a warning (inspect prints it above the results panel).
     """
 
     def compute(scores: list[SampleScore]) -> dict[str, float]:
@@ -280,6 +291,12 @@ def martingale_metrics() -> Metric:
         exact = [(s.sample_metadata or {}).get("exact_posteriors") for s in scores]
         if any(e is not None for e in exact):
             metrics.update(bayes_summary(trajectories, [_stages(s.score) for s in scores], exact, clusters))
+        if math.isnan(metrics["ms_slope"]):
+            # metric values are numbers only; the reason goes where inspect shows warnings, under the results
+            before, after, _ = consecutive_pairs(trajectories, clusters)
+            extractor = next((str((s.score.metadata or {}).get("extractor")) for s in scores), "?")
+            logger.warning("%s: MS undefined: %s", extractor,
+                           stats.undefined_reason(before, after - before) or "not identified on these pairs")
         return metrics
 
     return compute

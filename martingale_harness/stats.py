@@ -94,6 +94,29 @@ def _undefined(n: int, n_clusters: int, reason: str, **known: float) -> Martinga
     return MartingaleResult(**values, n=n, ci_method="none", n_clusters=n_clusters, reason=reason)
 
 
+
+def undefined_reason(prior: NDArray[np.float64], delta: NDArray[np.float64]) -> str | None:
+    """Why the slope of ``delta`` on ``prior`` is not identified (None when it is).
+
+    Fewer than :data:`MIN_PAIRS` pairs, priors without spread, or updates without spread. The last
+    would give a slope of exactly 0 with a zero-width interval, which reads as "rational, and certain
+    of it", when updates that never vary (every belief repeating its prior) measure nothing about
+    entrenchment.
+    """
+    n = int(prior.size)
+    if n < MIN_PAIRS:
+        return f"need at least {MIN_PAIRS} pairs with both beliefs, have {n}"
+    dx = prior - prior.mean()
+    if float(dx @ dx) <= 1e-24 * n:
+        return "all priors are equal, so the slope is not identified"
+    if float(np.ptp(delta)) < INERTIA_TOL:
+        mean = float(delta.mean())
+        same = (f"every one of the {n} beliefs equals the one before it" if abs(mean) < INERTIA_TOL
+                else f"all {n} updates are the same {mean:+.4g}")
+        return f"updates do not vary ({same}), so the slope is not identified"
+    return None
+
+
 def martingale_score(
     prior: ArrayLike,
     posterior: ArrayLike,
@@ -106,8 +129,9 @@ def martingale_score(
 
     ``cluster`` labels the question each pair belongs to; when some question contributes more
     than one pair the 95 % interval comes from a cluster bootstrap (``resamples`` draws, seeded),
-    otherwise from the HC3 standard error. Degenerate input (fewer than 3 pairs, all priors equal)
-    gives NaN with ``reason`` set rather than raising.
+    otherwise from the HC3 standard error. Degenerate input (fewer than 3 pairs, all priors equal,
+    or updates without spread, as when every belief repeats its prior) gives NaN in every field,
+    interval and tests included, with ``reason`` set, rather than raising.
     """
     x = _as_probabilities("prior", prior)
     q = _as_probabilities("posterior", posterior)
@@ -125,16 +149,14 @@ def martingale_score(
         _, codes = np.unique(labels, return_inverse=True)
         n_clusters = int(codes.max()) + 1 if n else 0
 
-    if n < MIN_PAIRS:
-        return _undefined(n, n_clusters, f"need at least {MIN_PAIRS} pairs with both beliefs, have {n}")
+    why = undefined_reason(x, y)
+    if why:
+        return _undefined(n, n_clusters, why)
 
     x_mean = x.mean()
     y_mean = y.mean()
     dx = x - x_mean
     sxx = float(dx @ dx)
-    if sxx <= 1e-24 * n:
-        return _undefined(n, n_clusters, "all priors are equal, so the slope is not identified")
-
     slope = float(dx @ (y - y_mean)) / sxx
     intercept = float(y_mean - slope * x_mean)
     resid = y - intercept - slope * x
@@ -152,10 +174,6 @@ def martingale_score(
     hc3 = np.sum((dx * resid / (1.0 - leverage)) ** 2) / sxx**2
     se_robust = math.sqrt(float(hc3))
     p_robust = float(2 * sps.t.sf(abs(slope / se_robust), df)) if se_robust > 0 else math.nan
-
-    reason = None
-    if sst == 0:
-        reason = "updates do not vary (every delta is identical), so R² and the t-test are undefined"
 
     if codes is not None and n_clusters < n and n_clusters < MIN_PAIRS:
         # resampling one or two questions gives a zero-width or two-point "interval", not a CI
@@ -185,7 +203,6 @@ def martingale_score(
         ci_high=ci_high,
         ci_method=ci_method,
         n_clusters=n_clusters,
-        reason=reason,
     )
 
 
@@ -284,6 +301,8 @@ class PairedSlopeDifference:
     ci_high: float
     n_clusters: int
     resamples: int
+    reason: str | None = None
+    """Why the difference is NaN: one side's slope is not identified on the shared questions."""
 
 
 def paired_slope_difference(
@@ -295,7 +314,9 @@ def paired_slope_difference(
 
     Each side's pairs carry the question they belong to; one bootstrap resample draws questions
     with replacement and refits both slopes on the same draw, so what the two runs share (the
-    questions) cancels out of the interval. Questions present on one side only are dropped.
+    questions) cancels out of the interval. Questions present on one side only are dropped. When
+    either side's slope is not identified on the shared questions (:func:`undefined_reason`), the
+    difference and its interval are NaN and ``reason`` says which side and why.
     """
     xa, qa = _as_probabilities("prior_a", prior_a), _as_probabilities("posterior_a", posterior_a)
     xb, qb = _as_probabilities("prior_b", prior_b), _as_probabilities("posterior_b", posterior_b)
@@ -309,6 +330,10 @@ def paired_slope_difference(
     k = int(shared.size)
     sums_a = _cluster_sums(xa[keep_a], qa[keep_a] - xa[keep_a], codes_a, k)
     sums_b = _cluster_sums(xb[keep_b], qb[keep_b] - xb[keep_b], codes_b, k)
+    for side, x, q, keep in (("A", xa, qa, keep_a), ("B", xb, qb, keep_b)):
+        why = undefined_reason(x[keep], q[keep] - x[keep])
+        if why:
+            return PairedSlopeDifference(math.nan, math.nan, math.nan, k, resamples, reason=f"MS {side}: {why}")
     point = _slopes(sums_b.sum(axis=0, keepdims=True))[0] - _slopes(sums_a.sum(axis=0, keepdims=True))[0]
     if k < 3:
         return PairedSlopeDifference(float(point), math.nan, math.nan, k, resamples)

@@ -257,7 +257,7 @@ def test_degenerate_panels_do_not_crash(tmp_path: Path) -> None:
     assert notes[1] == ["no valid pairs"]
     assert "priors are equal" in notes[2][0]
     assert not any(_by_gid(ax, plots.GID_FIT) for ax in fig.axes)
-    assert "MS = n/a" in fig.axes[1].get_title()
+    assert "step_judge: MS undefined (need at least 3 pairs" in fig.axes[1].get_title()
     assert len(plots.write_plots(runs, tmp_path)) == 3
 
 

@@ -49,6 +49,22 @@ def test_a_task_refusal_is_on_stderr(tmp_path: Path, args: list[str], message: s
     assert not list(tmp_path.glob("*.eval"))  # refused before the run: inspect leaves no log
 
 
+def test_a_misspelt_provider_is_one_line_with_the_provider_meant(tmp_path: Path) -> None:
+    for display in ("none", "full"):
+        run = _inspect_eval(["--model", "smi/bayesian", "--display", display], tmp_path)
+        _refused(run, "martingale: no model provider 'smi' (in --model smi/bayesian); did you mean 'sim/bayesian'?")
+        assert "ExceptionGroup" not in run.stderr + run.stdout
+
+
+@pytest.mark.slow
+def test_a_misspelt_task_names_the_task_meant_and_martingale_tasks(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "inspect_ai", "eval", "martingale/forcast", "--model", "sim/bayesian",
+                          "--limit", "1", "--log-dir", str(tmp_path)], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 1 and "No inspect tasks were found" in run.stdout + run.stderr
+    assert "martingale: no task martingale/forcast; did you mean martingale/forecast?" in run.stderr
+    assert "`martingale tasks` lists them: martingale/bayes, martingale/cmv" in run.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("mode", "model", "server_key", "key", "message"), [
     ("ignore_lora", "sglang/test-base+lora", None, None, "lora_canary=false"),

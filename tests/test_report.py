@@ -13,7 +13,7 @@ from inspect_ai.model import get_model
 
 from martingale_harness import stats
 from martingale_harness.compare import compare_runs, comparison_table
-from martingale_harness.report import results_document, results_table, run_keys, write_report
+from martingale_harness.report import HEADLINE_METRICS, results_document, results_table, run_keys, write_report
 from martingale_harness.runs import Run, read_run
 
 
@@ -32,20 +32,34 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Run]:
             _run(logs, get_model("sim/entrenched", kappa=0.2), extractors="self_report,logprob"))
 
 
-def test_table_is_lm_evals_own_make_table_output(runs: tuple[Run, Run]) -> None:
+def _rows(table: str) -> list[list[str]]:
+    """The body rows of a markdown table, cells stripped, the task and version columns left out (they are
+    written on a run's first row only, so they move with the row order)."""
+    return [[c.strip() for c in line.strip("|").split("|")][2:] for line in table.splitlines()[2:] if line.strip()]
+
+
+def test_all_metrics_table_has_lm_evals_own_make_table_rows(runs: tuple[Run, Run]) -> None:
     lm_eval_utils = pytest.importorskip("lm_eval.utils")
-    doc = results_document(list(runs))
-    assert results_table(doc) == lm_eval_utils.make_table(doc)
-    # and after a round trip through the JSON file, as lm-eval would read it back
-    assert results_table(json.loads(json.dumps(doc))) == lm_eval_utils.make_table(json.loads(json.dumps(doc)))
-    # rows in the order the runs were given (here not alphabetical), as make_table keeps them
+    for doc in (results_document(list(runs)), json.loads(json.dumps(results_document(list(runs))))):
+        ours, theirs = results_table(doc, all_metrics=True), lm_eval_utils.make_table(doc)
+        assert ours.splitlines()[0].split("|")[1:3] == theirs.splitlines()[0].split("|")[1:3]
+        # the same rows formatted the same way; ours lead with the headline metrics
+        assert sorted(map(tuple, _rows(ours))) == sorted(map(tuple, _rows(theirs)))
+        assert [r[2] for r in _rows(ours)][:len(HEADLINE_METRICS)] == list(HEADLINE_METRICS)
+    # rows in the order the runs were given (here not alphabetical), where make_table sorts tasks
     given = [runs[1], runs[0]]
-    reversed_doc = results_document(given)
-    table = results_table(reversed_doc)
-    # make_table orders tasks alphabetically; the rows themselves are the same
-    assert sorted(table.splitlines()) == sorted(lm_eval_utils.make_table(reversed_doc).splitlines())
+    table = results_table(results_document(given), all_metrics=True)
     keys = run_keys(given)
     assert keys != sorted(keys) and table.index(keys[0]) < table.index(keys[1])
+
+
+def test_the_default_table_leads_with_the_headline_metrics(runs: tuple[Run, Run]) -> None:
+    doc = results_document(list(runs))
+    rows = _rows(results_table(doc))
+    # per run, per extractor in the run's order: MS with its CI, n pairs, failure rate, inertia, Brier
+    expected = [(extractor, metric) for run in runs for extractor in run.metrics for metric in HEADLINE_METRICS]
+    assert [(r[0], r[2]) for r in rows] == expected
+    assert len(_rows(results_table(doc, all_metrics=True))) > 4 * len(rows)
 
 
 def test_results_json_has_lm_evals_layout(runs: tuple[Run, Run], tmp_path: Path) -> None:

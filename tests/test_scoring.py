@@ -14,7 +14,7 @@ from martingale_harness.stats import brier, martingale_score
 def test_failed_beliefs_are_excluded_and_counted() -> None:
     rng = np.random.default_rng(0)
     prior = list(rng.uniform(0.1, 0.9, 50))
-    posterior = [min(1.0, p + 0.05) for p in prior]
+    posterior = [min(1.0, p + 0.05 + 0.02 * (p - 0.5)) for p in prior]  # updates that vary: a defined slope
     label = [float(i % 2) for i in range(50)]
     prior[3] = None
     posterior[7] = None

@@ -9,6 +9,7 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats as sps
 
+from martingale_harness import stats
 from martingale_harness.stats import (
     brier,
     inertia,
@@ -88,10 +89,34 @@ def test_equal_priors_is_nan_with_reason() -> None:
     assert math.isnan(res.slope) and "priors are equal" in (res.reason or "")
 
 
-def test_inert_updates_give_zero_slope_and_undefined_r2() -> None:
+@pytest.mark.parametrize("shift", [0.0, 0.05])
+@pytest.mark.parametrize("cluster", [None, "pairs of questions"])
+def test_updates_without_spread_are_undefined_not_a_certain_zero(shift: float, cluster: str | None) -> None:
+    # a model repeating its prior word for word (or moving every belief by the same step) once gave
+    # MS = 0.0000 [0.0000, 0.0000], which reads as "rational, and certain of it"
     prior = np.linspace(0.1, 0.9, 20)
-    res = martingale_score(prior, prior)
-    assert res.slope == 0.0 and math.isnan(res.r2) and res.reason
+    labels = np.repeat(np.arange(10), 2) if cluster else None
+    res = martingale_score(prior, prior + shift, cluster=labels)
+    fields = [res.slope, res.intercept, res.intercept_at_half, res.se, res.t, res.p, res.r2,
+              res.se_robust, res.p_robust, res.ci_low, res.ci_high]
+    assert all(math.isnan(v) for v in fields) and res.ci_method == "none" and res.n == 20
+    assert "updates do not vary" in (res.reason or "")
+    assert ("equals the one before it" if shift == 0 else "+0.05") in (res.reason or "")
+    # one belief that moves makes the slope identified again
+    moved = prior + shift
+    moved[3] += 0.01
+    assert math.isfinite(martingale_score(prior, moved, cluster=labels).slope)
+
+
+def test_paired_difference_is_undefined_when_one_side_is() -> None:
+    rng = np.random.default_rng(3)
+    prior = rng.uniform(0.1, 0.9, 30)
+    posterior = np.clip(prior + rng.normal(0, 0.1, 30), 0, 1)
+    questions = np.arange(30)
+    res = stats.paired_slope_difference(prior, prior, questions, prior, posterior, questions, resamples=200)
+    assert math.isnan(res.difference) and math.isnan(res.ci_low) and res.reason.startswith("MS A: updates do not vary")
+    ok = stats.paired_slope_difference(prior, posterior, questions, prior, posterior, questions, resamples=200)
+    assert ok.difference == 0.0 and ok.reason is None
 
 
 @pytest.mark.parametrize(

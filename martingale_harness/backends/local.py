@@ -19,7 +19,7 @@ support it, else float16; or ``float32``, ``bfloat16``, ``float16``), ``batch_si
 forward batch), ``batch_wait`` (0.05: seconds the worker waits for more requests after the first),
 ``chat_template`` (a Jinja file, or template text, replacing the tokenizer's), ``tokenizer`` (a separate
 tokenizer directory or hub id), ``gguf_file``, ``trust_remote_code`` (false), ``lora_canary`` (true),
-``adapter_base_check`` (true).
+``adapter_base_check`` (true), ``name`` (a short name for reports and figures, ``martingale_harness.display``).
 
 Behaviour: prompts go through the tokenizer's chat template (a tokenizer without one is an error naming
 ``-M chat_template``). Temperature 0 decodes greedily, a positive temperature samples, no temperature
@@ -93,6 +93,7 @@ from martingale_harness.backends.lora import (
     lora_canary_disabled_warning,
     split_adapter,
 )
+from martingale_harness.display import NAME_ARG
 
 if TYPE_CHECKING:
     from martingale_harness.backends.local_batching import Completion, Engine, GenerationSettings, ModelSource
@@ -117,6 +118,7 @@ _DEFAULTS: dict[str, Any] = {
     "trust_remote_code": False,
     "lora_canary": True,
     "adapter_base_check": True,
+    NAME_ARG: None,
 }
 
 

@@ -124,7 +124,8 @@ API_KEY_VAR = "SGLANG_API_KEY"
 BASE_URL_VARS = ("SGLANG_BASE_URL", "INSPECT_EVAL_MODEL_BASE_URL")
 Transport = Literal["chat", "generate"]
 TRANSPORTS: tuple[str, ...] = ("chat", "generate")
-MODEL_ARGS = ("check_base", "lora_canary", "tokenizer", "transport")
+MODEL_ARGS = ("check_base", "lora_canary", "name", "tokenizer", "transport")
+"""``name`` only labels the run in reports (``martingale_harness.display``)."""
 DEFAULT_GENERATE_MAX_TOKENS = 4096
 """``max_new_tokens`` for ``/generate`` when ``--max-tokens`` is unset (SGLang's own default, 128, cuts answers)."""
 SETUP_TIMEOUT_S = 120.0

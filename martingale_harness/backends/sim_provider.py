@@ -2,7 +2,8 @@
 
 ``--model sim/bayesian``, ``sim/entrenched -M kappa=0.2``, ``sim/noisy -M noise=0.1``,
 ``sim/inert``; every agent also takes ``-M seed=N`` and ``-M strength=S``; ``sim/entrenched`` takes
-``-M horizon=H`` (how many consecutive updates keep the exact drift, default 2).
+``-M horizon=H`` (how many consecutive updates keep the exact drift, default 2). Every ``sim`` model takes
+``-M name=ALIAS``, the run's short name in reports (``display``).
 
 Two arguments change only how beliefs are written, for teaching small students (``martingale
 distill``): ``-M grid=G`` states every belief rounded to the nearest multiple of G (0 < G <= 0.5;
@@ -73,6 +74,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 from martingale_harness.backends.scripted import ScriptedAnswers
 from martingale_harness.backends.sim_bayes import BayesOracle, bayes_oracle
 from martingale_harness.backends.simulated import AGENT_KINDS, DEFAULT_HORIZON, SimAgent
+from martingale_harness.display import NAME_ARG
 from martingale_harness.protocol import COT_INSTRUCTION, YES_NO_PROBE, is_belief_prompt
 from martingale_harness.seeding import run_seed
 
@@ -245,6 +247,7 @@ class SimulatedReasonerAPI(ModelAPI):
         self.style = AnswerStyle()
         # how often each run of a sample-epoch was asked a question's prior: the second time on is a repeat
         self._prior_asks: dict[tuple[str, str], int] = {}
+        model_args = {k: v for k, v in model_args.items() if k != NAME_ARG}  # a display name only (display.py)
         try:
             if model_name == "judge":
                 self.judge = self._judge(model_args)
