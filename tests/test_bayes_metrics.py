@@ -234,7 +234,7 @@ def _kind(m: dict[str, float]) -> str:
     kinds = []
     if m["bayes_mae"] < 0.01 and abs(m["update_ratio"] - 1) < 0.05:
         kinds.append("bayesian")
-    if m["ms_slope"] == 0 and m["update_ratio"] == 0:
+    if m["inertia"] == 1 and math.isnan(m["ms_slope"]) and m["update_ratio"] == 0:
         kinds.append("inert")
     if m["ms_slope_ci_low"] > 0 and m["bayes_mae"] > 0.03:
         kinds.append("entrenched")
@@ -251,7 +251,7 @@ def test_sim_agents_are_told_apart_by_the_bayes_metrics(tmp_path: Path) -> None:
     assert bayesian["update_ratio"] == pytest.approx(1.0, abs=1e-3)
     assert abs(bayesian["base_rate_neglect"]) < 1e-3
     assert bayesian["ms_slope_ci_low"] < 0 < bayesian["ms_slope_ci_high"]
-    assert inert["ms_slope"] == 0 and inert["update_ratio"] == 0 and inert["inertia"] == 1
+    assert math.isnan(inert["ms_slope"]) and inert["update_ratio"] == 0 and inert["inertia"] == 1
     assert inert["bayes_mae"] > 0.08
     assert entrenched["ms_slope_ci_low"] > 0 and entrenched["bayes_mae"] > 100 * bayesian["bayes_mae"]
     assert [_kind(m) for m in (bayesian, inert, entrenched)] == ["bayesian", "inert", "entrenched"]

@@ -91,11 +91,12 @@ def test_samples_jsonl_has_one_line_per_sample_and_extractor(runs: tuple[Run, Ru
 
 
 def test_undefined_values_are_written_as_n_a(tmp_path: Path) -> None:
-    run = _run(tmp_path, "sim/inert")  # never updates: the slope is 0 with no error, so its p is undefined
+    run = _run(tmp_path, "sim/inert")  # never updates: the slope is not identified, so MS and its p are undefined
     doc = results_document([run])
     entry = doc["results"]["martingale/forecast"]
     assert np.isnan(run.metrics["self_report"]["ms_slope_p"])
     assert entry["ms_slope_p,self_report"] == "N/A" and entry["inertia,self_report"] == 1.0
+    assert entry["ms_slope,self_report"] == "N/A" and "updates do not vary" in entry["ms_slope_undefined,self_report"]
     json.dumps(doc, allow_nan=False)
 
 

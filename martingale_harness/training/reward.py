@@ -12,9 +12,9 @@ extractor:
   per-sample shares ``s_i = (Δ_i - mean Δ)(p_i - mean p) / Σ_j (p_j - mean p)²`` with ``Σ s_i = MS``.
   The term is ``-sign(MS) · n · s_i``: samples that pull the slope away from 0 lose reward, on
   whichever side of 0 the batch is, and the term's batch mean is exactly ``-|MS|``. It is 0 when
-  the batch slope is 0 or undefined (fewer than 3 readable pairs, all priors equal). A batch in
-  which nothing moves has every ``s_i = 0``: the MS term cannot tell inertia from rationality,
-  which is why the information term exists.
+  the batch slope is 0 or undefined (fewer than 3 readable pairs, all priors equal, no update that
+  varies). A batch in which nothing moves has an undefined slope (every ``s_i`` would be 0 anyway): the
+  MS term cannot tell inertia from rationality, which is why the information term exists.
 * **Information term** (``info_coef`` · a :class:`~martingale_harness.reward_terms.RewardTerm`
   plugin chosen by ``info_term``; ``info_coef = 0`` is the ablation). NaN values (not applicable)
   count as 0.
