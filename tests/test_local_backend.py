@@ -196,6 +196,167 @@ def test_tokenizer_without_chat_template_is_refused_unless_one_is_given(
         _api(model).close()
 
 
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}{% set role = 'model' if m['role'] == 'assistant' else m['role'] %}"
+    "<start_of_turn>{{ role }}\n{{ m['content'] | trim }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+
+def _tokenizer_only_gguf(path: Path, chat_template: str | None = None) -> Path:
+    """A GGUF holding a small byte-level tokenizer and no tensors at all: loading its weights cannot work."""
+    import gguf
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    tokens = ["<|endoftext|>", *bytes_to_unicode().values(), "he", "hel", "hell", "hello"]
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_types([3] + [1] * (len(tokens) - 1))  # 3: control, 1: normal
+    writer.add_token_merges(["h e", "he l", "hel l", "hell o"])
+    writer.add_bos_token_id(0)
+    writer.add_eos_token_id(0)
+    if chat_template is not None:
+        writer.add_chat_template(chat_template)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def _no_weight_loading(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make any attempt to load a model's weights (or create an engine) fail the test; returns the attempts."""
+    from martingale_harness.backends import local_batching
+
+    attempts: list[str] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(str(args[0]) if args else "?")
+        raise AssertionError("the weights were loaded before the chat template was checked")
+
+    monkeypatch.setattr(local_batching, "acquire_engine", refuse)
+    monkeypatch.setattr(local_batching.AutoModelForCausalLM, "from_pretrained", refuse)
+    return attempts
+
+
+def test_missing_chat_template_is_refused_before_the_weights_load(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_dir = Path(shutil.copytree(tiny, tmp_path / "plain"))
+    (model_dir / "chat_template.jinja").unlink()
+    gguf_file = _tokenizer_only_gguf(tmp_path / "base.gguf")
+    attempts = _no_weight_loading(monkeypatch)
+    for name in (str(model_dir), str(gguf_file)):
+        with pytest.raises(PrerequisiteError, match=r"no chat template; pass one with -M chat_template="):
+            _local(name)
+    assert attempts == []
+
+
+def test_gguf_chat_template_is_read_from_the_file_without_the_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gguf_file = _tokenizer_only_gguf(tmp_path / "chat.gguf", chat_template=GEMMA_TEMPLATE)
+    attempts = _no_weight_loading(monkeypatch)
+    # the template check passes on the file's own template, so the next step (the weights) is reached
+    with pytest.raises(AssertionError, match="weights were loaded"):
+        _local(str(gguf_file))
+    assert len(attempts) == 1
+
+
+def test_the_tokenizer_read_for_the_template_check_is_the_engines(
+    tiny: Path, monkeypatch: pytest.MonkeyPatch, no_leaks: None
+) -> None:
+    from martingale_harness.backends import local_batching
+
+    reads: list[str] = []
+    read = local_batching.AutoTokenizer.from_pretrained
+
+    def counting(name: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(str(name))
+        return read(name, *args, **kwargs)
+
+    monkeypatch.setattr(local_batching.AutoTokenizer, "from_pretrained", counting)
+    first = _local(str(tiny))
+    try:
+        # a second model on the same base checks the loaded engine's tokenizer: nothing is read again
+        second = _local(str(tiny), batch_size=2)
+        _api(second).close()
+    finally:
+        _api(first).close()
+    assert reads == [str(tiny.resolve())]
+
+
+@pytest.fixture(scope="module")
+def gemma_like(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with Gemma's turn tokens added (embeddings resized) and a Gemma-style chat template;
+    its eos stays SmolLM2's ``<|im_end|>``, which this template never writes."""
+    out = tmp_path_factory.mktemp("gemma_like") / "model"
+    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    tokenizer.add_special_tokens(
+        {"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]}, replace_extra_special_tokens=False
+    )
+    tokenizer.chat_template = GEMMA_TEMPLATE
+    model = AutoModelForCausalLM.from_pretrained(tiny)
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def test_turn_end_token_is_read_from_the_chat_template(gemma_like: Path, tiny: Path) -> None:
+    from martingale_harness.backends.local_batching import turn_end_ids
+
+    tokenizer = AutoTokenizer.from_pretrained(gemma_like)
+    end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
+    assert end_of_turn != tokenizer.eos_token_id
+    assert turn_end_ids(tokenizer) == (end_of_turn,)
+    chatml = AutoTokenizer.from_pretrained(tiny)  # SmolLM2: ChatML, turns end with <|im_end|>
+    assert turn_end_ids(chatml) == (chatml.convert_tokens_to_ids("<|im_end|>"),)
+    # a Llama-2 style template ends the turn with " </s>": the space is skipped, the eos is the turn end
+    llama2 = (
+        "{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]"
+        "{% else %} {{ m['content'] }} {{ eos_token }}{% endif %}{% endfor %}"
+    )
+    assert turn_end_ids(chatml, llama2) == (chatml.eos_token_id,)
+    # plain-text turn separators give no stop token; nor does a template that refuses the conversation
+    plain = "{% for m in messages %}<<{{ m['role'] }}>> {{ m['content'] }}\n{% endfor %}<<assistant>>"
+    assert turn_end_ids(chatml, plain) == ()
+    assert turn_end_ids(chatml, "{{ raise_exception('roles must alternate') }}") == ()
+    chatml.chat_template = None
+    assert turn_end_ids(chatml) == ()
+
+
+@pytest.mark.parametrize("template_from", ["tokenizer", "model_arg"])
+def test_generation_ends_at_the_templates_turn_end_token(
+    gemma_like: Path, tmp_path: Path, template_from: str, no_leaks: None
+) -> None:
+    model_dir, model_args = gemma_like, {}
+    if template_from == "model_arg":
+        # the tokenizer's own template is gone: only the -M chat_template override names <end_of_turn>
+        model_dir = Path(shutil.copytree(gemma_like, tmp_path / "no_template"))
+        (model_dir / "chat_template.jinja").unlink()
+        (tmp_path / "gemma.jinja").write_text(GEMMA_TEMPLATE)
+        model_args = {"chat_template": str(tmp_path / "gemma.jinja")}
+    model = _local(str(model_dir), **model_args)
+    try:
+        api = _api(model)
+        assert api._engine is not None
+        tokenizer = api._engine.tokenizer
+        end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
+        (word,) = tokenizer.encode("Yes", add_special_tokens=False)
+        header_end = api._prompt_ids([{"role": "user", "content": "hi"}])[-1]
+        # steer the random model: "Yes" right after the assistant header, then <end_of_turn>
+        api._engine.model.generation_config.sequence_bias = [[[header_end, word], 100.0], [[word, end_of_turn], 100.0]]
+        output = _ask(model, "hi", GenerateConfig(temperature=0, max_tokens=10))
+        assert output.completion == "Yes"
+        assert output.choices[0].stop_reason == "stop"
+        assert output.usage is not None and output.usage.output_tokens == 2  # "Yes" and the turn end
+    finally:
+        _api(model).close()
+
+
 # ---- fast: generation against transformers ----------------------------------------------------
 
 

@@ -21,15 +21,28 @@ forward batch), ``batch_wait`` (0.05: seconds the worker waits for more requests
 tokenizer directory or hub id), ``gguf_file``, ``trust_remote_code`` (false), ``lora_canary`` (true),
 ``adapter_base_check`` (true), ``name`` (a short name for reports and figures, ``martingale_harness.display``).
 
-Behaviour: prompts go through the tokenizer's chat template (a tokenizer without one is an error naming
-``-M chat_template``). Temperature 0 decodes greedily, a positive temperature samples, no temperature
-uses the model's own generation config. ``max_tokens``, ``top_p``, ``top_k``, ``stop_seqs`` and ``seed``
-are honoured: each sampled request draws from a random stream of its own (seeded by its ``seed``), so a
-seeded request gives the same answer alone or batched, and seeded requests stay batched; ``logprobs`` returns
-per-token logprobs of the model's distribution (before temperature) with ``top_logprobs`` alternatives.
-Usage counts each request's own prompt and generated tokens (padding excluded; a final end-of-turn
-token counts). Concurrent requests are batched (``local_batching``); inspect's default concurrency for
-this provider is twice ``batch_size`` so the next batch is queued while one runs.
+Behaviour: prompts go through the tokenizer's chat template (or ``-M chat_template``'s). A tokenizer without
+one is an error naming ``-M chat_template``, raised before any weights load: the tokenizer is read on its own
+first (a GGUF's from the file's metadata) and handed to the engine. Generation stops at the model's eos ids
+and at the token that closes an assistant turn in the template (``local_batching.turn_end_ids``: Gemma's
+``<end_of_turn>``, ChatML's ``<|im_end|>`` where eos is ``<|endoftext|>``); that token is not part of the text
+and the stop reason is ``stop``. Temperature 0 decodes greedily, a positive temperature samples, no
+temperature uses the model's own generation config. ``max_tokens``, ``top_p``, ``top_k``, ``stop_seqs`` and
+``seed`` are honoured: each sampled request draws from a random stream of its own (seeded by its ``seed``), so
+a seeded request gives the same answer alone or batched, and seeded requests stay batched; ``logprobs``
+returns per-token logprobs of the model's distribution (before temperature) with ``top_logprobs``
+alternatives. Usage counts each request's own prompt and generated tokens (padding excluded; a final
+end-of-turn token counts). Concurrent requests are batched (``local_batching``); inspect's default concurrency
+for this provider is twice ``batch_size`` so the next batch is queued while one runs.
+
+Response schema: a request with ``response_schema`` (inspect's ``GenerateConfig``) is decoded under the
+grammar of its ``json_schema`` (``local_grammar``, llguidance; part of the ``local`` extra, and a missing
+llguidance is an error naming it): every row is masked to the tokens its schema allows before sampling,
+ends only once its JSON is complete, and its text is JSON valid under the schema unless ``max_tokens`` cuts
+it (stop reason ``max_tokens``). Seeded rows still give the same text alone or batched; requests batch only
+with requests of the same schema; a schema llguidance cannot compile fails its request with the reason.
+``strict`` is ignored (the schema is always enforced) and ``logprobs`` stay the model's own, unmasked.
+:attr:`LocalModelAPI.constrains_response_schema` says so to the protocol.
 
 Sharing: every ``local`` model naming the same base, device and dtype in one process shares one loaded
 model; adapters attach to it by name, so ``local/B`` and ``local/B+A`` in the same eval (e.g. a base
@@ -76,6 +89,7 @@ from inspect_ai.model import (
     ModelAPI,
     ModelOutput,
     ModelUsage,
+    ResponseSchema,
     TopLogprob,
     modelapi,
 )
@@ -96,6 +110,8 @@ from martingale_harness.backends.lora import (
 from martingale_harness.display import NAME_ARG
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
     from martingale_harness.backends.local_batching import Completion, Engine, GenerationSettings, ModelSource
 
 __all__ = ["AdapterBaseMismatchError", "AdapterNotAppliedError", "LocalArgs", "LocalModelAPI", "resolve_source"]
@@ -327,6 +343,9 @@ def _message_dicts(messages: list[ChatMessage]) -> list[dict[str, str]]:
 class LocalModelAPI(ModelAPI):
     """The ``local`` provider; see the module docstring."""
 
+    constrains_response_schema = True
+    """``response_schema`` is enforced by constrained decoding (the protocol reads this with getattr)."""
+
     def __init__(
         self,
         model_name: str,
@@ -370,9 +389,13 @@ class LocalModelAPI(ModelAPI):
             dtype = local_batching.resolve_dtype(self.args.dtype, device)
         except ValueError as e:
             raise _fail(str(e)) from e
-        self._engine = local_batching.acquire_engine(source, device, dtype)
+        # checked before the weights load (a minute or more for a large GGUF), which would be wasted without one
+        tokenizer = None if self._template is not None else self._tokenizer_with_template(source)
+        self._engine = local_batching.acquire_engine(source, device, dtype, tokenizer)
         try:
-            self._check_template()
+            if self._template is not None:
+                # the engine already stops at its tokenizer's own turn end; the override's may be another token
+                self._engine.add_stop_ids(local_batching.turn_end_ids(self._engine.tokenizer, self._template))
             if adapter is not None:
                 self._apply_adapter(base, source, adapter)
         except BaseException:
@@ -392,12 +415,21 @@ class LocalModelAPI(ModelAPI):
             raise _fail(f"-M chat_template={template}: no such file (and not a Jinja template)")
         return template
 
-    def _check_template(self) -> None:
-        assert self._engine is not None
-        if self._template is None and not self._engine.tokenizer.chat_template:
+    def _tokenizer_with_template(self, source: ModelSource) -> PreTrainedTokenizerBase | None:
+        """Refuse a tokenizer without a chat template, reading it without the weights.
+
+        Returns the tokenizer just read, for the engine to take, or None when a loaded engine's was checked.
+        """
+        from martingale_harness.backends import local_batching
+
+        shared = local_batching.loaded_tokenizer(source)
+        tokenizer = shared if shared is not None else local_batching.load_tokenizer(source)
+        if not tokenizer.chat_template:
             raise _fail(
                 f"{self.model_name}: the tokenizer has no chat template; pass one with -M chat_template=<file.jinja>"
             )
+        # an engine's tokenizer is used by its worker thread: never hand it to a second engine
+        return None if shared is not None else tokenizer
 
     def _apply_adapter(self, base: str, source: ModelSource, adapter: _Adapter) -> None:
         assert self._engine is not None
@@ -510,7 +542,6 @@ class LocalModelAPI(ModelAPI):
             "logit_bias": bool(config.logit_bias),
             "frequency_penalty": config.frequency_penalty not in (None, 0, 0.0),
             "presence_penalty": config.presence_penalty not in (None, 0, 0.0),
-            "response_schema": config.response_schema is not None,
         }
         if any(unsupported.values()):
             raise ValueError(f"the local provider does not support {[k for k, v in unsupported.items() if v]}")
@@ -530,7 +561,25 @@ class LocalModelAPI(ModelAPI):
             logprobs=bool(config.logprobs),
             top_logprobs=(config.top_logprobs or 0) if config.logprobs else 0,
             stop_seqs=tuple(config.stop_seqs or ()),
+            json_schema=None if config.response_schema is None else self._schema(config.response_schema),
         )
+
+    def _schema(self, response_schema: ResponseSchema) -> str:
+        """The schema's batching key (``local_grammar.canonical_schema``), compiled once here so a schema the
+        grammar library cannot handle fails this request with its reason, not the batch it would join."""
+        _require("llguidance", why="response_schema (constrained decoding)")
+        from martingale_harness.backends.local_grammar import SchemaCompileError, canonical_schema
+
+        assert self._engine is not None, "the model is closed"
+        schema = canonical_schema(response_schema.json_schema.model_dump(exclude_none=True))
+        try:
+            self._engine.schema_grammars().grammar(schema)
+        except SchemaCompileError as e:
+            raise ValueError(
+                f"local: response_schema {response_schema.name!r} cannot be compiled for constrained decoding "
+                f"(llguidance): {e}"
+            ) from e
+        return schema
 
     async def generate(
         self,

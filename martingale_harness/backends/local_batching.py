@@ -19,6 +19,15 @@ generation picks the arg-max. A row's t-th token therefore uses the t-th draw of
 the batch's size or other rows: a seeded request gives the same text alone or batched (up to the
 floating-point differences of a padded batch), and seeded requests keep running in batches.
 
+Constrained decoding: a request with a JSON schema (``GenerationSettings.json_schema``) batches only with
+requests of the same schema; its batch runs ``local_grammar.SchemaConstraint`` (one grammar matcher per
+row) as the first logits processor, before ``RowSampler``, so the per-row streams draw among allowed tokens
+only and stay independent of the batch.
+
+A row ends at the first of the engine's ``eos_ids``: the model's end-of-sequence ids, then the token that
+closes an assistant turn in the chat template when that is another one (:func:`turn_end_ids`; an engine
+adds its tokenizer's own, a ``-M chat_template`` override adds its own with :meth:`Engine.add_stop_ids`).
+
 This module imports torch and transformers at import time; ``local.py`` imports it only when a ``local``
 model is created, so evaluation without torch keeps working.
 """
@@ -41,6 +50,8 @@ from typing import Any, Literal
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from martingale_harness.backends.local_grammar import SchemaGrammars
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 """Values of ``-M dtype`` besides ``auto``."""
@@ -74,6 +85,8 @@ class GenerationSettings:
     logprobs: bool = False
     top_logprobs: int = 0
     stop_seqs: tuple[str, ...] = ()
+    # a response schema as local_grammar.canonical_schema text: rows decode under its grammar (module docstring)
+    json_schema: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,22 +153,23 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
 class Engine:
     """One loaded base model, its tokenizer, its adapters and its batching worker (module docstring)."""
 
-    def __init__(self, source: ModelSource, device: str, dtype: torch.dtype) -> None:
+    def __init__(
+        self, source: ModelSource, device: str, dtype: torch.dtype, tokenizer: PreTrainedTokenizerBase | None = None
+    ) -> None:
+        """Load the model (and the tokenizer, unless ``tokenizer`` is the source's, already read and not shared)."""
         self.source = source
         self.device = device
         self.dtype = dtype
         kwargs: dict[str, Any] = {"trust_remote_code": source.trust_remote_code}
         if source.gguf_file is not None:
             kwargs["gguf_file"] = source.gguf_file
-        tokenizer_kwargs = kwargs if source.tokenizer is None else {"trust_remote_code": source.trust_remote_code}
-        self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(
-            source.tokenizer or source.name_or_path, **tokenizer_kwargs
-        )
+        self.tokenizer: PreTrainedTokenizerBase = tokenizer if tokenizer is not None else load_tokenizer(source)
         self.model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
             source.name_or_path, dtype=dtype, device_map=device, **kwargs
         )
         self.model.eval()
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
+        self.add_stop_ids(turn_end_ids(self.tokenizer))
         if self.tokenizer.pad_token_id is None:
             # only the attention mask reads padding, so any id will do; eos is what every tokenizer has
             self.tokenizer.pad_token = self.tokenizer.convert_ids_to_tokens(self.eos_ids[0])
@@ -168,6 +182,12 @@ class Engine:
         self._refs = 0
         self._worker = threading.Thread(target=self._run, name=f"local-model:{source.describe()}", daemon=True)
         self._worker.start()
+
+    def add_stop_ids(self, ids: Sequence[int]) -> None:
+        """Also end generation at ``ids`` (e.g. the turn end of a ``-M chat_template`` override; see
+        :func:`turn_end_ids`), for every user of this engine: a turn-end token never belongs inside a reply."""
+        # appended, so eos_ids[0] (the padding fill) stays; one tuple assignment, so the worker never sees half
+        self.eos_ids = self.eos_ids + tuple(int(i) for i in ids if int(i) not in self.eos_ids)
 
     # ---- adapters -------------------------------------------------------------------------------
 
@@ -254,6 +274,23 @@ class Engine:
     def default_do_sample(self) -> bool:
         """Whether the model's own generation config samples (used when a request sets no temperature)."""
         return bool(getattr(self.model.generation_config, "do_sample", False))
+
+    # built on the first constrained request (about 0.5 s for a 49k-token vocabulary), never for the others
+    _schema_grammars: SchemaGrammars | None = None
+    _schema_grammars_lock = threading.Lock()
+
+    def schema_grammars(self) -> SchemaGrammars:
+        """The compiled-grammar cache of constrained decoding for this tokenizer (``local_grammar``).
+
+        Rebuilt when the end-of-sequence ids have grown (``add_stop_ids``), so the grammar allows every id
+        that ends a row.
+        """
+        with self._schema_grammars_lock:
+            grammars = self._schema_grammars
+            if grammars is None or grammars.eos_ids != self.eos_ids:
+                grammars = SchemaGrammars(self.tokenizer, self.eos_ids)
+                self._schema_grammars = grammars
+            return grammars
 
     def shutdown(self) -> None:
         """Stop the worker (after the requests already queued) and free the model."""
@@ -357,11 +394,17 @@ class Engine:
             from transformers import StopStringCriteria
 
             kwargs["stopping_criteria"] = [StopStringCriteria(self.tokenizer, list(settings.stop_seqs))]
+        processors: list[Any] = []
+        if settings.json_schema is not None:
+            # first: the sampler's warpers and Gumbel draw then see only the tokens the schema allows
+            processors.append(self.schema_grammars().constraint(settings.json_schema, len(batch)))
         sampler = self._sampler(settings, batch)
         if sampler is not None:
+            processors.append(sampler)
+        if processors:
             from transformers import LogitsProcessorList
 
-            kwargs["logits_processor"] = LogitsProcessorList([sampler])
+            kwargs["logits_processor"] = LogitsProcessorList(processors)
         with self._model_lock, torch.inference_mode(), self._select(batch[0].adapter) as model:
             output = model.generate(
                 input_ids=input_ids,
@@ -463,6 +506,50 @@ def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> tupl
     return tuple(ids)
 
 
+_TURN_PROBE = "Martingale probe reply."  # ordinary text, so the template's own tokens around it stand out
+
+
+def turn_end_ids(tokenizer: PreTrainedTokenizerBase, chat_template: str | None = None) -> tuple[int, ...]:
+    """The token that closes an assistant turn under ``chat_template`` (the tokenizer's own when None): one id or none.
+
+    Rule: a user / assistant / user conversation, the assistant saying a probe text, is rendered through
+    the template; the text that follows the probe, leading whitespace skipped, is tokenized, and its first
+    token is the turn end when it is an added token of the tokenizer (special or user-defined, which
+    ordinary text never produces): Gemma's ``<end_of_turn>``, ChatML's ``<|im_end|>``, Llama 3's
+    ``<|eot_id|>``, Llama 2's ``</s>``. A template that separates turns with plain text (a newline, a
+    text header) gives none, so generation never stops at ordinary text; so does a template that cannot
+    render that conversation. A following user turn is rendered because every multi-turn template must
+    close the assistant's turn before it, whereas some leave a final assistant message open.
+    """
+    if chat_template is None and not tokenizer.chat_template:
+        return ()
+    messages = [
+        {"role": "user", "content": "Hello."},
+        {"role": "assistant", "content": _TURN_PROBE},
+        {"role": "user", "content": "Thanks."},
+    ]
+    try:
+        text = str(tokenizer.apply_chat_template(messages, chat_template=chat_template, tokenize=False))
+    except Exception:  # noqa: BLE001 - a template may refuse this conversation; the eos ids still stop generation
+        return ()
+    at = text.find(_TURN_PROBE)
+    if at < 0:
+        return ()
+    after = text[at + len(_TURN_PROBE) :].lstrip()
+    ids = tokenizer(after, add_special_tokens=False)["input_ids"] if after else []
+    if not ids or int(ids[0]) not in tokenizer.added_tokens_decoder:
+        return ()
+    return (int(ids[0]),)
+
+
+def load_tokenizer(source: ModelSource) -> PreTrainedTokenizerBase:
+    """The source's tokenizer, without the model's weights (a GGUF file's is read from its metadata)."""
+    kwargs: dict[str, Any] = {"trust_remote_code": source.trust_remote_code}
+    if source.tokenizer is None and source.gguf_file is not None:
+        kwargs["gguf_file"] = source.gguf_file
+    return AutoTokenizer.from_pretrained(source.tokenizer or source.name_or_path, **kwargs)
+
+
 def _cut_at_stop(text: str, stop_seqs: tuple[str, ...]) -> tuple[bool, str]:
     """Cut ``text`` before the earliest stop sequence (OpenAI semantics: the stop text is not returned)."""
     cuts = [i for i in (text.find(s) for s in stop_seqs) if i >= 0]
@@ -477,13 +564,19 @@ _ENGINES: dict[tuple[ModelSource, str, torch.dtype], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
-def acquire_engine(source: ModelSource, device: str, dtype: torch.dtype) -> Engine:
-    """The engine for this base (loading it on first use); pair every call with :func:`release_engine`."""
+def acquire_engine(
+    source: ModelSource, device: str, dtype: torch.dtype, tokenizer: PreTrainedTokenizerBase | None = None
+) -> Engine:
+    """The engine for this base (loading it on first use); pair every call with :func:`release_engine`.
+
+    ``tokenizer``: the source's tokenizer, already read by :func:`load_tokenizer` and used by nothing else,
+    which a new engine takes instead of reading it again (a GGUF's vocabulary takes seconds to convert).
+    """
     key = (source, device, dtype)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            engine = Engine(source, device, dtype)
+            engine = Engine(source, device, dtype, tokenizer)
             _ENGINES[key] = engine
         engine._refs += 1
         return engine
@@ -499,6 +592,12 @@ def release_engine(engine: Engine) -> None:
             if cached is engine:
                 del _ENGINES[key]
     engine.shutdown()
+
+
+def loaded_tokenizer(source: ModelSource) -> PreTrainedTokenizerBase | None:
+    """The tokenizer of an engine already loaded from ``source`` (any device or dtype), for reading only."""
+    with _ENGINES_LOCK:
+        return next((engine.tokenizer for engine in _ENGINES.values() if engine.source == source), None)
 
 
 def loaded_engines() -> tuple[Engine, ...]:

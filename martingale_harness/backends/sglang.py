@@ -41,6 +41,12 @@ endpoint ignores ``lora_path`` (there ``--seed`` is sent as ``sampling_params.sa
 servers older than that parameter reject with an error, and an unset ``--max-tokens`` becomes
 :data:`DEFAULT_GENERATE_MAX_TOKENS`, not SGLang's 128).
 
+Response schema. inspect's ``response_schema`` is sent the way SGLang documents structured outputs: on
+the chat transport as OpenAI's ``response_format={"type": "json_schema", "json_schema": {"name", "schema",
+"description", "strict"}}``, on ``/generate`` as ``sampling_params.json_schema`` (the schema as a JSON
+string). The server's grammar backend (xgrammar by default) constrains the decoding, so
+:attr:`SGLangLoRAAPI.constrains_response_schema` is true.
+
 Canary (``-M lora_canary=false`` skips it, with a warning). A fixed prompt goes greedily through base and
 adapter on ``/generate`` (text and prompt + output logprobs), then, with the chat transport, on the
 exact chat request shape used for the eval. Identical answers on either route raise
@@ -94,6 +100,7 @@ from inspect_ai.model import (
     ModelCall,
     ModelOutput,
     ModelUsage,
+    ResponseSchema,
     StopReason,
     TopLogprob,
 )
@@ -298,6 +305,9 @@ _STOP_REASONS: dict[str, StopReason] = {"stop": "stop", "length": "max_tokens", 
 
 class SGLangLoRAAPI(ModelAPI):
     """An SGLang server with a LoRA adapter applied to every request; see the module docstring."""
+
+    constrains_response_schema = True
+    """``response_schema`` goes to the server's grammar backend (the protocol reads this with getattr)."""
 
     def __init__(
         self,
@@ -659,6 +669,13 @@ class SGLangLoRAAPI(ModelAPI):
             body["logprobs"] = True
             if config.top_logprobs:
                 body["top_logprobs"] = config.top_logprobs
+        if config.response_schema is not None:
+            # OpenAI's structured-output field, which SGLang's chat endpoint compiles with its grammar backend
+            schema = config.response_schema
+            json_schema = {"name": schema.name, "schema": _schema_dict(schema), "description": schema.description,
+                           "strict": schema.strict}
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {k: v for k, v in json_schema.items() if v is not None}}
         return "/v1/chat/completions", body
 
     # -- generate transport ---------------------------------------------------------------------------------
@@ -683,6 +700,9 @@ class SGLangLoRAAPI(ModelAPI):
             "sampling_params": {k: v for k, v in params.items() if v is not None},
             "lora_path": self.adapter_name,
         }
+        if config.response_schema is not None:
+            # native /generate takes the schema as a JSON string among the sampling params
+            body["sampling_params"]["json_schema"] = json.dumps(_schema_dict(config.response_schema))
         if config.logprobs:
             body.update({"return_logprob": True, "top_logprobs_num": config.top_logprobs or 0,
                          "return_text_in_logprobs": True})
@@ -708,6 +728,11 @@ class SGLangLoRAAPI(ModelAPI):
         usage = ModelUsage(input_tokens=prompt - cached, output_tokens=completion, total_tokens=prompt + completion,
                            input_tokens_cache_read=cached or None)
         return ModelOutput(model=self.served_model, choices=[choice], usage=usage)
+
+
+def _schema_dict(schema: ResponseSchema) -> dict[str, Any]:
+    """The response schema's JSON schema as a dict, unset fields left out (as inspect's OpenAI provider sends it)."""
+    return schema.json_schema.model_dump(exclude_none=True)
 
 
 def _logprobs(meta: dict[str, Any]) -> Logprobs | None:

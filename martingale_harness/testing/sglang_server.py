@@ -23,6 +23,11 @@ Answers are deterministic: a hash of the request's conversation (chat) or prompt
 server ran with the wrong adapter is visible in its answer. A last user turn asking for "Yes or No"
 gets a one-word answer whose top logprobs hold both words. Token counts are whitespace words.
 
+A response schema (chat: ``response_format={"type": "json_schema", "json_schema": {"schema": ...}}``;
+``/generate``: ``sampling_params.json_schema``, a JSON string, as SGLang documents them) is recorded with
+the request and answered with a deterministic instance of it (:func:`schema_instance`: a number field
+holds the probability the plain answer would state), standing in for the server's constrained decoding.
+
 Modes (``mode=``) simulate broken servers:
 
 - ``normal``: every adapter selector is honoured.
@@ -87,6 +92,7 @@ class SGLangRequest:
     completion_tokens: int = 0
     start: float = field(default=0.0, repr=False)
     end: float = field(default=0.0, repr=False)
+    schema: dict[str, Any] | None = None  # the response schema the request carried, parsed
 
 
 def same_model(name: str, other: str) -> bool:
@@ -120,6 +126,55 @@ def answer_text(key: str, adapter: str | None, probe: bool) -> str:
     words = [_WORDS[int(h[i : i + 2], 16) % len(_WORDS)] for i in range(0, 8, 2)]
     return (f"I picture {words[0]} and {words[1]}, then {words[2]} near {words[3]}; weighing the question "
             f"and the information given, I settle on an estimate.\nProbability: {p:.2f}")
+
+
+def schema_instance(schema: dict[str, Any], key: str, adapter: str | None) -> Any:
+    """A deterministic value valid under ``schema`` (the subset inspect's JSONSchema can express): enums and
+    ``anyOf`` take their first option, objects every property, arrays one item, numbers the probability of
+    the plain answer within their bounds; a ``pattern`` is refused (HTTP 400), having no general instance."""
+    p = _probability(key, adapter)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for union in ("anyOf", "oneOf"):
+        if schema.get(union):
+            return schema_instance(schema[union][0], key, adapter)
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if kind == "object":
+        return {name: schema_instance(sub, key, adapter) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [schema_instance(schema.get("items") or {"type": "string"}, key, adapter)]
+    if kind == "number":
+        low, high = (0.0 if low is None else low), (max(low or 0.0, 1.0) if high is None else high)
+        return round(low + p * (high - low), 4)
+    if kind == "integer":
+        low, high = (0 if low is None else int(low)), (max(int(low or 0), 100) if high is None else int(high))
+        return low + int(p * (high - low))
+    if kind == "string":
+        if schema.get("pattern"):
+            raise _RequestError(400, "this test server cannot produce a string matching a pattern")
+        text = _WORDS[int(_digest("schema", key, adapter)[:2], 16) % len(_WORDS)]
+        text = text.ljust(int(schema.get("minLength") or 0), "x")
+        return text[: schema["maxLength"]] if schema.get("maxLength") is not None else text
+    if kind == "boolean":
+        return p >= 0.5
+    return None
+
+
+def _schema_from(raw: Any, where: str) -> dict[str, Any]:
+    """The schema a request sent (a dict, or JSON text for /generate); anything else is HTTP 400."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as e:
+            raise _RequestError(400, f"{where}: not valid JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise _RequestError(400, f"{where}: expected a JSON schema object")
+    return raw
 
 
 def _top(key: str, adapter: str | None, i: int, token: str, probe: bool, n: int) -> list[tuple[float, str]]:
@@ -306,7 +361,12 @@ class _Handler(QuietHandler):
         max_new = int(params.get("max_new_tokens", 128))
         key = _digest("text", text)
         probe = PROBE_PHRASE in text[-300:]
-        out_tokens = _tokens(answer_text(key, applied, probe))
+        schema = None
+        if params.get("json_schema") is not None:
+            schema = _schema_from(params["json_schema"], "sampling_params.json_schema")
+        answer = answer_text(key, applied, probe) if schema is None else json.dumps(schema_instance(schema, key,
+                                                                                                    applied))
+        out_tokens = _tokens(answer)
         finish = {"type": "length", "length": max_new} if len(out_tokens) > max_new else {"type": "stop",
                                                                                         "matched": None}
         out_tokens = out_tokens[:max_new]
@@ -336,7 +396,7 @@ class _Handler(QuietHandler):
                     for i, t in enumerate(prompt_tokens)
                 ][start_len:]
         record = SGLangRequest("/generate", asked, applied, None, text, len(prompt_tokens), len(out_tokens), start,
-                               time.monotonic())
+                               time.monotonic(), schema)
         return {"text": "".join(out_tokens), "meta_info": meta}, record
 
     def _chat(self, body: dict[str, Any]) -> tuple[dict[str, Any], SGLangRequest]:
@@ -361,7 +421,17 @@ class _Handler(QuietHandler):
         last_user = _content_text(users[-1].get("content")) if users else ""
         probe = PROBE_PHRASE in last_user
         max_new = body.get("max_tokens") or body.get("max_completion_tokens")
-        out_tokens = _tokens(answer_text(key, applied, probe))
+        schema = None
+        response_format = body.get("response_format")
+        if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+            schema = _schema_from((response_format.get("json_schema") or {}).get("schema"),
+                                  "response_format.json_schema.schema")
+        elif response_format is not None and response_format != {"type": "text"}:
+            raise _RequestError(400, f"this test server takes response_format of type json_schema or text, got "
+                                     f"{response_format!r}")
+        answer = answer_text(key, applied, probe) if schema is None else json.dumps(schema_instance(schema, key,
+                                                                                                    applied))
+        out_tokens = _tokens(answer)
         finish = "stop"
         if max_new is not None and len(out_tokens) > int(max_new):
             out_tokens, finish = out_tokens[: int(max_new)], "length"
@@ -385,7 +455,7 @@ class _Handler(QuietHandler):
                       "total_tokens": prompt_tokens + completion_tokens},
         }
         record = SGLangRequest("/v1/chat/completions", asked, applied, model, prompt, prompt_tokens, completion_tokens,
-                               start, time.monotonic())
+                               start, time.monotonic(), schema)
         return payload, record
 
     def _load(self, body: dict[str, Any]) -> dict[str, Any]:
