@@ -194,19 +194,22 @@ def rescore_command(log_file: str, extractors: str, grader: str | None, replace:
 
 @main.command("agreement")
 @click.argument("log_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--extractors", help="Two extractor names, e.g. self_report,step_judge (default: the log's first two).")
+@click.option("--extractors", help="Two or more extractor names, e.g. self_report,step_judge,structured "
+              "(default: every extractor of the log).")
 def agreement_command(log_file: str, extractors: str | None) -> None:
-    """Compare two extractors on the same transcripts of LOG_FILE: MS of each, correlation, failures."""
-    from martingale_harness.agreement import agreement, agreement_table
+    """Compare extractors pair by pair on the same transcripts of LOG_FILE: MS of each, correlation,
+    failures, and the paired ΔMS with its 95% CI on the samples both read."""
+    from martingale_harness.agreement import pairwise_agreement, pairwise_table
 
     try:
         log = read_log(log_file)
     except MartingaleError as e:
         raise UserError(e) from None
     available = [b.name for b in (log.results.scores if log.results else [])]
-    names = [n.strip() for n in extractors.split(",")] if extractors else available[:2]
-    if len(names) != 2 or len(set(names)) != 2:
-        raise click.ClickException(f"give two different extractors; the log has: {', '.join(available) or 'none'}")
+    names = [n.strip() for n in extractors.split(",")] if extractors else available
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise click.ClickException(f"give two or more different extractors; the log has: "
+                                   f"{', '.join(available) or 'none'}")
     missing = [n for n in names if n not in available]
     if missing:
         raise click.ClickException(f"{log_file} has no scores for {', '.join(missing)}; it has: {', '.join(available)}")
@@ -215,10 +218,9 @@ def agreement_command(log_file: str, extractors: str | None) -> None:
     def beliefs(name: str, key: str) -> list[float]:
         return [float(s.scores[name].value[key]) for s in samples]  # type: ignore[index, union-attr]
 
-    result = agreement(names[0], names[1], beliefs(names[0], "prior"), beliefs(names[0], "posterior"),
-                       beliefs(names[1], "prior"), beliefs(names[1], "posterior"),
-                       cluster=[(s.metadata or {}).get("question_id", s.id) for s in samples])
-    click.echo(agreement_table(result))
+    results = pairwise_agreement({n: beliefs(n, "prior") for n in names}, {n: beliefs(n, "posterior") for n in names},
+                                 cluster=[(s.metadata or {}).get("question_id", s.id) for s in samples])
+    click.echo(pairwise_table(results))
 
 
 @main.command("summary")

@@ -4,11 +4,12 @@ No second implementation of the protocol: every (task, paradigm, system prompt) 
 offline, with stand-ins, and the calls they receive are counted with :func:`~martingale_harness.cost.cost_report`.
 
 * The evaluated model's stand-in is ``sim/bayesian -M answer_chars=N`` (``N = 4 × answer_tokens``):
-  it answers every request, beliefs and debate turns alike, with ``answer_tokens`` tokens, so later
-  prompts carry earlier answers at that length, as they would with a real model. Calls per sample
-  do not depend on what a model answers (the protocol's sequence is fixed by the paradigm, the
-  evidence, ``rounds``, ``prior_samples`` and ``yes_no_probe``), so they are exact, unless samples
-  fail or hit limits; tokens are an estimate.
+  it answers every request, beliefs and debate turns alike, with ``answer_tokens`` tokens (the side
+  probes get their short replies: a word, a JSON object), so later prompts carry earlier answers at
+  that length, as they would with a real model. Calls per sample do not depend on what a model
+  answers (the protocol's sequence is fixed by the paradigm, the evidence, ``rounds``,
+  ``prior_samples`` and the probes the extractors need: Yes/No, structured), so they are exact,
+  unless samples fail or hit limits; tokens are an estimate.
 * Judges get ``sim/judge`` for every model role, which replies in the judge's format, so the count
   has no retries. The judge's prompts hold the stand-in's answers, so their size follows
   ``answer_tokens`` too; judge output is the JSON list a judge is asked for.
@@ -81,7 +82,7 @@ class CellEstimate:
     system_prompt: str
     samples: int
     model: Calls
-    """The evaluated model's calls (debate clone, prior repeats and probes included)."""
+    """The evaluated model's calls (debate clone, prior repeats and probes, structured ones included)."""
     max_model_calls: int
     """The most calls one sample made: its sequential steps, each one batch round in batch mode."""
     judges: dict[str, Calls]

@@ -30,6 +30,11 @@ class Extractor(Protocol):
     (a side call, not part of the conversation) with logprobs requested, and records the result in
     ``Turn.probe``. Probes are made at generation time only; re-scoring cannot add them.
 
+    An extractor that reads the belief as JSON may declare ``needs_structured_probe = True``: the
+    protocol then asks the evaluated model after every belief turn and prior repeat, likewise as a side
+    call, for ``{"probability": X}`` under a JSON response schema, and records the reply and how the
+    schema was enforced in ``Turn.structured``. Generation time only, as for the Yes/No probe.
+
     An extractor that raises or breaks this contract harms only its own readings (:func:`safe_extract`).
     """
 

@@ -25,6 +25,8 @@ Every belief prompt ends with :data:`ANSWER_FORMAT`, so a belief is always state
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 from typing import Any, Literal, get_args
 
@@ -33,13 +35,16 @@ from inspect_ai.model import (
     ChatMessageSystem,
     ChatMessageUser,
     GenerateConfig,
+    Model,
     ModelOutput,
+    ResponseSchema,
     get_model,
 )
 from inspect_ai.solver import Generate, Solver, TaskState, solver
+from inspect_ai.util import JSONSchema
 
 from martingale_harness.errors import ConfigError
-from martingale_harness.refusals import sample_failed
+from martingale_harness.refusals import eval_id, sample_failed
 from martingale_harness.seeding import Call, call_seed, run_seed
 from martingale_harness.transcript import TURNS_KEY, Stage, readable_reasoning
 
@@ -101,6 +106,34 @@ YES_NO_PROBE = "Answer with a single word, Yes or No: will the answer to the que
 PROBE_TOP_LOGPROBS = 20  # the most OpenAI-compatible servers accept
 PROBE_MAX_TOKENS = 4  # room for a leading space or newline token before the word
 
+STRUCTURED_PROBE = (
+    'Reply with only a JSON object of the form {"probability": X}, where X is your current probability '
+    "(a number between 0 and 1) that the answer to the question is Yes."
+)
+"""The side request behind the ``structured`` extractor, asked after a belief turn. It names JSON and the
+object's shape itself, because some APIs honour a schema only as "JSON mode" (DeepSeek)."""
+STRUCTURED_SCHEMA = JSONSchema(
+    type="object",
+    properties={"probability": JSONSchema(
+        type="number", minimum=0, maximum=1,
+        description="your current probability that the answer to the question is Yes")},
+    required=["probability"],
+    additionalProperties=False,
+)
+"""What the structured probe's reply must be: ``{"probability": X}``, X in [0, 1], nothing else."""
+STRUCTURED_RESPONSE_SCHEMA = ResponseSchema(name="belief", json_schema=STRUCTURED_SCHEMA, strict=True)
+STRUCTURED_SCHEMA_PROMPT = "Your reply must be valid JSON that conforms to this JSON schema:\n{schema}"
+"""Added to :data:`STRUCTURED_PROBE` in the ``prompt`` mode, where nothing else enforces the schema."""
+STRUCTURED_MAX_TOKENS = 64
+"""``{"probability": 0.1234}`` is about 10 tokens, but a schema cannot bound a number's digits: at 32,
+1 of 12 sampled SmolLM2-135M replies was cut inside ``0.8519999…``."""
+StructuredMode = Literal["constrained", "inspect", "prompt"]
+STRUCTURED_MODES: tuple[str, ...] = get_args(StructuredMode)
+_INSPECT_PROVIDERS = "inspect_ai.model._providers."
+
+logger = logging.getLogger(__name__)
+_warned_prompted: set[tuple[str | None, str]] = set()
+
 
 def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     """Raise a :class:`ConfigError` naming the setting and its allowed values."""
@@ -148,10 +181,54 @@ def probe_record(output: ModelOutput) -> dict[str, Any]:
     return {"completion": output.completion, "model": output.model, "positions": positions}
 
 
+def structured_mode(api: object) -> StructuredMode:
+    """How a model's backend meets the structured probe's JSON schema.
+
+    ``constrained``: the backend says it constrains decoding to a request's ``response_schema``
+    (``constrains_response_schema = True`` on its ModelAPI: the ``sim`` agents, and the project's
+    backends that implement it). ``inspect``: one of inspect's own providers, which passes the schema
+    to its API (enforced where the API supports structured output; some take it as JSON mode only, a
+    few ignore it). ``prompt``: anything else, including a backend declaring
+    ``constrains_response_schema = False``: the schema is written into the request instead.
+    """
+    declared = getattr(api, "constrains_response_schema", None)
+    if declared is not None:
+        return "constrained" if declared else "prompt"
+    return "inspect" if type(api).__module__.startswith(_INSPECT_PROVIDERS) else "prompt"
+
+
+def structured_request(mode: str) -> tuple[str, GenerateConfig]:
+    """The structured probe's user turn and generate config (without a seed) in ``mode``.
+
+    In the ``prompt`` mode the schema goes into the text and no ``response_schema`` is sent, so a
+    request never claims a constraint its backend does not apply.
+    """
+    check_choice("structured mode", mode, STRUCTURED_MODES)
+    if mode == "prompt":
+        schema = json.dumps(STRUCTURED_SCHEMA.model_dump(exclude_none=True))
+        return (f"{STRUCTURED_PROBE}\n\n{STRUCTURED_SCHEMA_PROMPT.format(schema=schema)}",
+                GenerateConfig(max_tokens=STRUCTURED_MAX_TOKENS))
+    return STRUCTURED_PROBE, GenerateConfig(max_tokens=STRUCTURED_MAX_TOKENS,
+                                            response_schema=STRUCTURED_RESPONSE_SCHEMA)
+
+
+def _warn_prompted(model: Model) -> None:
+    """Say once per run and model that its structured beliefs are prompted, not constrained."""
+    key = (eval_id(), str(model))
+    if key in _warned_prompted:
+        return
+    _warned_prompted.add(key)
+    logger.warning(
+        "structured probe: %s cannot constrain its output to a JSON schema (its backend neither sets "
+        "constrains_response_schema = True nor is one of inspect's providers), so its structured beliefs are "
+        "prompted, not constrained: the schema is written into the request (recorded per turn as mode 'prompt')",
+        model)
+
+
 @solver
 def belief_protocol(
     paradigm: str = "direct", system_prompt: str = "none", rounds: int = 2, yes_no_probe: bool = False,
-    prior_samples: int = 1,
+    prior_samples: int = 1, structured_probe: bool = False,
 ) -> Solver:
     """Elicit a belief trajectory; ``paradigm``, ``system_prompt`` and ``rounds`` as in DESIGN §3.
 
@@ -168,6 +245,11 @@ def belief_protocol(
     With ``yes_no_probe`` every belief turn is followed by :data:`YES_NO_PROBE`, sent to the same
     model with logprobs requested, on a copy of the conversation: later turns and the other
     extractors never see it. It costs one short call per belief turn.
+
+    With ``structured_probe`` every belief turn (and every prior repeat) is likewise followed, on a copy
+    of the conversation, by :data:`STRUCTURED_PROBE`: the belief as ``{"probability": X}`` under
+    :data:`STRUCTURED_RESPONSE_SCHEMA`, enforced as :func:`structured_mode` says (recorded with the
+    reply); one more short call per belief turn.
     """
     check_choice("paradigm", paradigm, PARADIGMS)
     check_choice("system_prompt", system_prompt, SYSTEM_PROMPTS)
@@ -199,6 +281,8 @@ def belief_protocol(
                 turn["context"] = context
             if yes_no_probe and not new_state.completed:
                 turn["probe"] = await _probe(new_state.messages, seed_of(Call("probe", index)))
+            if structured_probe and not new_state.completed:
+                turn["structured"] = await _structured(new_state.messages, seed_of(Call("structured", index)))
             if stage == "prior" and prior_samples > 1 and not new_state.completed:
                 turn["repeats"] = [await _repeat(new_state.messages[: turn["message"]], k, seed_of)  # type: ignore[misc]
                                    for k in range(1, prior_samples)]
@@ -240,12 +324,25 @@ def belief_protocol(
         )
         return probe_record(probe)
 
+    async def _structured(messages: list[ChatMessage], seed: dict[str, int]) -> dict[str, Any]:
+        model = get_model()
+        mode = structured_mode(model.api)
+        if mode == "prompt":
+            _warn_prompted(model)
+        prompt, config = structured_request(mode)
+        output = await model.generate([*messages, ChatMessageUser(content=prompt)],
+                                      config=config.merge(GenerateConfig(**seed)))
+        return {"completion": output.completion, "model": output.model, "mode": mode,
+                "stop_reason": output.stop_reason}
+
     async def _repeat(messages: list[ChatMessage], k: int, seed_of: SeedOf) -> dict[str, Any]:
         output = await get_model().generate(messages, config=GenerateConfig(**seed_of(Call("repeat", 0, k))))
         repeat: dict[str, Any] = {"answer": output.completion, "reasoning": _reasoning(output),
                                   "stop_reason": output.stop_reason}
         if yes_no_probe:
             repeat["probe"] = await _probe([*messages, output.message], seed_of(Call("probe", 0, k)))
+        if structured_probe:
+            repeat["structured"] = await _structured([*messages, output.message], seed_of(Call("structured", 0, k)))
         return repeat
 
     return solve

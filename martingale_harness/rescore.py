@@ -329,12 +329,17 @@ class _Progress:
 
 def _check_probes(source: Path, log: EvalLog, names: Sequence[str]) -> None:
     """Refuse extractors that read generation-time probes the log does not have."""
-    has_probes = any(
-        "probe" in turn for sample in log.samples or [] for turn in (sample.store.get(TURNS_KEY) or [])
-    )
+    turns = [turn for sample in log.samples or [] for turn in (sample.store.get(TURNS_KEY) or [])]
+    has_probes = any("probe" in turn for turn in turns)
+    has_structured = any("structured" in turn for turn in turns)
     for name in names:
         if getattr(get_extractor(name), "needs_yes_no_probe", False) and not has_probes:
             raise ConfigError(
                 f"{source}: extractor {name!r} reads token probabilities of a Yes/No probe made at generation "
                 f"time, and this log has none; run the eval again with {name} among -T extractors"
+            )
+        if getattr(get_extractor(name), "needs_structured_probe", False) and not has_structured:
+            raise ConfigError(
+                f"{source}: extractor {name!r} reads a structured belief probe made at generation time, and "
+                f"this log has none; run the eval again with {name} among -T extractors"
             )

@@ -23,8 +23,9 @@ from typing import Literal
 
 import numpy as np
 
-CallKind = Literal["belief", "probe", "repeat", "argument", "clone"]
-_KIND_CODES: dict[str, int] = {"belief": 0, "probe": 1, "repeat": 2, "argument": 3, "clone": 4}
+CallKind = Literal["belief", "probe", "repeat", "argument", "clone", "structured"]
+# codes are part of every seed: append new kinds, never renumber (a seeded run must repeat exactly)
+_KIND_CODES: dict[str, int] = {"belief": 0, "probe": 1, "repeat": 2, "argument": 3, "clone": 4, "structured": 5}
 SEED_BITS = 31
 """Derived seeds lie in [0, 2**31): every provider that takes a seed accepts a signed 32-bit one."""
 
@@ -33,7 +34,8 @@ SEED_BITS = 31
 class Call:
     """What identifies one model call of a sample: its kind, the belief turn it belongs to, an index.
 
-    ``index`` is the repeat number (``repeat``), the debate round (``argument``, ``clone``), or 0.
+    ``index`` is the repeat number (``repeat``, and the side calls after a repeat: ``probe``,
+    ``structured``), the debate round (``argument``, ``clone``), or 0.
     """
 
     kind: CallKind

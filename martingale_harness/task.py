@@ -122,6 +122,7 @@ def build_task(
             rounds=settings.rounds,
             prior_samples=settings.prior_samples,
             yes_no_probe=any(getattr(get_extractor(name), "needs_yes_no_probe", False) for name in names),
+            structured_probe=any(getattr(get_extractor(name), "needs_structured_probe", False) for name in names),
         ),
         scorer=[belief_scorer(name) for name in names],
         version=config.version,

@@ -11,7 +11,7 @@ from inspect_ai.solver import TaskState
 Stage = Literal["prior", "evidence", "posterior"]
 TURNS_KEY = "martingale_turns"
 """Store key under which the protocol records its turns:
-``[{"stage", "prompt", "message", "stop_reason", "context"?, "probe"?, "repeats"?}]``."""
+``[{"stage", "prompt", "message", "stop_reason", "context"?, "probe"?, "structured"?, "repeats"?}]``."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,12 @@ class Turn:
     """Why generation of ``answer`` ended, as inspect records it (``"stop"``, ``"max_tokens"``,
     ``"content_filter"``, ...); ``None`` in logs written before it was recorded. An answer with
     ``"max_tokens"`` was cut off by the token limit and may lack its conclusion."""
+    structured: dict[str, Any] | None = None
+    """The structured belief probe after this turn, when the run recorded one (see
+    ``protocol.structured_probe``): ``{"completion", "model", "mode", "stop_reason"}``, ``completion`` being
+    the model's reply to a request for ``{"probability": X}`` and ``mode`` how the JSON schema was enforced:
+    ``"constrained"`` (the backend constrains decoding to it), ``"inspect"`` (handed to an inspect
+    provider, which passes it to its API) or ``"prompt"`` (written into the request only)."""
 
     @property
     def truncated(self) -> bool:
@@ -75,9 +81,9 @@ def transcript_from_state(state: TaskState) -> Transcript:
             reasoning = readable_reasoning(message.content)
         turns.append(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=message.text, reasoning=reasoning,
                           context=tuple(entry.get("context") or ()), probe=entry.get("probe"),
-                          stop_reason=entry.get("stop_reason"),
+                          structured=entry.get("structured"), stop_reason=entry.get("stop_reason"),
                           repeats=tuple(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=r["answer"],
                                              reasoning=r.get("reasoning"), probe=r.get("probe"),
-                                             stop_reason=r.get("stop_reason"))
+                                             structured=r.get("structured"), stop_reason=r.get("stop_reason"))
                                         for r in entry.get("repeats") or ())))
     return Transcript(question=state.input_text, turns=tuple(turns))

@@ -48,7 +48,8 @@ def test_every_api_name_hook_and_public_field_is_documented() -> None:
     fields = {f.name for cls in (plugin_api.Transcript, plugin_api.Turn, plugin_api.BeliefReading,
                                  plugin_api.RewardBatch) for f in dataclasses.fields(cls)}
     members = {"truncated", "is_ok", "ok", "failed", "to_dict",  # properties and constructors
-               "name", "extract", "model_roles", "needs_yes_no_probe", "check", "values"}  # protocol members
+               "name", "extract", "model_roles", "needs_yes_no_probe", "needs_structured_probe",  # protocol members
+               "check", "values"}
     wanted = set(plugin_api.__all__) | hooks | fields | members
     assert not wanted - documented, f"undocumented in docs/plugins.md: {sorted(wanted - documented)}"
     for kind in plugin_api.FAILURE_KINDS:

@@ -15,7 +15,7 @@ from martingale_harness.seeding import SEED_BITS, Call, call_seed
 
 
 def test_every_call_of_a_run_gets_its_own_seed() -> None:
-    calls = [Call(kind, turn, index) for kind in ("belief", "probe", "repeat", "argument", "clone")
+    calls = [Call(kind, turn, index) for kind in ("belief", "probe", "repeat", "argument", "clone", "structured")
              for turn in range(3) for index in range(3)]
     keys = list(itertools.product(["q1", "q2", 7], [1, 2, 3], calls))
     seeds = [call_seed(11, sample, epoch, call) for sample, epoch, call in keys]

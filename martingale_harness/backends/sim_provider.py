@@ -28,6 +28,12 @@ logprobs are requested, gives the two tokens probabilities b_k and 1 - b_k for t
 just stated (clipped to [1e-9, 1 - 1e-9]: a token probability is never exactly 0). Without
 ``logprobs`` in the request it returns none, as real backends do.
 
+The agents constrain their output to a request's ``response_schema`` (``constrains_response_schema``,
+read by the protocol's structured probe): a request carrying one, after a belief, is answered with the
+schema-valid ``{"probability": b}``, b the belief the conversation's last answer stated (to 4 decimals,
+on the ``grid`` when there is one; after a repeat of the prior, that repeat's restatement).
+``sim/scripted`` and ``sim/judge`` do not constrain: they answer such a request as any other.
+
 The agent answers the k-th belief request of a conversation (a user message carrying the
 protocol's answer format; k = 0 for the prior) with its belief b_k: each belief request after the
 first counts as one piece of evidence, whatever came between (a debate counts as one step). A
@@ -245,6 +251,7 @@ class SimulatedReasonerAPI(ModelAPI):
         self.judge: SimJudge | None = None
         self.script: ScriptedAnswers | None = None
         self.style = AnswerStyle()
+        self.constrains_response_schema = False  # set below: only the agents answer a response_schema's JSON
         # how often each run of a sample-epoch was asked a question's prior: the second time on is a repeat
         self._prior_asks: dict[tuple[str, str], int] = {}
         model_args = {k: v for k, v in model_args.items() if k != NAME_ARG}  # a display name only (display.py)
@@ -259,6 +266,7 @@ class SimulatedReasonerAPI(ModelAPI):
                                                       if k not in AnswerStyle.ARGS})
         except ValueError as e:  # a user's mistake in --model or -M: one line, no traceback
             raise PrerequisiteError(f"martingale: {e}") from e
+        self.constrains_response_schema = self.agent is not None
 
     @staticmethod
     def _judge(model_args: dict[str, Any]) -> SimJudge:
@@ -328,6 +336,9 @@ class SimulatedReasonerAPI(ModelAPI):
             if last == YES_NO_PROBE and turn > 0:
                 belief = self.style.round(agent.path(key, turn - 1, draw).stated[turn - 1])
                 text, logprobs = self._probe_answer(belief, config)
+            elif config.response_schema is not None and turn > 0:
+                belief = self._last_stated(agent, key, turn, sample_run, draw)
+                text = json.dumps({"probability": round(self.style.round(belief), 4)})
             elif is_belief_prompt(last):
                 belief = agent.path(key, turn, draw).stated[turn]
                 if turn == 0 and sample_run is not None:
@@ -350,6 +361,18 @@ class SimulatedReasonerAPI(ModelAPI):
         if logprobs is not None:
             output.choices[0].logprobs = logprobs
         return output
+
+    def _last_stated(self, agent: SimAgent | BayesOracle, key: str, turn: int, sample_run: str | None,
+                     draw: int) -> float:
+        """The belief the last answer of a conversation with ``turn`` belief requests stated.
+
+        After the prior that is its latest elicitation: the protocol asks its side requests right after
+        each answer, so after the k-th repeat the prior has been asked k + 1 times.
+        """
+        asked = self._prior_asks.get((sample_run, key), 0) if sample_run is not None else 0
+        if turn == 1 and asked > 1:
+            return agent.restate(key, 0, elicitation=asked - 1, draw=draw)
+        return agent.path(key, turn - 1, draw).stated[turn - 1]
 
     @staticmethod
     def _belief_turn(users: list[ChatMessageUser]) -> int | None:
