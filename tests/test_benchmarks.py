@@ -65,3 +65,39 @@ def test_repeatability_benchmark_runs_seeded_evaluations_and_null_comparisons(tm
                  "--json", str(tmp_path / "a.json"))
     assert "| run | seed |" in again
     assert [r["ms_slope"] for r in json.loads((tmp_path / "a.json").read_text())["runs"]] == slopes[:2]
+
+
+@pytest.mark.slow
+def test_elicitation_benchmark_pools_the_cells_and_pairs_every_extractor(tmp_path: Path) -> None:
+    import json
+
+    from martingale_harness.extraction_corpus import shared_data_dir
+    from martingale_harness.stats import martingale_score
+
+    try:
+        shared_data_dir()
+    except FileNotFoundError:
+        pytest.skip("the shared data folder is absent")
+    out = _run("elicitation_effect.py", "--model", "sim/noisy", "-M", "noise=0.05", "--per-cell", "4",
+               "--extractors", "self_report,structured,answer_line", "--log-dir", str(tmp_path / "logs"),
+               "--json", str(tmp_path / "e.json"))
+    numbers = json.loads((tmp_path / "e.json").read_text())
+    assert numbers["samples"] == 24 and len(numbers["cells"]) == 6
+    assert {(c["task"], c["paradigm"]) for c in numbers["cells"]} == {
+        (t, p) for t in ("forecast", "cmv", "openreview") for p in ("direct", "cot")}
+    assert numbers["readable"]["structured"] == {"read": 48, "turns": 48}  # the sim answers the schema natively
+    assert [(p["a"], p["b"]) for p in numbers["pairs"]] == [
+        ("self_report", "structured"), ("self_report", "answer_line"), ("structured", "answer_line")]
+    # pooled MS, recomputed from the logs independently of the benchmark's pooling
+    from martingale_harness.runs import read_run
+
+    prior, posterior, questions = [], [], []
+    for cell in numbers["cells"]:
+        for s in read_run(cell["log"]).samples["self_report"]:
+            prior.append(s.prior)
+            posterior.append(s.posterior)
+            questions.append(f"{cell['task']}/{s.question_id}")
+    reference = martingale_score(prior, posterior, cluster=questions)
+    assert numbers["ms"]["self_report"]["slope"] == pytest.approx(reference.slope)
+    assert numbers["ms"]["self_report"]["ci"] == pytest.approx([reference.ci_low, reference.ci_high])
+    assert "| self_report, structured |" in out

@@ -1,0 +1,140 @@
+"""The elicitation's own effect: how much reading the belief another way moves MS, on the same transcripts.
+
+Runs forecast, cmv and openreview (real data from ``../shared/data``) x the ``direct`` and ``cot``
+paradigms with one model and several extractors (by default ``self_report``, ``answer_line``,
+``logprob`` and the ``structured`` probe), ``--per-cell`` shuffled samples each, seeded. Printed:
+
+* per extractor, the share of belief turns it read (over all cells, and per cell);
+* per extractor, the MS of the pooled samples with its 95 % CI (question-cluster bootstrap: questions
+  are ``task/question id``);
+* per pair of extractors, the paired ΔMS (second − first) on the samples both read, with its 95 %
+  interval from the same bootstrap draws (``martingale agreement``'s numbers, pooled over the cells).
+
+    python benchmarks/elicitation_effect.py --model local/<SmolLM2 gguf> --per-cell 17 --log-dir runs/elicitation
+
+The logs stay in ``--log-dir`` (``martingale agreement LOG`` gives one cell's numbers); ``--json`` writes
+the printed numbers. One process runs all cells, so a local model is loaded once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+CELLS = (("forecast", "forecastbench/2025-11-09-llm.json"),
+         ("cmv", "cmv/priniski_cmv_top2018_sociomoral.jsonl"),
+         ("openreview", "openreview/iclr2017_openreview_dylanjoo_sample300.jsonl"))
+PARADIGMS = ("direct", "cot")
+EXTRACTORS = "self_report,answer_line,logprob,structured"
+
+
+def _key_values(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"-M takes name=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key] = value
+    return out
+
+
+def _fmt(value: float) -> str:
+    return "N/A" if not math.isfinite(value) else f"{value:+.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("-M", action="append", default=[], help="model arg name=value (repeatable)")
+    parser.add_argument("--extractors", default=EXTRACTORS)
+    parser.add_argument("--per-cell", type=int, default=17, help="samples per task x paradigm")
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--max-tokens", type=int, default=200)
+    parser.add_argument("--evidence-budget", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=1, help="the runs' seed (per-call seeds derive from it)")
+    parser.add_argument("--shared-data", type=Path, default=None)
+    parser.add_argument("--log-dir", type=Path, required=True)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    from inspect_ai import eval as inspect_eval
+
+    from martingale_harness.agreement import pairwise_agreement
+    from martingale_harness.extraction_corpus import shared_data_dir
+    from martingale_harness.runs import run_from_log
+    from martingale_harness.task import domain_task
+
+    root = shared_data_dir(args.shared_data)
+    names = [n.strip() for n in args.extractors.split(",")]
+    tasks = [domain_task(task, data=str(root / data), paradigm=paradigm, extractors=",".join(names),
+                         evidence_budget=args.evidence_budget)
+             for task, data in CELLS for paradigm in PARADIGMS]
+    started = time.monotonic()
+    logs = inspect_eval(tasks, model=args.model, model_args=_key_values(args.M), limit=args.per_cell,
+                        sample_shuffle=args.seed, seed=args.seed, temperature=args.temperature,
+                        max_tokens=args.max_tokens, log_dir=str(args.log_dir), display="none", max_tasks=1)
+    minutes = (time.monotonic() - started) / 60
+    failed = [log for log in logs if log.status != "success"]
+    if failed:
+        raise SystemExit(f"{len(failed)} cell(s) did not finish: " + "; ".join(str(log.error) for log in failed))
+
+    readable: dict[str, list[int]] = {n: [0, 0] for n in names}
+    cells: list[dict[str, Any]] = []
+    priors: dict[str, list[float]] = {n: [] for n in names}
+    posteriors: dict[str, list[float]] = {n: [] for n in names}
+    clusters: list[str] = []
+    for log in logs:
+        run = run_from_log(log, Path(log.location))
+        task = str(run.metadata.get("martingale_task", run.task))
+        cell = {"task": task, "paradigm": run.metadata.get("paradigm"), "log": str(run.path), "readable": {}}
+        by_id = {n: {s.sample_id: s for s in run.samples[n]} for n in names}
+        for n in names:
+            turns = [b for s in run.samples[n] for b in s.trajectory]
+            ok = sum(b is not None for b in turns)
+            readable[n][0] += ok
+            readable[n][1] += len(turns)
+            cell["readable"][n] = ok / len(turns) if turns else math.nan
+        cells.append(cell)
+        for sample_id, first in by_id[names[0]].items():
+            clusters.append(f"{task}/{first.question_id}")
+            for n in names:
+                s = by_id[n][sample_id]
+                priors[n].append(math.nan if s.prior is None else s.prior)
+                posteriors[n].append(math.nan if s.posterior is None else s.posterior)
+
+    pairs = pairwise_agreement(priors, posteriors, cluster=clusters)
+    ms = {n: next(p.ms_a if p.a == n else p.ms_b for p in pairs if n in (p.a, p.b)) for n in names}
+    print(f"{args.model}: {len(clusters)} samples in {len(cells)} cells, {minutes:.1f} min")
+    print("\n| extractor | belief turns read | MS [95% CI] | n pairs |\n|---|---:|---|---:|")
+    for n in names:
+        ok, total = readable[n]
+        m = ms[n]
+        print(f"| {n} | {ok}/{total} ({ok / total:.1%}) | {_fmt(m.slope)} [{_fmt(m.ci_low)}, {_fmt(m.ci_high)}] "
+              f"| {m.n} |" + (f" {m.reason}" if m.reason else ""))
+    print("\n| pair (A, B) | samples both read | MS A | MS B | ΔMS (B − A) [95% CI] |\n|---|---:|---:|---:|---|")
+    for p in pairs:
+        d = p.delta_ms
+        print(f"| {p.a}, {p.b} | {p.n_both} | {_fmt(p.ms_a.slope)} | {_fmt(p.ms_b.slope)} | "
+              f"{_fmt(d.difference)} [{_fmt(d.ci_low)}, {_fmt(d.ci_high)}] |" + (f" {d.reason}" if d.reason else ""))
+    print("\nper cell, share of belief turns read:")
+    for cell in cells:
+        print(f"  {cell['task']} {cell['paradigm']}: "
+              + ", ".join(f"{n} {v:.0%}" for n, v in cell["readable"].items()))
+    if args.json:
+        args.json.write_text(json.dumps({
+            "model": args.model, "samples": len(clusters), "minutes": minutes, "cells": cells,
+            "readable": {n: {"read": ok, "turns": total} for n, (ok, total) in readable.items()},
+            "ms": {n: {"slope": m.slope, "ci": [m.ci_low, m.ci_high], "n": m.n, "reason": m.reason}
+                   for n, m in ms.items()},
+            "pairs": [{"a": p.a, "b": p.b, "n_both": p.n_both, "delta": p.delta_ms.difference,
+                       "ci": [p.delta_ms.ci_low, p.delta_ms.ci_high], "reason": p.delta_ms.reason} for p in pairs],
+        }, indent=2, allow_nan=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
