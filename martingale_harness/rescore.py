@@ -35,6 +35,7 @@ from inspect_ai.scorer import Score, Scorer, Target
 from inspect_ai.solver import TaskState
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from martingale_harness.config import load_yaml
 from martingale_harness.errors import ConfigError
 from martingale_harness.plugins import get_extractor
 from martingale_harness.runs import read_log
@@ -77,7 +78,7 @@ def parse_grader(value: str | Mapping[str, Any]) -> GraderSpec:
         if not text:
             raise ConfigError(f"--grader: give a model name, e.g. {GRADER_EXAMPLE}")
         try:
-            parsed = yaml.safe_load(text)
+            parsed = load_yaml(text)
         except yaml.YAMLError as e:
             if text.startswith("{"):
                 problem = str(e).splitlines()[0]

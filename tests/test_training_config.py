@@ -15,6 +15,7 @@ import yaml
 from click.testing import CliRunner
 
 from martingale_harness.cli import main
+from martingale_harness.config import read_yaml
 from martingale_harness.errors import ConfigError
 from martingale_harness.training import models
 from martingale_harness.training.config import (
@@ -209,6 +210,16 @@ def test_overrides() -> None:
         apply_overrides({}, ["reward.info_coef"])
     with pytest.raises(ConfigError, match="'reward' is not a mapping"):
         apply_overrides({"reward": 3}, ["reward.info_coef=0"])
+
+
+@pytest.mark.parametrize("written,value", [("1e-2", 0.01), ("5E-4", 0.0005), ("1.0e-3", 0.001), ("2e5", 200000.0)])
+def test_exponent_floats_are_numbers_in_files_and_overrides(tmp_path: Path, written: str, value: float) -> None:
+    # PyYAML's YAML 1.1 reads 1e-2 as the string '1e-2': --check passed and the optimizer crashed at step 1
+    raw = apply_overrides({}, [f"trainer.learning_rate={written}"])
+    assert raw["trainer"]["learning_rate"] == value and isinstance(raw["trainer"]["learning_rate"], float)
+    path = tmp_path / "c.yaml"
+    path.write_text(f"trainer:\n  learning_rate: {written}\n  run_name: '1e-2'\n")
+    assert read_yaml(path)["trainer"] == {"learning_rate": value, "run_name": "1e-2"}
 
 
 def _write(tmp_path: Path, raw: dict[str, Any]) -> Path:

@@ -1,6 +1,6 @@
 """Configs of ``martingale train`` and ``martingale distill``: YAML files, checked before any model loads.
 
-A config is a YAML mapping (``yaml.safe_load``); every key is listed below and anything else is an
+A config is a YAML mapping (``config.load_yaml``, a safe loader); every key is listed below and anything else is an
 error naming the file, the key and what is allowed. Relative paths are relative to the working
 directory. ``examples/train.yaml`` and ``examples/distill.yaml`` show every key with its default.
 
@@ -67,7 +67,7 @@ from typing import Any
 
 import yaml
 
-from martingale_harness.config import read_yaml
+from martingale_harness.config import load_yaml, read_yaml
 from martingale_harness.errors import ConfigError
 from martingale_harness.protocol import SYSTEM_PROMPTS
 
@@ -264,7 +264,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. reward.info_coef=0")
         try:
-            value = yaml.safe_load(text)
+            value = load_yaml(text)
         except yaml.YAMLError as e:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML ({e})") from None
         *parents, leaf = key.strip().split(".")
