@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from martingale_harness.compare import compare_runs
+from martingale_harness.errors import MartingaleError
 from martingale_harness.runs import run_from_log
 
 
@@ -122,10 +123,20 @@ def main() -> None:
 
     pairs = []
     for (i, a), (j, b) in itertools.combinations(enumerate(logs), 2):
-        (comparison,) = compare_runs(a, b, extractors=[extractor])
+        pair: dict[str, Any] = {"a": i + 1, "b": j + 1}
+        try:
+            (comparison,) = compare_runs(a, b, extractors=[extractor])
+        except MartingaleError as e:  # e.g. no sample read fully in both runs
+            pairs.append({**pair, "difference": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                          "covers_0": None, "n_matched": 0, "reason": str(e)})
+            continue
         d = comparison.ms_difference
-        pairs.append({"a": i + 1, "b": j + 1, "difference": d.difference, "ci_low": d.ci_low, "ci_high": d.ci_high,
-                      "covers_0": bool(d.ci_low <= 0.0 <= d.ci_high), "n_matched": comparison.n_matched})
+        defined = math.isfinite(d.ci_low) and math.isfinite(d.ci_high)
+        # an undefined interval neither covers nor excludes 0: it is left out of the count
+        pairs.append({**pair, "difference": d.difference, "ci_low": d.ci_low, "ci_high": d.ci_high,
+                      "covers_0": bool(d.ci_low <= 0.0 <= d.ci_high) if defined else None,
+                      "n_matched": comparison.n_matched,
+                      "reason": None if defined else (d.reason or "; ".join(comparison.notes) or "no interval")})
 
     slopes = [row["ms_slope"] for row in rows if not math.isnan(row["ms_slope"])]
     widths = [row["ms_slope_ci_high"] - row["ms_slope_ci_low"] for row in rows
@@ -137,7 +148,9 @@ def main() -> None:
         "ms_sd_across_runs": statistics.stdev(slopes) if len(slopes) > 1 else math.nan,
         "mean_ci_width": statistics.fmean(widths) if widths else math.nan,
         "claimed_sd": statistics.fmean(widths) / (2 * 1.96) if widths else math.nan,
-        "null_pairs": len(pairs), "null_pairs_covering_0": sum(p["covers_0"] for p in pairs),
+        "null_pairs": sum(p["covers_0"] is not None for p in pairs),
+        "null_pairs_covering_0": sum(bool(p["covers_0"]) for p in pairs),
+        "null_pairs_undefined": sum(p["covers_0"] is None for p in pairs),
     }
     print()
     print("| run | seed | MS [95 % CI] | inertia | pairs | unreadable | time |")
@@ -151,10 +164,12 @@ def main() -> None:
           f"mean CI width {summary['mean_ci_width']:.3f} (the sd it claims: {summary['claimed_sd']:.3f}); "
           f"ratio sd / claimed sd: {summary['ms_sd_across_runs'] / summary['claimed_sd']:.2f}")
     print(f"null comparisons (the same model twice) whose paired 95 % CI covers 0: "
-          f"{summary['null_pairs_covering_0']} of {summary['null_pairs']}")
+          f"{summary['null_pairs_covering_0']} of {summary['null_pairs']}"
+          + (f" ({summary['null_pairs_undefined']} more undefined)" if summary["null_pairs_undefined"] else ""))
     for p in pairs:
+        verdict = f"  undefined: {p['reason']}" if p["covers_0"] is None else "" if p["covers_0"] else "  <- excludes 0"
         print(f"  run {p['a']} vs run {p['b']}: ΔMS {_fmt(p['difference'])} [{_fmt(p['ci_low'])}, "
-              f"{_fmt(p['ci_high'])}]{'' if p['covers_0'] else '  <- excludes 0'}")
+              f"{_fmt(p['ci_high'])}]{verdict}")
     if args.json is not None:
         args.json.write_text(json.dumps({"summary": summary, "runs": rows, "pairs": pairs}, indent=2) + "\n")
 

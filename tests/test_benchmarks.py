@@ -101,3 +101,22 @@ def test_elicitation_benchmark_pools_the_cells_and_pairs_every_extractor(tmp_pat
     assert numbers["ms"]["self_report"]["slope"] == pytest.approx(reference.slope)
     assert numbers["ms"]["self_report"]["ci"] == pytest.approx([reference.ci_low, reference.ci_high])
     assert "| self_report, structured |" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model,undefined", [
+    (["--model", "sim/inert"], "updates do not vary"),
+    (["--model", "sim/scripted", "-M", "answers={script}"], "with every belief read"),
+])
+def test_repeatability_says_when_a_null_comparison_is_undefined(tmp_path: Path, model: list[str],
+                                                                 undefined: str) -> None:
+    import json
+
+    script = tmp_path / "script.jsonl"
+    script.write_text(json.dumps({"answer": "I would rather not say."}) + "\n")
+    args = [a.format(script=script) for a in model]
+    out = _run("repeatability.py", *args, "--task", "forecast", "--limit", "6", "--runs", "2",
+               "--log-dir", str(tmp_path / "logs"), "--json", str(tmp_path / "r.json"))
+    summary = json.loads((tmp_path / "r.json").read_text())["summary"]
+    assert (summary["null_pairs"], summary["null_pairs_undefined"]) == (0, 1)
+    assert "excludes 0" not in out and "undefined: " in out and undefined in out
