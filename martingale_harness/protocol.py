@@ -112,21 +112,32 @@ STRUCTURED_PROBE = (
 )
 """The side request behind the ``structured`` extractor, asked after a belief turn. It names JSON and the
 object's shape itself, because some APIs honour a schema only as "JSON mode" (DeepSeek)."""
+class NumberSchema(JSONSchema):
+    """inspect's :class:`JSONSchema` with ``multipleOf``, which it has no field for. Backends that build
+    the request themselves dump schemas with ``serialize_as_any=True`` so the keyword reaches the decoder."""
+
+    multipleOf: float | None = None
+
+
+STRUCTURED_RESOLUTION = 0.0001
+"""The probe's number is a multiple of this (at most 4 decimals). A schema cannot otherwise bound a
+number's digits: with [0, 1] alone, 5 of 34 constrained SmolLM2-135M replies ran on as
+``0.99999…`` until the token limit cut them."""
 STRUCTURED_SCHEMA = JSONSchema(
     type="object",
-    properties={"probability": JSONSchema(
-        type="number", minimum=0, maximum=1,
+    properties={"probability": NumberSchema(
+        type="number", minimum=0, maximum=1, multipleOf=STRUCTURED_RESOLUTION,
         description="your current probability that the answer to the question is Yes")},
     required=["probability"],
     additionalProperties=False,
 )
-"""What the structured probe's reply must be: ``{"probability": X}``, X in [0, 1], nothing else."""
+"""What the structured probe's reply must be: ``{"probability": X}``, X in [0, 1] with at most 4 decimals,
+nothing else."""
 STRUCTURED_RESPONSE_SCHEMA = ResponseSchema(name="belief", json_schema=STRUCTURED_SCHEMA, strict=True)
 STRUCTURED_SCHEMA_PROMPT = "Your reply must be valid JSON that conforms to this JSON schema:\n{schema}"
 """Added to :data:`STRUCTURED_PROBE` in the ``prompt`` mode, where nothing else enforces the schema."""
 STRUCTURED_MAX_TOKENS = 64
-"""``{"probability": 0.1234}`` is about 10 tokens, but a schema cannot bound a number's digits: at 32,
-1 of 12 sampled SmolLM2-135M replies was cut inside ``0.8519999…``."""
+"""``{"probability": 0.1234}`` is about 10 tokens; room for whitespace and for unconstrained backends."""
 StructuredMode = Literal["constrained", "inspect", "prompt"]
 STRUCTURED_MODES: tuple[str, ...] = get_args(StructuredMode)
 _INSPECT_PROVIDERS = "inspect_ai.model._providers."
@@ -205,7 +216,7 @@ def structured_request(mode: str) -> tuple[str, GenerateConfig]:
     """
     check_choice("structured mode", mode, STRUCTURED_MODES)
     if mode == "prompt":
-        schema = json.dumps(STRUCTURED_SCHEMA.model_dump(exclude_none=True))
+        schema = json.dumps(STRUCTURED_SCHEMA.model_dump(exclude_none=True, serialize_as_any=True))
         return (f"{STRUCTURED_PROBE}\n\n{STRUCTURED_SCHEMA_PROMPT.format(schema=schema)}",
                 GenerateConfig(max_tokens=STRUCTURED_MAX_TOKENS))
     return STRUCTURED_PROBE, GenerateConfig(max_tokens=STRUCTURED_MAX_TOKENS,

@@ -394,3 +394,29 @@ def test_smollm2_sampled_forecasts_are_schema_valid() -> None:
         assert output.choices[0].stop_reason == "stop", output.completion
         assert _is_valid(output.completion, FORECAST), output.completion
         assert 0.0 <= json.loads(output.completion)["probability"] <= 1.0
+
+
+def test_the_structured_probes_number_has_at_most_four_decimals(tokenizer: Any) -> None:
+    """Bounds in [0, 1] alone let a reply run on as 0.99999… until the token limit (5 of 34 SmolLM2-135M
+    probes); the probe's ``multipleOf`` (a keyword inspect's JSONSchema lacks) must reach the decoder."""
+    import llguidance
+    import llguidance.hf
+
+    from martingale_harness.backends.local_grammar import canonical_schema
+    from martingale_harness.protocol import STRUCTURED_RESPONSE_SCHEMA
+
+    # what the local backend compiles (LocalModelAPI._schema dumps with serialize_as_any)
+    schema = canonical_schema(STRUCTURED_RESPONSE_SCHEMA.json_schema.model_dump(exclude_none=True,
+                                                                                 serialize_as_any=True))
+    lltok = llguidance.hf.from_tokenizer(tokenizer)
+
+    def accepted(text: str) -> str:
+        matcher = llguidance.LLMatcher(lltok, llguidance.LLMatcher.grammar_from_json_schema(schema))
+        ids = tokenizer.encode(text)
+        return tokenizer.decode(ids[: matcher.try_consume_tokens(ids)])
+
+    assert accepted('{"probability": 0.1234}') == '{"probability": 0.1234}'
+    assert accepted('{"probability": 1}') == '{"probability": 1}'
+    for runaway in ('{"probability": 0.99999999999', '{"probability": 0.123456'):
+        cut = accepted(runaway)
+        assert cut.startswith('{"probability": 0.') and len(cut.partition(".")[2]) <= 4, cut

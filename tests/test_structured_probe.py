@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -85,7 +86,7 @@ def test_every_belief_turn_and_repeat_gets_a_side_probe_the_conversation_never_s
         events = _model_events(sample)
         side = [e for e in events if _is_structured(e)]
         assert len(side) == len(turns) + len(repeats)
-        assert all(e.config.response_schema == STRUCTURED_RESPONSE_SCHEMA for e in side)
+        assert all(_logged(e.config.response_schema) == _logged(STRUCTURED_RESPONSE_SCHEMA) for e in side)
         assert not any(e.config.response_schema for e in events if not _is_structured(e))
         expected = {call_seed(SEED, sample.id, sample.epoch, Call("structured", i)) for i in range(len(turns))}
         expected.add(call_seed(SEED, sample.id, sample.epoch, Call("structured", 0, 1)))
@@ -137,7 +138,7 @@ def test_a_backend_that_cannot_constrain_gets_the_schema_in_its_prompt_and_one_w
     script = tmp_path / "answers.jsonl"
     script.write_text('{"answer": "Probability: 0.4"}\n{"turn": "other", "answer": "{\\"probability\\": 0.25}"}\n')
     log = _eval(tmp_path, get_model("sim/scripted", answers=str(script), memoize=False), "self_report,structured")
-    schema = json.dumps(STRUCTURED_SCHEMA.model_dump(exclude_none=True))
+    schema = json.dumps(STRUCTURED_SCHEMA.model_dump(exclude_none=True, serialize_as_any=True))
     warnings = []
     for sample in log.samples or []:
         assert {t["structured"]["mode"] for t in sample.store.get(TURNS_KEY)} == {"prompt"}
@@ -164,13 +165,20 @@ def test_inspect_providers_are_sent_the_schema(tmp_path: Path) -> None:
     assert [t["structured"]["mode"] for t in sample.store.get(TURNS_KEY)] == ["inspect", "inspect"]
     side = [e for e in _model_events(sample) if _is_structured(e)]
     assert [e.input[-1].text for e in side] == [STRUCTURED_PROBE] * 2
-    assert all(e.config.response_schema == STRUCTURED_RESPONSE_SCHEMA for e in side)
+    assert all(_logged(e.config.response_schema) == _logged(STRUCTURED_RESPONSE_SCHEMA) for e in side)
     assert sample.scores["structured"].value["prior"] == 0.35
     assert sample.scores["structured"].value["posterior"] == 0.45
 
 
+def _logged(schema: Any) -> dict[str, Any]:
+    """A response schema as the eval log records it (inspect's JSONSchema fields: no ``multipleOf``)."""
+    return schema.model_dump(exclude_none=True)
+
+
 def test_the_schema_is_what_the_extractor_enforces() -> None:
-    schema = STRUCTURED_SCHEMA.model_dump(exclude_none=True)
+    schema = STRUCTURED_SCHEMA.model_dump(exclude_none=True, serialize_as_any=True)
+    # the decoder bounds the digits (at most 4 decimals); the extractor reads any number in [0, 1]
+    assert schema["properties"]["probability"]["multipleOf"] == 0.0001
     assert schema["required"] == ["probability"] and schema["additionalProperties"] is False
     assert schema["properties"]["probability"]["type"] == "number"
     assert (schema["properties"]["probability"]["minimum"], schema["properties"]["probability"]["maximum"]) == (0, 1)

@@ -571,7 +571,8 @@ class LocalModelAPI(ModelAPI):
         from martingale_harness.backends.local_grammar import SchemaCompileError, canonical_schema
 
         assert self._engine is not None, "the model is closed"
-        schema = canonical_schema(response_schema.json_schema.model_dump(exclude_none=True))
+        # serialize_as_any: keywords inspect's JSONSchema lacks live on subclasses (protocol.NumberSchema)
+        schema = canonical_schema(response_schema.json_schema.model_dump(exclude_none=True, serialize_as_any=True))
         try:
             self._engine.schema_grammars().grammar(schema)
         except SchemaCompileError as e:

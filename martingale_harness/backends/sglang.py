@@ -732,7 +732,7 @@ class SGLangLoRAAPI(ModelAPI):
 
 def _schema_dict(schema: ResponseSchema) -> dict[str, Any]:
     """The response schema's JSON schema as a dict, unset fields left out (as inspect's OpenAI provider sends it)."""
-    return schema.json_schema.model_dump(exclude_none=True)
+    return schema.json_schema.model_dump(exclude_none=True, serialize_as_any=True)  # keeps subclasses' keywords
 
 
 def _logprobs(meta: dict[str, Any]) -> Logprobs | None:
