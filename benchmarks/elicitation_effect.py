@@ -13,7 +13,8 @@ paradigms with one model and several extractors (by default ``self_report``, ``a
     python benchmarks/elicitation_effect.py --model local/<SmolLM2 gguf> --per-cell 17 --log-dir runs/elicitation
 
 The logs stay in ``--log-dir`` (``martingale agreement LOG`` gives one cell's numbers); ``--json`` writes
-the printed numbers. One process runs all cells, so a local model is loaded once.
+the printed numbers; ``--from-logs`` summarises the finished logs of ``--log-dir`` without running
+anything (the cells a stopped run finished). One process runs all cells, so a local model is loaded once.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _fmt(value: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", required=True, help="the model (with --from-logs: only the label printed)")
     parser.add_argument("-M", action="append", default=[], help="model arg name=value (repeatable)")
     parser.add_argument("--extractors", default=EXTRACTORS)
     parser.add_argument("--per-cell", type=int, default=17, help="samples per task x paradigm")
@@ -59,28 +60,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared-data", type=Path, default=None)
     parser.add_argument("--log-dir", type=Path, required=True)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--from-logs", action="store_true",
+                        help="run nothing: summarise the finished logs already in --log-dir (e.g. of a stopped run)")
     args = parser.parse_args(argv)
 
     from inspect_ai import eval as inspect_eval
+    from inspect_ai.log import read_eval_log
 
     from martingale_harness.agreement import pairwise_agreement
     from martingale_harness.extraction_corpus import shared_data_dir
     from martingale_harness.runs import run_from_log
     from martingale_harness.task import domain_task
 
-    root = shared_data_dir(args.shared_data)
     names = [n.strip() for n in args.extractors.split(",")]
-    tasks = [domain_task(task, data=str(root / data), paradigm=paradigm, extractors=",".join(names),
-                         evidence_budget=args.evidence_budget)
-             for task, data in CELLS for paradigm in PARADIGMS]
     started = time.monotonic()
-    logs = inspect_eval(tasks, model=args.model, model_args=_key_values(args.M), limit=args.per_cell,
-                        sample_shuffle=args.seed, seed=args.seed, temperature=args.temperature,
-                        max_tokens=args.max_tokens, log_dir=str(args.log_dir), display="none", max_tasks=1)
+    if args.from_logs:
+        logs = [read_eval_log(str(p)) for p in sorted(args.log_dir.glob("*.eval"))]
+        logs = [log for log in logs if log.status == "success"]
+        if not logs:
+            raise SystemExit(f"no finished log in {args.log_dir}")
+    else:
+        root = shared_data_dir(args.shared_data)
+        tasks = [domain_task(task, data=str(root / data), paradigm=paradigm, extractors=",".join(names),
+                             evidence_budget=args.evidence_budget)
+                 for task, data in CELLS for paradigm in PARADIGMS]
+        logs = inspect_eval(tasks, model=args.model, model_args=_key_values(args.M), limit=args.per_cell,
+                            sample_shuffle=args.seed, seed=args.seed, temperature=args.temperature,
+                            max_tokens=args.max_tokens, log_dir=str(args.log_dir), display="none", max_tasks=1)
+        failed = [log for log in logs if log.status != "success"]
+        if failed:
+            raise SystemExit(f"{len(failed)} cell(s) did not finish: "
+                             + "; ".join(str(log.error) for log in failed))
     minutes = (time.monotonic() - started) / 60
-    failed = [log for log in logs if log.status != "success"]
-    if failed:
-        raise SystemExit(f"{len(failed)} cell(s) did not finish: " + "; ".join(str(log.error) for log in failed))
 
     readable: dict[str, list[int]] = {n: [0, 0] for n in names}
     cells: list[dict[str, Any]] = []

@@ -101,6 +101,11 @@ def test_elicitation_benchmark_pools_the_cells_and_pairs_every_extractor(tmp_pat
     assert numbers["ms"]["self_report"]["slope"] == pytest.approx(reference.slope)
     assert numbers["ms"]["self_report"]["ci"] == pytest.approx([reference.ci_low, reference.ci_high])
     assert "| self_report, structured |" in out
+    # the finished logs alone give the same numbers (a stopped run's cells)
+    _run("elicitation_effect.py", "--model", "sim/noisy", "--from-logs", "--extractors",
+         "self_report,structured,answer_line", "--log-dir", str(tmp_path / "logs"), "--json", str(tmp_path / "f.json"))
+    again = json.loads((tmp_path / "f.json").read_text())
+    assert again["ms"] == numbers["ms"] and again["pairs"] == numbers["pairs"]
 
 
 @pytest.mark.slow
