@@ -624,6 +624,11 @@ PLANS: dict[str, list[Plan]] = {
             subs=(Sub("logs/<file>.eval", '"$LOG"', "the step_judge block's log (it has grader calls)"),
                   Sub("[--prices my_prices.yaml]", "--prices my_prices.yaml", "the optional option, given")),
             expect=(r"sim/judge",)),
+        Run("python benchmarks/elicitation_effect.py --model local/$GGUF", slow=True, shared_data=True,
+            subs=(Sub("--model local/$GGUF -M device=cpu --per-cell 17",
+                      "--model sim/noisy -M noise=0.05 --per-cell 3",
+                      "the six real-data cells with a sim model, 3 samples each (SmolLM2 took over an hour)"),),
+            expect=(r"\| structured \|", r"per cell, share of belief turns read")),
         Run("python benchmarks/repeatability.py --model M --runs R", slow=True,
             subs=(Sub("--model M", "--model sim/noisy -M noise=0.1 --limit 20", "a model with sampling noise"),
                   Sub("--runs R", "--runs 2", "two runs")),
@@ -784,7 +789,7 @@ def _plan_for(entry: Entry) -> Plan | None:
 
 
 ENTRIES = [e for doc in DOCS for e in _entries(doc)]
-RUNS = 41  # entries executed (as written or against stand-ins), of len(ENTRIES)
+RUNS = 42  # entries executed (as written or against stand-ins), of len(ENTRIES)
 
 
 # ---- running a block ---------------------------------------------------------------------------------------
