@@ -98,8 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     priors: dict[str, list[float]] = {n: [] for n in names}
     posteriors: dict[str, list[float]] = {n: [] for n in names}
     clusters: list[str] = []
-    for log in logs:
-        run = run_from_log(log, Path(log.location))
+    runs = [run_from_log(log, Path(log.location)) for log in logs]
+    # pool in one canonical order (cells as CELLS × PARADIGMS lists them, samples by id), so that the
+    # live run and --from-logs (file-name order) sum the same rows in the same order, to the last bit
+    cell_order = [(task, paradigm) for task, _ in CELLS for paradigm in PARADIGMS]
+    runs.sort(key=lambda r: _cell_rank(cell_order, str(r.metadata.get("martingale_task", r.task)),
+                                       r.metadata.get("paradigm")))
+    for run in runs:
         task = str(run.metadata.get("martingale_task", run.task))
         cell = {"task": task, "paradigm": run.metadata.get("paradigm"), "log": str(run.path), "readable": {}}
         by_id = {n: {s.sample_id: s for s in run.samples[n]} for n in names}
@@ -110,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             readable[n][1] += len(turns)
             cell["readable"][n] = ok / len(turns) if turns else math.nan
         cells.append(cell)
-        for sample_id, first in by_id[names[0]].items():
+        for sample_id, first in sorted(by_id[names[0]].items(), key=lambda item: str(item[0])):
             clusters.append(f"{task}/{first.question_id}")
             for n in names:
                 s = by_id[n][sample_id]
@@ -145,6 +150,12 @@ def main(argv: list[str] | None = None) -> int:
                        "ci": [p.delta_ms.ci_low, p.delta_ms.ci_high], "reason": p.delta_ms.reason} for p in pairs],
         }, indent=2, allow_nan=True) + "\n")
     return 0
+
+
+def _cell_rank(order: list[tuple[str, str]], task: str, paradigm: object) -> tuple[int, str, str]:
+    """Where a cell sorts: its place in the benchmark's grid, cells from elsewhere after it by name."""
+    key = (task, str(paradigm))
+    return (order.index(key), "", "") if key in order else (len(order), task, str(paradigm))
 
 
 if __name__ == "__main__":
