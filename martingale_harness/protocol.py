@@ -100,6 +100,9 @@ DEBATE_CLOSING = (
     "The debate is over. Having heard both sides, what is your probability now that the answer to the "
     "question is Yes?"
 )
+DEBATE_REASONER_LABEL = "Reasoner (arguing Yes): "
+DEBATE_OPPONENT_LABEL = "Opponent (arguing No): "
+"""How the debate's arguments are labelled in the closing turn's ``context`` (steps for the judge)."""
 NO_EVIDENCE = "(No further information is available.)"
 YES_NO_PROBE = "Answer with a single word, Yes or No: will the answer to the question be Yes?"
 """The side question behind the ``logprob`` extractor, asked after a belief turn."""
@@ -172,6 +175,11 @@ def cot_prompt(evidence: list[str]) -> str:
 def evidence_prompt(item: str, index: int, total: int) -> str:
     return (f"Here is further information ({index} of {total}).\n\n{item}\n\n"
             f"{POSTERIOR_INSTRUCTION} {ANSWER_FORMAT}")
+
+
+def debate_closing_prompt(last_reply: str) -> str:
+    """The debate's posterior turn: the opponent's last argument, then the belief question."""
+    return f"The other side argues:\n\n{last_reply}\n\n{DEBATE_CLOSING} {ANSWER_FORMAT}"
 
 
 def is_belief_prompt(text: str) -> bool:
@@ -324,8 +332,7 @@ def belief_protocol(
         context, last_reply = await _debate(state, generate, question, evidence, rounds, seed_of)
         if state.completed:
             return state
-        closing = f"The other side argues:\n\n{last_reply}\n\n{DEBATE_CLOSING} {ANSWER_FORMAT}"
-        return await ask("posterior", closing, context)
+        return await ask("posterior", debate_closing_prompt(last_reply), context)
 
     async def _probe(messages: list[ChatMessage], seed: dict[str, int]) -> dict[str, Any]:
         probe = await get_model().generate(
@@ -405,13 +412,13 @@ async def _debate(
         if state.completed:
             break
         argument = state.output.completion
-        steps.append(f"Reasoner (arguing Yes): {argument}")
+        steps.append(f"{DEBATE_REASONER_LABEL}{argument}")
         # the clone's own conversation: the reasoner's arguments are its user turns
         lead = f"{clone_setup}\n\nThe other side opens:\n\n" if not clone_messages else "The other side argues:\n\n"
         clone_messages.append(ChatMessageUser(content=f"{lead}{argument}\n\nYour turn."))
         clone_output = await clone.generate(clone_messages, config=GenerateConfig(**seed_of(Call("clone", 1, round_))))
         reply = clone_output.completion
         clone_messages.append(clone_output.message)
-        steps.append(f"Opponent (arguing No): {reply}")
+        steps.append(f"{DEBATE_OPPONENT_LABEL}{reply}")
         prompt = DEBATE_REPLY.format(argument=reply, side="Yes")
     return steps, reply

@@ -212,13 +212,46 @@ def test_rebuilt_prompts_are_the_ones_the_eval_sent(tmp_path: Path, forecastbenc
             assert all(t.stop_reason == "stop" for t in transcript.turns)
 
 
-def test_unknown_sample_and_debate_are_clear_errors(forecastbench_dir: Path) -> None:
+@pytest.mark.parametrize("task,paradigm", [("forecast", "debate"), ("forecast", "evidence"), ("bayes", "evidence"),
+                                           ("bayes", "debate")])
+def test_rebuilt_prompts_of_the_holdout_cells_are_the_ones_the_eval_sent(
+        tmp_path: Path, forecastbench_dir: Path, task: str, paradigm: str) -> None:
+    """The second test set's rows (generated tasks, debates) rebuild their prompts from task_args and context."""
+    data = forecastbench_dir / "2025-10-26-llm.json"
+    source = ({"data": f"{forecastbench_dir.name}/{data.name}"} if task == "forecast"
+              else {"data": None, "task_args": {"n": 6, "seed": 11, "min_items": 2, "max_items": 3}})
+    task_args = {"data": str(data)} if task == "forecast" else dict(source["task_args"])
+    log = inspect_eval(f"martingale/{task}", model="sim/bayesian", limit=2, display="none", log_dir=str(tmp_path),
+                       task_args={**task_args, "paradigm": paradigm, "evidence_budget": 300, "rounds": 1})[0]
+    assert log.samples
+    rebuilder = PromptRebuilder(forecastbench_dir.parent)
+    for sample in log.samples:
+        recorded = sample.store["martingale_turns"]
+        rows = [{**_row(0, i, 0.5), **source, "task": task, "id": f"{sample.id}/{i}", "sample_id": str(sample.id),
+                 "paradigm": paradigm, "evidence_budget": 300, "answer": sample.messages[turn["message"]].text,
+                 **({"context": turn["context"]} if "context" in turn else {})}
+                for i, turn in enumerate(recorded)]
+        transcript = rebuilder.transcript(_turns(rows))
+        assert [t.prompt for t in transcript.turns] == [turn["prompt"] for turn in recorded]
+        assert [list(t.context) for t in transcript.turns] == [turn.get("context", []) for turn in recorded]
+        assert transcript.question == sample.input
+        assert len(recorded) >= (3 if (task, paradigm) == ("bayes", "evidence") else 2)
+
+
+def test_unknown_sample_and_unrebuildable_rows_are_clear_errors(forecastbench_dir: Path) -> None:
     rebuilder = PromptRebuilder(forecastbench_dir.parent)
     row = {**_row(0, 0, 0.5), "data": f"{forecastbench_dir.name}/2025-10-26-llm.json", "sample_id": "nope"}
     with pytest.raises(CorpusError, match="sample 'nope' is not in"):
         rebuilder.transcript(_turns([row]))
-    with pytest.raises(CorpusError, match="paradigm 'debate' cannot be rebuilt"):
-        rebuilder.transcript(_turns([{**row, "paradigm": "debate"}]))
+    from martingale import tasks
+
+    real = {**row, "sample_id": str(tasks.forecast(data=str(forecastbench_dir / "2025-10-26-llm.json")).dataset[0].id)}
+    debate = [{**real, "paradigm": "debate"}, {**real, "paradigm": "debate", "turn": 1, "stage": "posterior",
+                                               "id": "x/1"}]
+    with pytest.raises(CorpusError, match="needs 'context' with the opponent's arguments"):
+        rebuilder.transcript(_turns(debate))
+    with pytest.raises(CorpusError, match="a bayes row needs 'task_args'"):
+        rebuilder.transcript(_turns([{**row, "task": "bayes", "data": None}]))
 
 
 def test_read_corpus_refuses_an_extractor_that_skips_turns(forecastbench_dir: Path) -> None:
@@ -299,7 +332,7 @@ def _fake_generation(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     from martingale import tasks
 
     calls: list[dict[str, Any]] = []
-    for name in ("forecast", "cmv", "openreview"):
+    for name in ("forecast", "cmv", "openreview", "bayes"):
         monkeypatch.setattr(tasks, name, lambda **task_args: task_args)
 
     def fake_eval(built: list[Any], **kwargs: Any) -> list[Any]:
@@ -346,3 +379,25 @@ def test_corpus_generator_refuses_bad_model_args(
         _generator_module().main(["--out", str(tmp_path / "a.jsonl"), "--shared-data", str(tmp_path), "-M", flag])
     assert stopped.value.code == 2 and message in capsys.readouterr().err
     assert calls == []
+
+
+def test_holdout_grid_makes_the_cells_the_corpus_lacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fake_generation(monkeypatch)
+    module = _generator_module()
+    out = tmp_path / "holdout.jsonl"
+    assert module.main(["--grid", "holdout", "--out", str(out), "--model", "/m.gguf", "--shared-data", str(tmp_path),
+                        "--temperatures", "0.4"]) == 0
+    built = [t for call in calls for t in call["tasks"]]
+    assert len(built) == len(module.HOLDOUT)
+    # one eval call per sample count, each with the grid's token limit
+    assert sorted(call["limit"] for call in calls) == sorted({n for *_, n in module.HOLDOUT})
+    assert {call["max_tokens"] for call in calls} == {350}
+    bayes = [t for t in built if "data" not in t]
+    assert bayes and all(t["min_items"] == 2 and t["max_items"] == 3 and "seed" in t for t in bayes)
+    assert all(t["rounds"] == 1 for t in built if t["paradigm"] == "debate")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["split"] for r in rows} == {"holdout"} and all("limit" not in r for r in rows)
+    assert {(r["task"], r["paradigm"]) for r in rows} == {(t, p) for t, p, *_ in module.HOLDOUT}
+    assert all(r["task_args"]["seed"] == next(t["seed"] for t in bayes if t["paradigm"] == r["paradigm"]
+                                              and t["system_prompt"] == r["system_prompt"])
+               for r in rows if r["task"] == "bayes")
