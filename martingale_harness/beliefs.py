@@ -8,15 +8,17 @@ from typing import Literal
 
 BeliefStatus = Literal["ok", "failed"]
 FAILURE_KINDS: tuple[str, ...] = (
-    "no_number", "conflict", "refusal", "truncated", "out_of_range", "restated", "other",
+    "no_number", "conflict", "refusal", "truncated", "out_of_range", "restated", "other_event", "other",
 )
 """The kinds of a failed reading that the built-in extractors use and the log counts. ``no_number``: the
 answer states no probability (empty, words only, a placeholder); ``conflict``: it states different
 values and none is explicitly final; ``refusal``: it declines to give one; ``truncated``: it was cut
 off by the token limit before an explicit final statement; ``out_of_range``: the stated value is not
 in [0, 1]; ``restated``: its only numbers are values it was shown (a crowd forecast, a market
-price) reported, not adopted; ``other``: anything else (a grader's bad reply, a missing probe). Plugins may use kinds of
-their own; those are counted as ``other`` in the log's metrics and by their own name in its samples."""
+price) reported, not adopted; ``other_event``: its only probabilities are about something other than the
+asked question (a sub-event, an analogy, an invented scenario); ``other``: anything else (a grader's bad
+reply, a missing probe). Plugins may use kinds of their own; those are counted as ``other`` in the log's
+metrics and by their own name in its samples."""
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,7 @@ REFUSED = [
     ('{"belief": 70}', "outside [0, 1] (no % sign)"),
     ("Probability: 0.3 ... on reflection ... Probability: 0.8", "conflicting"),
     ("Probability: 0.3\n\nProbability: 0.8", "conflicting"),
-    ("Final answer: 0.3\nFinal answer: 0.30001", "conflicting"),
+    ("Final answer: 0.3\nFinal answer: 0.31", "conflicting"),
     ('{"probability": 0.3}\nProbability: 0.8', "conflicting"),
     ("I think there's a 30% chance it passes the Senate and a 50% chance it is signed.", "conflicting"),
     ("I cannot assign a probability to this.", "declined"),
@@ -278,6 +278,52 @@ CROSS_TIER = [
     # someone else's number, reported in passing
     ("Forecasters give it a 70% chance. I think there's a 40% chance.", 0.4, None),
 ]
+
+
+ONE_VALUE = [
+    # values within the reading tolerance (0.005) are one belief, the unrounded form read
+    ("Final answer: 0.3\nFinal answer: 0.30001", 0.30001),
+    ("Probability: 0.01174, which is approximately 1.17%", 0.01174),
+    ("So it comes to 0.01174, which is approximately 1.17%", 0.01174),
+]
+
+
+@pytest.mark.parametrize("text,expected", ONE_VALUE)
+def test_values_within_the_reading_tolerance_are_one_belief(text: str, expected: float) -> None:
+    assert read_probability(text).value == pytest.approx(expected)
+
+
+def test_a_restatement_off_by_a_factor_of_100_is_a_conflict_wherever_it_is_read() -> None:
+    # the protocol's line, and the last number of an answer without labels: the same rule
+    for text in ("Probability: 0.0375, which is approximately 0.0375%",
+                 "So it is 0.0375, which is approximately 0.0375%"):
+        reading = read_probability(text)
+        assert reading.kind == "conflict", (text, reading)
+
+
+QUESTION = "Will the HCA market close price on 2035-12-05 be higher than on 2025-12-07?"
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("The probability of a recession in Europe is 0.3.", "other_event"),
+    ("There is a 30% chance of rain tomorrow.", "other_event"),
+    ("You are given a probability of 0.6.", "restated"),
+    ("We are told the chance is 0.6 here.", "restated"),
+])
+def test_whose_number_it_is_comes_before_what_it_is(text: str, kind: str) -> None:
+    reading = read_probability(text, given=QUESTION)
+    assert reading.status == "failed" and reading.kind == kind, reading
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("There is a 30% chance that the HCA price will be higher.", 0.3),  # the asked event, in its own words
+    ("There is a 30% chance of this.", 0.3),
+    ("There is a 60% chance of rain on the day.\n\nProbability: 0.3", 0.3),
+    ("The probability of a recession in Europe is 0.3.", 0.3),  # without the question, nothing to tell it by
+])
+def test_the_asked_event_is_read(text: str, expected: float) -> None:
+    given = "" if "recession" in text else QUESTION
+    assert read_probability(text, given=given).value == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("text,expected,kind", CROSS_TIER)

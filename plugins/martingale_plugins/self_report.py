@@ -22,20 +22,26 @@ How an answer is read (:func:`read_probability`):
      "3 in 10", range, decimal in [0, 1]) of the last paragraph.
 
    A value restating a candidate in another form right after it ("0.3 (30%)", "1/2 or 50%", "0.3,
-   which is approximately 3%") joins its tier. Labels for an earlier or someone else's number
-   ("previous estimate", "market probability", "base-rate probability") are never answers, nor is a
-   prose value in a clause that names someone else ("Markets give a 45% chance"), nor a value that
-   equals a probability the model was shown (``given``: the question and the turn's prompt, so the
-   crowd forecast or market price it repeats) unless the answer adopts it: its ``Probability: X``
-   line, a first-person statement ("my estimate is") or a JSON answer (kind ``restated``).
-4. Deciding, with values more than 1e-9 apart a conflict (failure kind ``conflict``):
+   which is approximately 3%", and chains of such forms) joins its tier. Labels for an earlier or
+   someone else's number ("previous estimate", "market probability", "base-rate probability") are never
+   answers, nor is a prose value in a clause that names someone else ("Markets give a 45% chance") or
+   gives it to the reader ("You are given a probability of 0.6"), nor a probability of another event
+   ("a 30% chance of rain" when no word of the event is in the question or prompt: kind
+   ``other_event``), nor a value that equals a probability the model was shown (``given``: the question
+   and the turn's prompt, so the crowd forecast or market price it repeats) unless the answer adopts it:
+   its ``Probability: X`` line, a first-person statement ("my estimate is") or a JSON answer (kind
+   ``restated``). These exclusions hold for the last-number fallback too.
+4. Deciding, with values more than 0.005 apart (the corpus's reading tolerance) a conflict (failure kind
+   ``conflict``); values within it are one belief, and the last one not a rounded restatement is read:
 
    * final-tier candidates decide when there are any (they must agree among themselves);
    * else, when the protocol's answer line ``Probability: X`` ends the answer (no candidate after
      it), the explicit candidates decide: the line outranks what prose said in passing, but another
      answer the model labelled as its own still contradicts it;
    * else every candidate of every tier must agree (a labelled answer and a prose statement that
-     disagree, with none of them final, are a conflict).
+     disagree, with none of them final, are a conflict);
+   * the last-number fallback reads a number with its restatement as one statement too
+     ("0.0375, which is approximately 0.0375%" is a conflict).
 5. An answer cut off by the token limit (``truncated``: the turn's stop reason is ``max_tokens``) is
    read only when it holds a final-tier candidate or a ``Probability: X`` line; otherwise it fails as
    ``truncated``, since its conclusion is missing. Its last number is not read either when the cut
@@ -45,9 +51,10 @@ How an answer is read (:func:`read_probability`):
    the text still gives a final or explicit answer; a hedge ("... with certainty, but ...") is no
    refusal.
 
-Failure kinds: ``no_number``, ``conflict``, ``refusal``, ``truncated``, ``out_of_range``, ``restated``
-(see :data:`martingale_harness.beliefs.FAILURE_KINDS`). These rules are the ones of the real-answer
-corpus (``benchmarks/extraction_corpus/README.md``); ``benchmarks/extraction_accuracy.py`` measures
+Failure kinds: ``no_number``, ``conflict``, ``refusal``, ``truncated``, ``out_of_range``, ``restated``,
+``other_event`` (see :data:`martingale_harness.beliefs.FAILURE_KINDS`). These rules are the ones of the real-answer
+corpus (``benchmarks/extraction_corpus/README.md``, whose "Precedence of the rules" orders them);
+``benchmarks/extraction_accuracy.py`` measures
 how closely this parser follows them.
 
 Numbers without a % sign: a number is a probability only inside [0, 1]. "Probability: 70" might
@@ -82,7 +89,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SelfReportExtractor", "martingale_register_extractors", "read_probability", "strip_reasoning"]
 
-_TOLERANCE = 1e-9
+_TOLERANCE = 0.005
+"""Values at most this far apart are one belief ("0.01174, which is approximately 1.17%"): the corpus's
+reading tolerance, so a parser never calls a conflict what a reader records as one value."""
 _FINAL, _EXPLICIT, _PROSE = 0, 1, 2
 # Blanked spans keep their length so match offsets still index the visible text.
 _MASK = "\x00"
@@ -204,7 +213,11 @@ _POSTFIX = re.compile(rf"{_VALUE}[ \t]*(?:chance|probability|likelihood|likely)\
 # Whose number a prose value is, when the sentence says it is not the model's own.
 _OTHERS = re.compile(
     rf"\b(?:(?:{_DEMOTE})\b|markets|forecasters|analysts|polls?|pollsters|bookmakers|odds[ \t]+makers"
-    r"|reviewers?|according[ \t]+to|historically|in[ \t]+the[ \t]+past)",
+    r"|reviewers?|according[ \t]+to|historically|in[ \t]+the[ \t]+past"
+    # a number framed as given to the reader, not held by the model: "You are given a probability of 0.6"
+    r"|(?:you|we)(?:['’]re|[ \t]+are|[ \t]+were|[ \t]+have[ \t]+been)[ \t]+(?:given|told|shown|provided)"
+    r"|(?:is|was)[ \t]+given[ \t]+(?:as|to[ \t]+(?:you|us))"
+    r"|the[ \t]+(?:question|prompt|problem|scenario|information)[ \t]+(?:says|states|gives|mentions))",
     re.I,
 )
 # A belief stated as the one held before reasoning (the opening step of a chain of thought).
@@ -218,6 +231,19 @@ _FINAL_BEFORE_JSON = re.compile(rf"\b(?:{_PROMOTE})\b[ \t]*(?:{_WORDS})?[ \t*_`]
 # An arithmetic expression after a value, ending in "=": "1 - 0.5 = 0.5", "0.3 * 0.5 = 0.15".
 _ARITHMETIC = re.compile(r"(?:[ \t]*[-−+*×/][ \t]*(?:\d+(?:\.\d+)?|\.\d+)(?:\.\.\.|…)?)+[ \t]*=[ \t]*")
 _CLAUSE = re.compile(r"\b(?:but|while|whereas|however|although|though|yet)\b", re.I)
+# A probability qualified by the event it is about: "the probability of a recession", "a 30% chance of rain".
+_EVENT = re.compile(
+    r"\b(?:probability|chance|likelihood|odds|risk)[ \t]+(?:of|that|for)[ \t]+"
+    r"(?P<event>(?:(?!\b(?:is|are|was|were|will|would|at|stands|sits|remains|comes)\b)[^\n.!?;:,=()\d%])+)",
+    re.I,
+)
+_WORD = re.compile(r"[^\W\d_]{4,}")
+# "1 - 0.47 = 0.53": the value before "=" is an operand, not a form of the result
+_OPERATOR_BEFORE = re.compile(r"[-−+*×/][ \t]*$")
+_GENERIC = frozenset(
+    "this that these those what which will would yes question answer event outcome happening happens occurring "
+    "occurs resolution resolving resolves correct true being have there their they them then than about exactly "
+    "around approximately roughly nearly almost only just least most some".split())
 # The same value again in another form, joined to the one before it.
 _ATTACHED = re.compile(
     rf"""[ \t*_`]*(?:\([ \t]*|,?[ \t]*(?:which[ \t]+is|i\.e\.,?|that[ \t]+is|or|=|≈)[ \t]*)
@@ -284,6 +310,7 @@ class _Candidate:
     start: int
     end: int
     own: bool = False  # stated in the first person ("my estimate", "I'd put it at") or as JSON
+    restates: bool = False  # the same value again in another form, right after a candidate
 
 
 _SPACES = str.maketrans({c: " " for c in "\u00a0\u2007\u202f\u2009\u200a"})
@@ -325,6 +352,9 @@ def read_probability(text: str, *, truncated: bool = False, given: str = "") -> 
     scan = _read_json(scan, tiers)
     _read_labels(scan, tiers)
     tiers[_PROSE] = [c for c in tiers[_PROSE] if not _reported(scan, c)]
+    # a probability of something other than the asked question is no belief (and in no conflict)
+    other_events = [c for c in tiers[_PROSE] if _other_event(scan, c.start, c.end, given)]
+    tiers[_PROSE] = [c for c in tiers[_PROSE] if c not in other_events]
     breaks = [m.start() for m in _PARAGRAPH_BREAK.finditer(scan)]
     _drop_earlier_beliefs(scan, tiers, breaks)
     # a value the model was shown is its belief only when adopted: its own Probability line, or "my ..."
@@ -357,7 +387,12 @@ def read_probability(text: str, *, truncated: bool = False, given: str = "") -> 
         last = restated[-1]
         return BeliefReading.failed(f"only restates values it was shown: {_quote(visible[last.start : last.end])}",
                                     "restated")
-    return _read_last_number(scan, visible, breaks, given)
+    reading = _read_last_number(scan, visible, breaks, given)
+    if other_events and reading.kind == "no_number":
+        first = other_events[0]
+        return BeliefReading.failed(f"its only probabilities are about other events: "
+                                    f"{_quote(visible[first.start : first.end])}", "other_event")
+    return reading
 
 
 def strip_reasoning(text: str) -> str:
@@ -510,12 +545,47 @@ def _read_last_number(scan: str, visible: str, breaks: list[int], given: str) ->
     if not in_last:
         return BeliefReading.failed("no probability in final paragraph", "no_number")
     m, number = in_last[-1]
+    span = _quote(visible[m.start() : m.end()])
+    # whose number it is comes before what it is: the same exclusions as for labelled values
     if _is_given(number.value, _given_values(given)):
-        return BeliefReading.failed(f"only restates a value it was shown: {_quote(visible[m.start() : m.end()])}",
-                                    "restated")
+        return BeliefReading.failed(f"only restates a value it was shown: {span}", "restated")
+    if _reported(scan, _Candidate(number.value, number.bare, m.start(), m.end())):
+        return BeliefReading.failed(f"only reports a number it gives to someone else: {span}", "restated")
+    if _other_event(scan, m.start(), m.end(), given):
+        return BeliefReading.failed(f"its last probability is about another event: {span}", "other_event")
+    primary = next((p for p, _ in numbers if (a := _ATTACHED.match(scan, p.end())) is not None
+                    and a.end("value") == m.end("value") and not _OPERATOR_BEFORE.search(scan, 0, p.start())), None)
+    if primary is not None and (first := _number(primary)) is not None:
+        # "0.0375, which is approximately 0.0375%": one statement in two forms, read as one value
+        if abs(first.value - number.value) > _TOLERANCE:
+            return BeliefReading.failed(f"its restatement disagrees: {_quote(visible[primary.start() : m.end()])}",
+                                        "conflict")
+        m, number = primary, first
     if not 0 <= number.value <= 1:
         return BeliefReading.failed(f"value outside [0, 1]: {_quote(visible[m.start() : m.end()])}", "out_of_range")
     return BeliefReading.ok(number.value, visible[m.start() : m.end()])
+
+
+def _other_event(scan: str, start: int, end: int, given: str) -> bool:
+    """Whether the value at ``scan[start:end]`` is a probability of another event than the asked question:
+    in its clause, the nearest "probability / chance of <event>" names an event none of whose words
+    (4 letters or more, compared by their first 5) occurs in the question or the prompt. An event in
+    generic words ("of this", "that it happens") is the asked one; so is any event without ``given``."""
+    if not given:
+        return False
+    left = max(scan.rfind(ch, 0, start) for ch in ".!?\n;") + 1
+    right = min((i for i in (scan.find(ch, end) for ch in ".!?\n;") if i >= 0), default=len(scan))
+    # "the probability of X is 0.3" ends just before the value; "a 30% chance of X" starts inside its span
+    near = [e for e in _EVENT.finditer(scan, left, right)
+            if start - 60 <= e.end() <= start or start <= e.start() <= end + 20]
+    if not near:
+        return False
+    event = min(near, key=lambda e: start - e.end() if e.end() <= start else max(0, e.start() - end))
+    words = {w.lower()[:5] for w in _WORD.findall(event.group("event"))} - {w[:5] for w in _GENERIC}
+    if not words:
+        return False
+    shown = {w.lower()[:5] for w in _WORD.findall(given)}
+    return not words & shown
 
 
 def _given_values(given: str) -> set[float]:
@@ -537,7 +607,10 @@ def _reported(scan: str, c: _Candidate) -> bool:
     start = max(scan.rfind(ch, 0, c.start) for ch in ".!?\n;,") + 1
     for m in _CLAUSE.finditer(scan, start, c.start):
         start = m.end()
-    return _OTHERS.search(scan, start, c.start) is not None
+    # a word inside the event a probability is of names no one ("the probability that the average
+    # temperature ..."): only words outside such qualifiers attribute the number
+    events = [e.span("event") for e in _EVENT.finditer(scan, start, c.start)]
+    return any(not any(a <= m.start() < b for a, b in events) for m in _OTHERS.finditer(scan, start, c.start))
 
 
 def _drop_earlier_beliefs(scan: str, tiers: dict[int, list[_Candidate]], breaks: list[int]) -> None:
@@ -568,12 +641,13 @@ def _restatements(scan: str, tier: list[_Candidate]) -> list[_Candidate]:
     "0.3, which is approximately 3%". They are part of the same statement and must agree with it."""
     found = []
     for c in tier:
-        m = _ATTACHED.match(scan, c.end)
-        if m is None:
-            continue
-        number = _number(m)
-        if number is not None and number.shaped:
-            found.append(_Candidate(number.value, number.bare, c.start, m.end("value")))
+        end = c.end
+        # a chain of forms ("1 in 10,000, which is 1 in 1,000, which is 99.99") is one statement: all must agree
+        while (m := _ATTACHED.match(scan, end)) is not None:
+            end = m.end("value")
+            number = _number(m)
+            if number is not None and (number.shaped or not 0 <= number.value <= 1):
+                found.append(_Candidate(number.value, number.bare, c.start, end, restates=True))
     return found
 
 
@@ -596,7 +670,9 @@ def _decide(candidates: list[_Candidate], visible: str, *, final: bool) -> Belie
         shown = ", ".join(span(c) for c in candidates)
         what = "final answers" if final else "answers, none of them explicitly final"
         return BeliefReading.failed(f"conflicting {what}: {shown}", "conflict")
-    return BeliefReading.ok(candidates[-1].value, visible[candidates[-1].start : candidates[-1].end].strip())
+    # values that agree are one belief: the last one stated in its own form (a restatement is rounded)
+    chosen = [c for c in candidates if not c.restates][-1:] or candidates[-1:]
+    return BeliefReading.ok(chosen[0].value, visible[chosen[0].start : chosen[0].end].strip())
 
 
 def _quote(span: str, limit: int = 60) -> str:
