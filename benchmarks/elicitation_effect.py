@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=200)
     parser.add_argument("--evidence-budget", type=int, default=400)
     parser.add_argument("--seed", type=int, default=1, help="the runs' seed (per-call seeds derive from it)")
+    parser.add_argument("--sample-seed", type=int, default=None,
+                        help="the seed that picks the samples (default: --seed); a repeat on the same questions "
+                             "keeps it and changes --seed")
     parser.add_argument("--shared-data", type=Path, default=None)
     parser.add_argument("--log-dir", type=Path, required=True)
     parser.add_argument("--json", type=Path, default=None)
@@ -85,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                              evidence_budget=args.evidence_budget)
                  for task, data in CELLS for paradigm in PARADIGMS]
         logs = inspect_eval(tasks, model=args.model, model_args=_key_values(args.M), limit=args.per_cell,
-                            sample_shuffle=args.seed, seed=args.seed, temperature=args.temperature,
+                            sample_shuffle=args.seed if args.sample_seed is None else args.sample_seed,
+                            seed=args.seed, temperature=args.temperature,
                             max_tokens=args.max_tokens, log_dir=str(args.log_dir), display="none", max_tasks=1)
         failed = [log for log in logs if log.status != "success"]
         if failed:
@@ -106,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                                        r.metadata.get("paradigm")))
     for run in runs:
         task = str(run.metadata.get("martingale_task", run.task))
-        cell = {"task": task, "paradigm": run.metadata.get("paradigm"), "log": str(run.path), "readable": {}}
+        cell = {"task": task, "paradigm": run.metadata.get("paradigm"), "log": str(run.path), "readable": {},
+                "structured_modes": _structured_modes(run.path)}
         by_id = {n: {s.sample_id: s for s in run.samples[n]} for n in names}
         for n in names:
             turns = [b for s in run.samples[n] for b in s.trajectory]
@@ -136,10 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         d = p.delta_ms
         print(f"| {p.a}, {p.b} | {p.n_both} | {_fmt(p.ms_a.slope)} | {_fmt(p.ms_b.slope)} | "
               f"{_fmt(d.difference)} [{_fmt(d.ci_low)}, {_fmt(d.ci_high)}] |" + (f" {d.reason}" if d.reason else ""))
-    print("\nper cell, share of belief turns read:")
+    print("\nper cell, share of belief turns read (and how the structured probe's schema was enforced):")
     for cell in cells:
+        modes = ", ".join(f"{mode} {n}" for mode, n in sorted(cell["structured_modes"].items()))
         print(f"  {cell['task']} {cell['paradigm']}: "
-              + ", ".join(f"{n} {v:.0%}" for n, v in cell["readable"].items()))
+              + ", ".join(f"{n} {v:.0%}" for n, v in cell["readable"].items()) + (f"; probe: {modes}" if modes else ""))
     if args.json:
         args.json.write_text(json.dumps({
             "model": args.model, "samples": len(clusters), "minutes": minutes, "cells": cells,
@@ -150,6 +156,22 @@ def main(argv: list[str] | None = None) -> int:
                        "ci": [p.delta_ms.ci_low, p.delta_ms.ci_high], "reason": p.delta_ms.reason} for p in pairs],
         }, indent=2, allow_nan=True) + "\n")
     return 0
+
+
+def _structured_modes(path: Path) -> dict[str, int]:
+    """How many structured probes of a log were constrained, handed to inspect, or only prompted."""
+    from collections import Counter
+
+    from inspect_ai.log import read_eval_log
+
+    from martingale_harness.transcript import TURNS_KEY
+
+    modes: Counter[str] = Counter()
+    for sample in read_eval_log(str(path)).samples or []:
+        for turn in sample.store.get(TURNS_KEY) or []:
+            if isinstance(turn.get("structured"), dict):
+                modes[str(turn["structured"].get("mode"))] += 1
+    return dict(modes)
 
 
 def _cell_rank(order: list[tuple[str, str]], task: str, paradigm: object) -> tuple[int, str, str]:

@@ -101,6 +101,9 @@ def test_elicitation_benchmark_pools_the_cells_and_pairs_every_extractor(tmp_pat
     assert numbers["ms"]["self_report"]["slope"] == pytest.approx(reference.slope)
     assert numbers["ms"]["self_report"]["ci"] == pytest.approx([reference.ci_low, reference.ci_high])
     assert "| self_report, structured |" in out
+    # the sim answers the schema natively: every probe of every cell says it was constrained
+    assert all(c["structured_modes"] == {"constrained": 8} for c in numbers["cells"]), numbers["cells"]
+    assert "probe: constrained 8" in out
     # the finished logs alone give the same numbers (a stopped run's cells)
     _run("elicitation_effect.py", "--model", "sim/noisy", "--from-logs", "--extractors",
          "self_report,structured,answer_line", "--log-dir", str(tmp_path / "logs"), "--json", str(tmp_path / "f.json"))
