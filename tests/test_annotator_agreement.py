@@ -96,3 +96,34 @@ def test_an_annotation_missing_a_turn_or_a_field_is_an_error(tmp_path: Path) -> 
     (tmp_path / "bad.jsonl").write_text(json.dumps({"id": ids[0], "expected": 0.3}) + "\n")
     with pytest.raises(CorpusError, match="missing kind, annotation"):
         module.read_annotations(tmp_path / "bad.jsonl")
+
+
+def test_the_packet_shows_each_turn_with_its_rebuilt_prompt_and_the_debate(tmp_path: Path,
+                                                                           forecastbench_dir: Path) -> None:
+    from inspect_ai import eval as inspect_eval
+
+    from martingale_harness.extraction_corpus import PromptRebuilder
+
+    data = forecastbench_dir / "2025-10-26-llm.json"
+    log = inspect_eval("martingale/forecast", model="sim/bayesian", limit=2, display="none", log_dir=str(tmp_path),
+                       task_args={"data": str(data), "paradigm": "debate", "rounds": 1, "evidence_budget": 300})[0]
+    assert log.samples
+    rows = []
+    for sample in log.samples:
+        for i, turn in enumerate(sample.store["martingale_turns"]):
+            rows.append({"id": f"forecast/{sample.id}/debate/none/t0.4/{i}", "task": "forecast",
+                         "data": f"{forecastbench_dir.name}/{data.name}", "sample_id": str(sample.id),
+                         "paradigm": "debate", "system_prompt": "none", "evidence_budget": 300, "turn": i,
+                         "stage": turn["stage"], "stop_reason": turn["stop_reason"],
+                         "answer": sample.messages[turn["message"]].text,
+                         **({"context": turn["context"]} if "context" in turn else {})})
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = _module("annotation_packet").packet(path, PromptRebuilder(forecastbench_dir.parent))
+    assert text.count("### Turn `") == len(rows) == 4
+    for row, sample_turn in zip(rows, [t for s in log.samples for t in s.store["martingale_turns"]], strict=True):
+        assert f"### Turn `{row['id']}`: {row['stage']}, stop reason `stop`" in text
+        assert all(line in text for line in row["answer"].splitlines() if line.strip())
+        assert all(f"> {line}" in text for line in sample_turn["prompt"].splitlines() if line.strip())
+    assert text.count("**Debate before this turn:**") == 2  # the closing turn of each debate
+    assert "Opponent (arguing No): " in text
