@@ -6,7 +6,8 @@
 For every extractor, on the corpus's belief turns (``benchmarks/extraction_corpus/answers.jsonl`` by
 default; its README has the format and the annotation rules):
 
-* correct: turns annotated with a value that the extractor read within ±0.005 of it (share of those turns);
+* correct: turns annotated with a value that the extractor read within ±0.005 of it (share of those turns,
+  with its exact 95 % interval, as for false reads);
 * wrong: such turns read with another value; missed: such turns the extractor failed on;
 * false reads: turns annotated ``null`` (no committed belief) that the extractor read a number from;
 * the Martingale Score of the annotated beliefs beside the extractor's, on the transcripts whose prior
@@ -36,6 +37,7 @@ from martingale_harness.extraction_corpus import (
     PromptRebuilder,
     group_transcripts,
     load_corpus,
+    rate_interval,
     read_corpus,
     score_extractor,
 )
@@ -52,6 +54,11 @@ def _num(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:+.3f}"
 
 
+def _ci(k: int, n: int) -> str:
+    low, high = rate_interval(k, n)
+    return "" if math.isnan(low) else f"[{100 * low:.0f}, {100 * high:.0f}]"
+
+
 def table(results: list[AccuracyResult]) -> str:
     """The benchmark's markdown table, one row per extractor."""
     from pytablewriter import MarkdownTableWriter
@@ -62,8 +69,9 @@ def table(results: list[AccuracyResult]) -> str:
         assert ms is not None
         rows.append([
             r.extractor, r.n_turns, r.n_stated, r.n_null,
-            f"{_pct(r.correct_rate)} ({r.correct})", f"{_pct(r.wrong_rate)} ({r.wrong})",
-            f"{_pct(r.missed_rate)} ({r.missed})", f"{_pct(r.false_read_rate)} ({r.false_reads})",
+            f"{_pct(r.correct_rate)} ({r.correct}) {_ci(r.correct, r.n_stated)}", f"{_pct(r.wrong_rate)} ({r.wrong})",
+            f"{_pct(r.missed_rate)} ({r.missed})", f"{_pct(r.false_read_rate)} ({r.false_reads}) "
+                                                   f"{_ci(r.false_reads, r.n_null)}",
             f"{ms.n_read}/{ms.n_annotated}", _num(ms.ms_annotated), _num(ms.ms_extractor),
             f"{_num(ms.bias)} [{_num(ms.bias_ci_low)}, {_num(ms.bias_ci_high)}]",
             f"{_num(ms.ms_all_reads)} (n={ms.n_all_reads})",

@@ -231,6 +231,17 @@ def group_transcripts(turns: Iterable[CorpusTurn]) -> dict[str, list[CorpusTurn]
     return {k: sorted(v, key=lambda t: t.turn) for k, v in groups.items()}
 
 
+def rate_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper–Pearson) interval of a rate ``k / n``: with a few dozen annotated turns a rate
+    is a wide range, and the table says how wide. ``(nan, nan)`` when ``n`` is 0."""
+    if n == 0:
+        return math.nan, math.nan
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    return float(ci.low), float(ci.high)
+
+
 @dataclass
 class AccuracyResult:
     """How one extractor's readings compare with the annotations (counts; rates as properties)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import subprocess
 import sys
 from collections import Counter
@@ -26,6 +27,7 @@ from martingale_harness.extraction_corpus import (
     compare_ms,
     group_transcripts,
     load_corpus,
+    rate_interval,
     read_corpus,
     score_extractor,
     shared_data_dir,
@@ -34,6 +36,7 @@ from martingale_harness.plugins import get_extractor
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "benchmarks" / "extraction_corpus" / "answers.jsonl"
+HOLDOUT = REPO / "benchmarks" / "extraction_corpus" / "holdout.jsonl"
 BENCHMARK = REPO / "benchmarks" / "extraction_accuracy.py"
 
 
@@ -62,10 +65,36 @@ def test_shipped_corpus_parses_and_follows_its_format() -> None:
 
 
 def test_corpus_stores_no_data_text() -> None:
-    # only answers: no row carries the question, a prompt or the evidence
-    for line in CORPUS.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        assert not {"prompt", "question", "evidence", "input", "messages"} & set(row)
+    # only answers (and a debate's arguments, the model's own output): no question, prompt or evidence
+    for path in (CORPUS, HOLDOUT):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            assert not {"prompt", "question", "evidence", "input", "messages"} & set(row)
+
+
+def test_shipped_holdout_is_unlike_the_corpus_and_adjudicated() -> None:
+    """The second test set: tasks, paradigms and temperatures the corpus does not have, each turn decided."""
+    turns = load_corpus(HOLDOUT)
+    corpus = load_corpus(CORPUS)
+    assert len(turns) >= 100 and {t.row["split"] for t in turns} == {"holdout"}
+    assert {t.row["paradigm"] for t in turns} >= {"evidence", "debate"}
+    assert "bayes" in {t.row["task"] for t in turns}
+    assert not {t.row["temperature"] for t in turns} & {t.row["temperature"] for t in corpus}
+    assert {t.row["max_tokens"] for t in turns} == {350} and {t.row["max_tokens"] for t in corpus} == {200}
+    assert not {t.transcript for t in turns} & {t.transcript for t in corpus}
+    for t in turns:
+        assert (t.expected is None) == (t.kind in NULL_KINDS) and t.annotation, t.id
+    debates = [t for t in turns if t.row["paradigm"] == "debate" and t.stage == "posterior"]
+    assert debates and all(t.row.get("context") for t in debates)
+    assert all(isinstance(t.row.get("task_args"), dict) for t in turns if t.row["task"] == "bayes")
+
+
+def test_rate_intervals_are_the_exact_binomial_ones() -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
+    for k, n in ((9, 12), (0, 105), (105, 105), (6, 105), (1, 2)):
+        assert rate_interval(k, n) == pytest.approx(proportion_confint(k, n, alpha=0.05, method="beta"), abs=1e-9)
+    assert all(math.isnan(x) for x in rate_interval(0, 0))
 
 
 # --- loading and its errors -----------------------------------------------------------------------
@@ -288,8 +317,11 @@ def test_benchmark_script_prints_the_rates_of_a_hand_made_corpus(tmp_path: Path,
     table = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:]] for line in out.splitlines()
              if line.startswith("| self_report") or line.startswith("| answer_line")}
     # columns: turns, stated, null, correct, wrong, missed, false reads, ...
-    assert table["self_report"][:7] == ["6", "4", "2", "75.0 % (3)", "25.0 % (1)", "0.0 % (0)", "50.0 % (1)"]
-    assert table["answer_line"][:7] == ["6", "4", "2", "50.0 % (2)", "25.0 % (1)", "25.0 % (1)", "50.0 % (1)"]
+    # rates with their exact 95 % intervals (3 of 4: [19, 99]; 1 of 2: [1, 99]; 2 of 4: [7, 93])
+    assert table["self_report"][:7] == ["6", "4", "2", "75.0 % (3) [19, 99]", "25.0 % (1)", "0.0 % (0)",
+                                        "50.0 % (1) [1, 99]"]
+    assert table["answer_line"][:7] == ["6", "4", "2", "50.0 % (2) [7, 93]", "25.0 % (1)", "25.0 % (1)",
+                                        "50.0 % (1) [1, 99]"]
 
 
 def test_benchmark_script_without_shared_data_says_why(tmp_path: Path) -> None:
