@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from martingale_harness.config import read_yaml, resource_path
 from martingale_harness.errors import LogFileError, MartingaleError
 from martingale_harness.plugins import Contribution, load_plugins
+from martingale_harness.project_files import read_yaml, resource_path
 from martingale_harness.runs import read_log, run_from_log
 from martingale_harness.scoring import FAILURE_KEYS
 
@@ -417,8 +417,9 @@ def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str 
     """GRPO/RLOO or expert iteration on a LoRA with the Martingale reward, configured by CONFIG_FILE (YAML; see
     examples/train.yaml)."""
     from martingale_harness.training.config import load_train_config
-    from martingale_harness.training.grpo import prepare, train
+    from martingale_harness.training.prepare import prepare
     from martingale_harness.training.processes import launched_rank
+    from martingale_harness.training.run import train
 
     try:
         config = load_train_config(config_file, [*overrides, *([f"output_dir={output_dir}"] if output_dir else [])])

@@ -5,27 +5,27 @@ A task file uses lm-eval's vocabulary where it fits (``task``, ``tag``, ``includ
 ``doc_to_target``, ``metric_list``, ``metadata``) plus a ``protocol`` mapping with the harness's
 own settings (:data:`PROTOCOL_KEYS`). ``include`` names another YAML file relative to the including
 one; the including file wins, and mappings (``protocol``, ``dataset_kwargs``, ``metadata``) merge
-key by key, while lists and scalars are replaced whole. Files are read with :func:`load_yaml` (a safe
-loader that reads ``1e-2`` as a number); every error names the file, the key and what is allowed.
+key by key, while lists and scalars are replaced whole. Files are read with
+:func:`~martingale_harness.project_files.load_yaml` (a safe loader that reads ``1e-2`` as a number);
+every error names the file, the key and what is allowed.
 
 The files live at the top of the source tree and are copied into the wheel under
-``martingale_harness/_data/`` (see ``pyproject.toml``); :func:`resource_path` finds them in either
-place, so a source checkout and an installed package read the very same files.
+``martingale_harness/_data/`` (see ``pyproject.toml``);
+:func:`~martingale_harness.project_files.resource_path` finds them in either place, so a source
+checkout and an installed package read the very same files.
 """
 
 from __future__ import annotations
 
-import re
 import string
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from martingale_harness.domains import LOADERS
 from martingale_harness.domains.base import BAD_ROW_RULES, DEFAULT_EVIDENCE_BUDGET
 from martingale_harness.errors import ConfigError
+from martingale_harness.project_files import read_yaml, resource_path
 from martingale_harness.protocol import PARADIGMS, SYSTEM_PROMPTS
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -40,47 +40,6 @@ PROTOCOL_KEYS: tuple[str, ...] = (
 DOC_FIELDS: tuple[str, ...] = ("question", "question_id", "sample_id")
 """Fields a ``doc_to_text`` template may use (besides the domain's metadata fields)."""
 _MAX_INCLUDE_DEPTH = 8
-
-
-def resource_path(relative: str) -> Path:
-    """Path of a project file (``registry.yaml``, ``tasks/...``), installed or in a checkout."""
-    for root in (_PACKAGE_DIR / "_data", _PACKAGE_DIR.parent):
-        candidate = root / relative
-        if candidate.exists():
-            return candidate
-    raise ConfigError(f"project file {relative!r} not found under {_PACKAGE_DIR / '_data'} "
-                      f"or {_PACKAGE_DIR.parent}; is martingale-harness installed completely?")
-
-
-class YAMLLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that also reads YAML 1.2 floats without a dot (``1e-2``, ``5E-4``) as numbers.
-
-    PyYAML follows YAML 1.1, where ``1e-2`` is the string ``'1e-2'``: a learning rate written that way
-    passed ``martingale train --check`` and crashed the optimizer at the first step.
-    """
-
-
-YAMLLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"))
-
-
-def load_yaml(text: str) -> Any:
-    """Parse YAML text with :class:`YAMLLoader` (how every config and ``--set`` value is read)."""
-    return yaml.load(text, Loader=YAMLLoader)  # noqa: S506 - a SafeLoader subclass
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Safe-load a YAML mapping; errors name the file."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: file does not exist")
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return data
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

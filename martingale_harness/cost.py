@@ -23,8 +23,8 @@ from pathlib import Path
 from inspect_ai.event import ModelEvent, SpanBeginEvent
 from inspect_ai.log import EvalLog
 
-from martingale_harness.config import read_yaml
 from martingale_harness.errors import ConfigError
+from martingale_harness.project_files import read_yaml
 
 DEFAULT_PRICES = Path(__file__).resolve().parent / "prices.yaml"
 EVALUATED_MODEL = "(evaluated model)"

@@ -18,8 +18,8 @@ from typing import Any
 from inspect_ai import Task
 from inspect_ai._util.error import PrerequisiteError
 
-from martingale_harness.config import read_yaml, resource_path
 from martingale_harness.errors import ConfigError, MartingaleError
+from martingale_harness.project_files import read_yaml, resource_path
 from martingale_harness.protocol import PARADIGMS, SYSTEM_PROMPTS
 
 

@@ -94,7 +94,7 @@ def unknown_provider_message(provider: str, model: str) -> str:
 
 def unknown_task_hint(argv: list[str]) -> str | None:
     """For ``inspect eval martingale/<typo>``: the task meant, and where the list is."""
-    from martingale_harness.config import read_yaml, resource_path
+    from martingale_harness.project_files import read_yaml, resource_path
 
     asked = [a for a in argv if a.startswith("martingale/")]
     if not asked:

@@ -35,9 +35,9 @@ from inspect_ai.scorer import Score, Scorer, Target
 from inspect_ai.solver import TaskState
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from martingale_harness.config import load_yaml
 from martingale_harness.errors import ConfigError
 from martingale_harness.plugins import get_extractor
+from martingale_harness.project_files import load_yaml
 from martingale_harness.runs import read_log
 from martingale_harness.scoring import belief_scorer
 from martingale_harness.task import check_model_roles, parse_extractors

@@ -66,7 +66,7 @@ def test_rounds_keep_only_above_margin_samples_and_fine_tune_on_exactly_those(
     from safetensors.torch import load_file
 
     from martingale_harness.training import expert_iteration
-    from martingale_harness.training.grpo import train
+    from martingale_harness.training.run import train
 
     trained_on: list[list[dict[str, Any]]] = []
     real = expert_iteration._fine_tune

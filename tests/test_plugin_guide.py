@@ -17,7 +17,7 @@ import pytest
 
 from martingale_harness import hookspecs, plugin_api
 from martingale_harness.backends.scripted import ScriptedAnswers
-from martingale_harness.config import resource_path
+from martingale_harness.project_files import resource_path
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "plugins.md"

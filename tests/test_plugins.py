@@ -70,7 +70,7 @@ def test_builtin_self_report_comes_through_the_entry_point() -> None:
 def test_registry_yaml_lists_the_installed_extractor_entry_points() -> None:
     from importlib.metadata import entry_points
 
-    from martingale_harness.config import read_yaml, resource_path
+    from martingale_harness.project_files import read_yaml, resource_path
 
     listed = read_yaml(resource_path("registry.yaml"))["plugins"]["extractor"]
     installed = {ep.name: ep.value for ep in entry_points(group=hookspecs.PROJECT)}

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from inspect_ai import eval as inspect_eval
 
-from martingale_harness.config import ProtocolSettings, load_task_config, read_yaml, task_config
+from martingale_harness.config import ProtocolSettings, load_task_config, task_config
 from martingale_harness.errors import ConfigError
+from martingale_harness.project_files import read_yaml
 
 
 def _write(path: Path, text: str) -> Path:

@@ -250,7 +250,7 @@ def test_cli_refuses_bad_configs_before_any_model_loads(base_dir: Path, tmp_path
 
 
 def test_train_api_refuses_data_the_term_cannot_use(base_dir: Path, tmp_path: Path) -> None:
-    from martingale_harness.training.grpo import train
+    from martingale_harness.training.run import train
 
     config = train_config_from_dict(_raw(base_dir, tmp_path, task="cmv", reward={"info_term": "brier_gain"}))
     with pytest.raises(ConfigError, match="brier_gain' needs labels"):  # r/ChangeMyView has no labels
@@ -338,7 +338,7 @@ def test_expert_iteration_plan(base_dir: Path, tmp_path: Path) -> None:
 
 
 def test_an_evaluation_set_that_shares_training_questions_is_refused(base_dir: Path, tmp_path: Path) -> None:
-    from martingale_harness.training.grpo import prepare
+    from martingale_harness.training.prepare import prepare
 
     # evaluation.data = the training data itself: every held-out question is also a training question
     demo = REPO / "tasks" / "forecast" / "demo" / "2022-06-01-demo.json"
@@ -353,7 +353,7 @@ def test_vllm_generation_passes_through_to_trl_where_vllm_is_installed(base_dir:
                                                                       mode: str) -> None:
     import importlib.util
 
-    from martingale_harness.training.grpo import prepare, trainer_args
+    from martingale_harness.training.prepare import prepare, trainer_args
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",

@@ -65,13 +65,13 @@ def test_map_split_gives_every_nth_item_to_a_process_and_puts_the_results_back_i
 
 def test_expert_iteration_refuses_several_processes(tiny_model: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from martingale_harness.training import grpo
+    from martingale_harness.training import prepare
 
     config = train_config_from_dict({"base_model": str(tiny_model), "output_dir": str(tmp_path / "run"),
                                      "algorithm": "expert_iteration", "max_items": 8})
-    monkeypatch.setattr(grpo, "current_processes", lambda: Processes(index=0, count=2))
+    monkeypatch.setattr(prepare, "current_processes", lambda: Processes(index=0, count=2))
     with pytest.raises(ConfigError, match="expert iteration runs in one process"):
-        grpo.prepare(config)
+        prepare.prepare(config)
 
 
 def _free_port() -> int:

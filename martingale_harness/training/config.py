@@ -1,7 +1,7 @@
 """Configs of ``martingale train`` and ``martingale distill``: YAML files, checked before any model loads.
 
-A config is a YAML mapping (``config.load_yaml``, a safe loader); every key is listed below and anything else is an
-error naming the file, the key and what is allowed. Relative paths are relative to the working
+A config is a YAML mapping (``project_files.load_yaml``, a safe loader); every key is listed below and
+anything else is an error naming the file, the key and what is allowed. Relative paths are relative to the working
 directory. ``examples/train.yaml`` and ``examples/distill.yaml`` show every key with its default.
 
 Shared keys (both commands):
@@ -67,8 +67,8 @@ from typing import Any
 
 import yaml
 
-from martingale_harness.config import load_yaml, read_yaml
 from martingale_harness.errors import ConfigError
+from martingale_harness.project_files import load_yaml, read_yaml
 from martingale_harness.protocol import SYSTEM_PROMPTS
 
 TRAIN_PARADIGMS: tuple[str, ...] = ("direct", "cot")

@@ -34,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from martingale_harness import stats
 
 if TYPE_CHECKING:
-    from martingale_harness.training.reward import RewardBreakdown, RewardWeights
+    from martingale_harness.training.reward_records import RewardBreakdown, RewardWeights
 
 EQUAL_REWARD_TOL = 1e-9
 """Rewards within this of each other count as equal (a group with no signal)."""

@@ -47,8 +47,8 @@ from martingale_harness.training.diagnostics import group_ids, reward_parts
 
 if TYPE_CHECKING:
     from martingale_harness.training.episodes import PriorStore
-    from martingale_harness.training.grpo import Prepared, TrainResult
     from martingale_harness.training.models import Sampled
+    from martingale_harness.training.prepare import Prepared, TrainResult
     from martingale_harness.training.reward import RewardBreakdown, RewardWeights
 
 logger = logging.getLogger(__name__)
@@ -103,8 +103,8 @@ def train_expert_iteration(prepared: Prepared, *, progress: bool = True) -> Trai
     from trl import SFTTrainer
 
     from martingale_harness.training import models
-    from martingale_harness.training.grpo import trainer_args
     from martingale_harness.training.policy_run import PolicyRun
+    from martingale_harness.training.prepare import trainer_args
 
     config = prepared.config
     settings = config.expert_iteration

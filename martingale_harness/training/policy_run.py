@@ -28,7 +28,7 @@ from martingale_harness.training.reward import METRIC_PREFIX, MartingaleReward, 
 from martingale_harness.transcript import Transcript, Turn
 
 if TYPE_CHECKING:
-    from martingale_harness.training.grpo import Prepared, TrainResult
+    from martingale_harness.training.prepare import Prepared, TrainResult
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +134,8 @@ class PolicyRun:
         ``state_dict`` the policy's full state, gathered from all processes, under several of them.
         """
         from martingale_harness.training import models
-        from martingale_harness.training.grpo import TrainResult
         from martingale_harness.training.model_card import write_model_card
+        from martingale_harness.training.prepare import TrainResult
 
         config = self.config
         adapter_dir = self.out / "adapter"
