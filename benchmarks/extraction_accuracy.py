@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                           if args.grader else ())]
     if args.grader:
         from inspect_ai.model import get_model
-        from inspect_ai.model._model import init_model_roles  # what an eval does with --model-role
+
+        from martingale_harness._inspect_compat import init_model_roles  # what an eval does with --model-role
 
         init_model_roles({"grader": get_model(args.grader)})
     transcripts = group_transcripts(turns)

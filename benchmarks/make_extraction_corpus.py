@@ -169,7 +169,7 @@ def _holdout_cells(temperature: float) -> list[dict[str, Any]]:
 
 def _model_args(pairs: list[str]) -> dict[str, Any]:
     """``-M name=value`` options read as inspect reads its own (``name-x`` is ``name_x``, values are YAML)."""
-    from inspect_ai._util.config import parse_cli_args
+    from martingale_harness._inspect_compat import parse_cli_args
 
     malformed = [pair for pair in pairs if "=" not in pair or pair.startswith("=")]
     if malformed:

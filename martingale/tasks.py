@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from inspect_ai import Task, task
-from inspect_ai._util.error import PrerequisiteError  # inspect prints these without a traceback
-from inspect_ai._util.package import get_installed_package_name
 
+from martingale_harness._inspect_compat import (  # inspect prints PrerequisiteError without a traceback
+    PrerequisiteError,
+    get_installed_package_name,
+)
 from martingale_harness.config import task_config
 from martingale_harness.domains import bayes as bayes_domain
 from martingale_harness.errors import ConfigError, MartingaleError

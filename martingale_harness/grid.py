@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inspect_ai import Task
-from inspect_ai._util.error import PrerequisiteError
 
+from martingale_harness._inspect_compat import PrerequisiteError
 from martingale_harness.errors import ConfigError, MartingaleError
 from martingale_harness.project_files import read_yaml, resource_path
 from martingale_harness.protocol import PARADIGMS, SYSTEM_PROMPTS
@@ -68,9 +68,9 @@ def grid_tasks(grid: Grid) -> list[Task]:
     extractor whose role has no model.
     """
     from inspect_ai.model import get_model
-    from inspect_ai.model._model import init_model_roles  # what eval() calls before building tasks
 
     import martingale.tasks as registered
+    from martingale_harness._inspect_compat import init_model_roles  # what eval() calls before building tasks
 
     def build() -> list[Task]:
         init_model_roles({role: get_model(name) for role, name in grid.model_roles.items()})

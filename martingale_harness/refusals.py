@@ -25,8 +25,9 @@ import re
 import sys
 from types import TracebackType
 
-from inspect_ai._util.error import PrerequisiteError  # what inspect's own hook prints without a traceback
 from inspect_ai.util import display_type
+
+from martingale_harness._inspect_compat import PrerequisiteError  # what inspect's own hook prints without a traceback
 
 
 def _quiet() -> bool:
@@ -115,7 +116,7 @@ _heard: set[tuple[str | None, str]] = set()
 
 def eval_id() -> str | None:
     """The running task's id (so "once" means once per run, not once per process)."""
-    from inspect_ai.log._samples import sample_active  # no public accessor for the running sample
+    from martingale_harness._inspect_compat import sample_active  # no public accessor for the running sample
 
     active = sample_active()
     return getattr(active, "eval_id", None)

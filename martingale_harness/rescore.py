@@ -27,7 +27,6 @@ from typing import IO, Any
 
 import yaml
 from inspect_ai import score_async
-from inspect_ai._util._async import run_coroutine
 from inspect_ai.event import Event
 from inspect_ai.log import EvalLog, EvalResults, EvalSample, write_eval_log
 from inspect_ai.model import GenerateConfig, Model, get_model
@@ -35,6 +34,7 @@ from inspect_ai.scorer import Score, Scorer, Target
 from inspect_ai.solver import TaskState
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from martingale_harness._inspect_compat import run_coroutine
 from martingale_harness.errors import ConfigError
 from martingale_harness.plugins import get_extractor
 from martingale_harness.project_files import load_yaml

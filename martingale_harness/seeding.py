@@ -63,7 +63,8 @@ def call_seed(run_seed: int, sample_id: object, epoch: int, call: Call) -> int:
 def run_seed() -> int | None:
     """The seed the running eval was given (``--seed``, ``eval(seed=...)``), None when it has none."""
     from inspect_ai.model import get_model
-    from inspect_ai.model._generate_config import active_generate_config  # no public accessor
+
+    from martingale_harness._inspect_compat import active_generate_config  # no public accessor
 
     seed = active_generate_config().seed
     if seed is None:

@@ -81,3 +81,64 @@ def test_a_cycle_through_a_lazy_or_type_checking_import_is_found(tmp_path: Path)
     assert set(_cycle(graph) or []) == {"pkg.a", "pkg.sub.b", "pkg.sub.c"}
     (pkg / "sub" / "c.py").write_text("import os\n")
     assert _cycle(import_graph(pkg)) is None
+
+
+# --- private inspect names: only in _inspect_compat ---------------------------------------------------
+
+ROOT = PACKAGE.parent
+SOURCES = ("martingale_harness", "martingale", "plugins", "benchmarks")
+COMPAT = PACKAGE / "_inspect_compat.py"
+
+
+def _private_inspect_imports(path: Path) -> list[str]:
+    """The private inspect modules or names ``path`` imports (a dotted part starting with ``_``)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        found += [n for n in names if n.split(".")[0] == "inspect_ai" and any(p.startswith("_") for p in n.split("."))]
+    return found
+
+
+def test_private_inspect_names_are_imported_only_by_the_compat_module() -> None:
+    offenders = {str(p.relative_to(ROOT)): names for source in SOURCES for p in (ROOT / source).rglob("*.py")
+                 if p != COMPAT and (names := _private_inspect_imports(p))}
+    assert offenders == {}
+    assert _private_inspect_imports(COMPAT), "the compat module is where they are"
+
+
+def test_a_private_inspect_import_is_recognised(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text("from inspect_ai.model import get_model\nimport inspect_ai.log\n"
+                      "def f():\n    from inspect_ai.model._openai import messages_to_openai\n"
+                      "from inspect_ai._util.error import PrerequisiteError\n")
+    assert sorted(_private_inspect_imports(source)) == [
+        "inspect_ai._util.error", "inspect_ai._util.error.PrerequisiteError",
+        "inspect_ai.model._openai", "inspect_ai.model._openai.messages_to_openai"]
+
+
+def test_the_compat_module_resolves_every_name_on_the_supported_inspect() -> None:
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    from martingale_harness import _inspect_compat
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    (spec,) = [Requirement(r) for r in pyproject["project"]["dependencies"] if Requirement(r).name == "inspect-ai"]
+    installed = importlib.metadata.version("inspect-ai")
+    assert spec.specifier.contains(installed), f"inspect {installed} is outside the supported {spec.specifier}"
+    for name in _inspect_compat.__all__:
+        assert getattr(_inspect_compat, name) is not None, name
+    # the names imported on first use exist too
+    import inspect_ai.model._openai as converters
+    import inspect_ai.model._reasoning as reasoning
+
+    for name in ("chat_choices_from_openai", "model_output_from_openai", "messages_to_openai"):
+        assert callable(getattr(converters, name)), name
+    assert callable(reasoning.parse_content_with_reasoning)
+    assert _inspect_compat.parse_content_with_reasoning("<think>a</think>b")[0] == "b"

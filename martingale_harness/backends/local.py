@@ -75,8 +75,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import sniffio
-from inspect_ai._util.constants import DEFAULT_MAX_TOKENS
-from inspect_ai._util.error import PrerequisiteError  # shown without a traceback
 from inspect_ai.model import (
     ChatCompletionChoice,
     ChatMessage,
@@ -93,9 +91,9 @@ from inspect_ai.model import (
     TopLogprob,
     modelapi,
 )
-from inspect_ai.model._model_info import MODEL_INFO_LOOKUP_API_KEY  # what inspect passes for its lookups
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from martingale_harness._inspect_compat import DEFAULT_MAX_TOKENS, MODEL_INFO_LOOKUP_API_KEY, PrerequisiteError
 from martingale_harness.backends.lora import (
     CANARY_MAX_TOKENS,
     CANARY_PROMPT,

@@ -76,15 +76,6 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
-from inspect_ai._util.error import PrerequisiteError  # shown without a traceback
-from inspect_ai._util.registry import (
-    RegistryInfo,
-    registry_add,
-    registry_find,
-    registry_info,
-    registry_tag,
-    registry_unqualified_name,
-)
 from inspect_ai.model import (
     ChatCompletionChoice,
     ChatMessage,
@@ -104,9 +95,23 @@ from inspect_ai.model import (
     StopReason,
     TopLogprob,
 )
-from inspect_ai.model._providers.providers import validate_openai_client
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from martingale_harness._inspect_compat import (
+    MODEL_INFO_LOOKUP_API_KEY,
+    PrerequisiteError,
+    RegistryInfo,
+    chat_choices_from_openai,
+    messages_to_openai,
+    model_output_from_openai,
+    parse_content_with_reasoning,
+    registry_add,
+    registry_find,
+    registry_info,
+    registry_tag,
+    registry_unqualified_name,
+    validate_openai_client,
+)
 from martingale_harness.backends.lora import (
     CANARY_MAX_TOKENS,
     CANARY_PROMPT,
@@ -118,11 +123,6 @@ from martingale_harness.backends.lora import (
     lora_canary_disabled_warning,
     split_adapter,
 )
-
-try:
-    from inspect_ai.model._model_info import MODEL_INFO_LOOKUP_API_KEY
-except ImportError:  # an inspect without model-info lookups never builds such throwaway instances
-    MODEL_INFO_LOOKUP_API_KEY = "__model_info_lookup__"
 
 logger = logging.getLogger(__name__)
 
@@ -636,7 +636,6 @@ class SGLangLoRAAPI(ModelAPI):
             ) from None
         call = ModelCall.create(request={"endpoint": path, **body}, response=payload, time=elapsed)
         if self.transport == "chat":
-            from inspect_ai.model._openai import chat_choices_from_openai, model_output_from_openai
             from openai.types.chat import ChatCompletion
 
             completion = ChatCompletion.model_validate(payload)
@@ -651,9 +650,7 @@ class SGLangLoRAAPI(ModelAPI):
         # inspect's converters, not its public messages_to_openai / model_output_from_openai wrappers: those
         # re-check the installed openai version through importlib.metadata on every call (about 4.6 ms of
         # CPU each, two per request, more than the HTTP request costs), so the constructor checks it once.
-        # Imported here because openai is an optional dependency and this module loads with the package.
-        from inspect_ai.model._openai import messages_to_openai
-
+        # (_inspect_compat imports them on first use: openai is an optional dependency.)
         body: dict[str, Any] = {
             "model": self.served_model,
             "messages": await messages_to_openai(input),
@@ -709,7 +706,6 @@ class SGLangLoRAAPI(ModelAPI):
         return "/generate", body
 
     def _output_from_generate(self, payload: dict[str, Any]) -> ModelOutput:
-        from inspect_ai.model._reasoning import parse_content_with_reasoning  # inspect's own <think> parser
 
         meta = payload.get("meta_info") or {}
         text, capsule = parse_content_with_reasoning(str(payload.get("text", "")))

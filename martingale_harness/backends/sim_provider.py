@@ -62,7 +62,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from inspect_ai._util.error import PrerequisiteError  # shown without a traceback
 from inspect_ai.model import (
     ChatMessage,
     ChatMessageUser,
@@ -77,6 +76,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from martingale_harness._inspect_compat import PrerequisiteError  # shown without a traceback
 from martingale_harness.backends.scripted import ScriptedAnswers
 from martingale_harness.backends.sim_bayes import BayesOracle, bayes_oracle
 from martingale_harness.backends.simulated import AGENT_KINDS, DEFAULT_HORIZON, SimAgent
@@ -210,7 +210,7 @@ def draw_index(epoch: int, seed: int | None) -> int:
 def _active_sample() -> tuple[object, int, str | None]:
     """The id and epoch of the sample being generated for, and the id of this run of it (unique per
     sample-epoch of an eval: a memoized model serves several evals); ``(None, 1, None)`` outside an eval."""
-    from inspect_ai.log._samples import sample_active  # no public accessor for the running sample
+    from martingale_harness._inspect_compat import sample_active  # no public accessor for the running sample
 
     active = sample_active()
     return (None, 1, None) if active is None else (active.sample.id, active.epoch, active.id)
