@@ -10,15 +10,18 @@ Hooks (see :mod:`martingale_harness.hookspecs`):
 - ``martingale_register_extractors(register)``: ``register(extractor)`` for each :class:`Extractor`;
 - ``martingale_register_reward_terms(register)``: ``register(term)`` for each :class:`RewardTerm`.
 
-Only torch-free modules are imported here: extractor plugins must work in an evaluation-only install.
+Only torch-free and inspect-free modules are imported here: extractor plugins must work in an
+evaluation-only install, and importing the API costs what numpy and scipy cost, not inspect.
 """
 
 from __future__ import annotations
 
+from martingale_harness.belief_text import read_probability, strip_reasoning
 from martingale_harness.beliefs import FAILURE_KINDS, BeliefReading, BeliefStatus
 from martingale_harness.errors import ConfigError
 from martingale_harness.extraction import PLUGIN_ERROR_KIND, Extractor
 from martingale_harness.hookspecs import hookimpl
+from martingale_harness.judging import JUDGE_CACHE_ENV, JUDGE_MAX_ATTEMPTS, judge_cache
 from martingale_harness.reward_terms import RewardBatch, RewardTerm
 from martingale_harness.transcript import Stage, Transcript, Turn
 
@@ -28,6 +31,8 @@ HOOKS: tuple[str, ...] = ("martingale_register_extractors", "martingale_register
 __all__ = [
     "FAILURE_KINDS",
     "HOOKS",
+    "JUDGE_CACHE_ENV",
+    "JUDGE_MAX_ATTEMPTS",
     "PLUGIN_ERROR_KIND",
     "BeliefReading",
     "BeliefStatus",
@@ -39,4 +44,7 @@ __all__ = [
     "Transcript",
     "Turn",
     "hookimpl",
+    "judge_cache",
+    "read_probability",
+    "strip_reasoning",
 ]

@@ -46,7 +46,8 @@ from inspect_ai.util import JSONSchema
 from martingale_harness.errors import ConfigError
 from martingale_harness.refusals import eval_id, sample_failed
 from martingale_harness.seeding import Call, call_seed, run_seed
-from martingale_harness.transcript import TURNS_KEY, Stage, readable_reasoning
+from martingale_harness.transcript import TURNS_KEY, Stage
+from martingale_harness.transcript_state import readable_reasoning
 
 Paradigm = Literal["direct", "cot", "debate", "evidence"]
 SystemPrompt = Literal["none", "critical", "prior_conforming"]

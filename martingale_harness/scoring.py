@@ -24,7 +24,8 @@ from martingale_harness import stats
 from martingale_harness.beliefs import FAILURE_KINDS, BeliefReading
 from martingale_harness.extraction import safe_extract
 from martingale_harness.plugins import get_extractor, plugin_host
-from martingale_harness.transcript import Transcript, transcript_from_state
+from martingale_harness.transcript import Transcript
+from martingale_harness.transcript_state import transcript_from_state
 
 logger = logging.getLogger(__name__)
 

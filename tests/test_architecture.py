@@ -142,3 +142,38 @@ def test_the_compat_module_resolves_every_name_on_the_supported_inspect() -> Non
         assert callable(getattr(converters, name)), name
     assert callable(reasoning.parse_content_with_reasoning)
     assert _inspect_compat.parse_content_with_reasoning("<think>a</think>b")[0] == "b"
+
+
+# --- built-in plugins use the API they publish --------------------------------------------------------
+
+
+def _harness_imports(path: Path) -> set[str]:
+    """The modules of the harness and of the built-in plugins that ``path`` imports."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add("." * node.level + node.module)
+        elif isinstance(node, ast.ImportFrom):
+            found.add("." * node.level)
+    return {n for n in found if n.split(".")[0] in ("martingale_harness", "martingale_plugins", "") or
+            n.startswith(".")}
+
+
+def test_builtin_plugins_import_only_the_published_plugin_api() -> None:
+    plugins = sorted((ROOT / "plugins" / "martingale_plugins").glob("*.py"))
+    assert len(plugins) >= 7
+    imports = {p.name: _harness_imports(p) for p in plugins}
+    assert {name: found - {"martingale_harness.plugin_api"} for name, found in imports.items()} == {
+        p.name: set() for p in plugins}
+
+
+def test_the_plugin_api_imports_no_inspect_and_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, martingale_harness.plugin_api, martingale_plugins.self_report, martingale_plugins.answer_line;"
+            "print(sorted(m for m in ('inspect_ai', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -37,7 +37,8 @@ from martingale_harness.testing.openai_server import (
     reasoning_for,
     text_of,
 )
-from martingale_harness.transcript import TURNS_KEY, Transcript, transcript_from_state
+from martingale_harness.transcript import TURNS_KEY, Transcript
+from martingale_harness.transcript_state import transcript_from_state
 
 KEY = f"sk-test-PLANTED-{uuid.uuid4().hex}"
 

@@ -14,18 +14,9 @@ Failures: ``no_number`` (no such line), ``out_of_range`` (the line's number is a
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-import pluggy
-
-from martingale_harness.beliefs import BeliefReading
-from martingale_plugins.self_report import strip_reasoning
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from martingale_harness.extraction import Extractor
-    from martingale_harness.transcript import Transcript
+from martingale_harness.plugin_api import BeliefReading, Extractor, Transcript, hookimpl, strip_reasoning
 
 __all__ = ["AnswerLineExtractor", "read_answer_line"]
 
@@ -55,9 +46,6 @@ class AnswerLineExtractor:
         return [read_answer_line(turn.answer, truncated=turn.truncated) for turn in transcript.turns]
 
 
-_hookimpl = pluggy.HookimplMarker("martingale_harness")
-
-
-@_hookimpl
+@hookimpl
 def martingale_register_extractors(register: Callable[[Extractor], None]) -> None:
     register(AnswerLineExtractor())

@@ -16,15 +16,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import pluggy
-
-from martingale_harness.beliefs import BeliefReading
-
-if TYPE_CHECKING:
-    from martingale_harness.extraction import Extractor
-    from martingale_harness.transcript import Transcript, Turn
+from martingale_harness.plugin_api import BeliefReading, Extractor, Transcript, Turn, hookimpl
 
 _YES, _NO = "yes", "no"
 
@@ -80,9 +74,6 @@ class LogprobExtractor:
         return [read_probe(turn) for turn in transcript.turns]
 
 
-_hookimpl = pluggy.HookimplMarker("martingale_harness")
-
-
-@_hookimpl
+@hookimpl
 def martingale_register_extractors(register: Callable[[Extractor], None]) -> None:
     register(LogprobExtractor())

@@ -18,11 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pluggy
 from numpy.typing import NDArray
 
-from martingale_harness.errors import ConfigError
-from martingale_harness.reward_terms import RewardBatch, RewardTerm
+from martingale_harness.plugin_api import ConfigError, RewardBatch, RewardTerm, hookimpl
 
 CAP = 0.1
 """``update_magnitude`` pays nothing more for updates larger than this (in probability)."""
@@ -92,10 +90,7 @@ def _exact_posterior(metadata: Mapping[str, Any]) -> float | None:
     return float(last)
 
 
-_hookimpl = pluggy.HookimplMarker("martingale_harness")
-
-
-@_hookimpl
+@hookimpl
 def martingale_register_reward_terms(register: Callable[[RewardTerm], None]) -> None:
     register(BrierGain())
     register(UpdateMagnitude())

@@ -3,26 +3,25 @@
 The paper's single-shot judge: for every belief turn, one call to the ``grader`` model role sees
 the question and the reasoner's answer for that turn and replies with the probability of Yes that
 the answer expresses. The reply is read with the same strict rules as ``self_report``; an
-unreadable reply is sent back once more per attempt (``MAX_ATTEMPTS`` calls in all), then recorded
+unreadable reply is sent back once more per attempt (``JUDGE_MAX_ATTEMPTS`` calls in all), then recorded
 as a failure quoting the reply. Calls use inspect's model cache like ``step_judge``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-import pluggy
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser, get_model
 
-from martingale_harness.beliefs import BeliefReading
-from martingale_plugins.self_report import read_probability
-from martingale_plugins.step_judge import MAX_ATTEMPTS, judge_cache
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from martingale_harness.extraction import Extractor
-    from martingale_harness.transcript import Transcript
+from martingale_harness.plugin_api import (
+    JUDGE_MAX_ATTEMPTS,
+    BeliefReading,
+    Extractor,
+    Transcript,
+    hookimpl,
+    judge_cache,
+    read_probability,
+)
 
 SINGLE_JUDGE_PROMPT = """\
 Below are a question and someone's answer to it. What probability that the answer to the question \
@@ -49,7 +48,7 @@ class SingleJudge:
                 ChatMessageUser(content=SINGLE_JUDGE_PROMPT.format(question=transcript.question, answer=turn.answer))
             ]
             reading = BeliefReading.failed("grader was not called")
-            for _ in range(MAX_ATTEMPTS):
+            for _ in range(JUDGE_MAX_ATTEMPTS):
                 raw = (await grader.generate(messages, cache=judge_cache(grader))).completion
                 reading = read_probability(raw)
                 if reading.is_ok:
@@ -61,14 +60,11 @@ class SingleJudge:
                 ]
             else:
                 reading = BeliefReading.failed(
-                    f"grader failed {MAX_ATTEMPTS} times ({reading.reason}); last reply: {raw[:300]!r}")
+                    f"grader failed {JUDGE_MAX_ATTEMPTS} times ({reading.reason}); last reply: {raw[:300]!r}")
             readings.append(reading)
         return readings
 
 
-_hookimpl = pluggy.HookimplMarker("martingale_harness")
-
-
-@_hookimpl
+@hookimpl
 def martingale_register_extractors(register: Callable[[Extractor], None]) -> None:
     register(SingleJudge())

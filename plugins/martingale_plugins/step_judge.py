@@ -24,35 +24,21 @@ to always call the grader.
 from __future__ import annotations
 
 import json
-import os
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-import pluggy
-from inspect_ai.model import CachePolicy, ChatMessage, ChatMessageAssistant, ChatMessageUser, Model, get_model
+from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser, get_model
 
-from martingale_harness.beliefs import BeliefReading
+from martingale_harness.plugin_api import (
+    JUDGE_MAX_ATTEMPTS,
+    BeliefReading,
+    Extractor,
+    Transcript,
+    hookimpl,
+    judge_cache,
+)
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from martingale_harness.extraction import Extractor
-    from martingale_harness.transcript import Transcript
-
-MAX_ATTEMPTS = 3
-CACHE_ENV = "MARTINGALE_JUDGE_CACHE"
-
-
-def judge_cache(grader: Model) -> CachePolicy | bool:
-    """The cache policy for calls to ``grader`` (``False`` when ``MARTINGALE_JUDGE_CACHE=off``).
-
-    inspect's cache key holds the model name and generation config but not the model's arguments,
-    so they are added as a scope: a grader with other ``-M`` arguments never reads these answers.
-    """
-    if os.environ.get(CACHE_ENV, "on").strip().lower() in {"off", "0", "false", "no"}:
-        return False
-    args = json.dumps(grader.model_args, sort_keys=True, default=str)
-    return CachePolicy(expiry=None, scopes={"model_args": args})
+MAX_ATTEMPTS = JUDGE_MAX_ATTEMPTS
 
 STEPS_HEADER = "Reasoning steps (JSON list, in order):"
 
@@ -142,9 +128,6 @@ class StepJudge:
         return [BeliefReading.failed(reason) for _ in transcript.turns]
 
 
-_hookimpl = pluggy.HookimplMarker("martingale_harness")
-
-
-@_hookimpl
+@hookimpl
 def martingale_register_extractors(register: Callable[[Extractor], None]) -> None:
     register(StepJudge())
