@@ -77,7 +77,7 @@ def read_task_yaml(path: Path, _depth: int = 0) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ProtocolSettings:
-    """What ``-T`` can override: how the model is asked (DESIGN §3) and how data is read."""
+    """What ``-T`` can override: how the model is asked (docs/architecture.md, section 1) and how data is read."""
 
     paradigm: str = "direct"
     system_prompt: str = "none"

@@ -6,7 +6,7 @@ see the evidence and reason in the chosen paradigm, asks for the posterior, and 
 turn in the sample's store (key :data:`~martingale_harness.transcript.TURNS_KEY`) so extractors can
 find them again, also when re-scoring an old log.
 
-Paradigms (DESIGN §3), each a sequence of belief turns b_0 (prior) .. b_T (posterior):
+Paradigms (docs/architecture.md, section 1), each a sequence of belief turns b_0 (prior) .. b_T (posterior):
 
 * ``direct``: prior; all evidence at once; posterior. T = 1.
 * ``cot`` (the paper's chain-of-thought prompt): prior; all evidence at once with the instruction to
@@ -250,7 +250,7 @@ def belief_protocol(
     paradigm: str = "direct", system_prompt: str = "none", rounds: int = 2, yes_no_probe: bool = False,
     prior_samples: int = 1, structured_probe: bool = False,
 ) -> Solver:
-    """Elicit a belief trajectory; ``paradigm``, ``system_prompt`` and ``rounds`` as in DESIGN §3.
+    """Elicit a belief trajectory; ``paradigm``, ``system_prompt`` and ``rounds`` as in docs/architecture.md, section 1.
 
     With ``prior_samples`` >= 2 the prior is elicited ``prior_samples - 1`` more times, each in a
     fresh conversation with the same system prompt and prior question (side calls), and

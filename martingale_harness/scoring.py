@@ -4,7 +4,7 @@ Each extractor gets an inspect scorer of the same name (``self_report``, ...). I
 ``Score.value`` is ``{prior, posterior, delta, label}`` (NaN where a belief failed to extract or the
 sample has no label: inspect's score reducers would turn ``None`` into 0) and its metadata holds the
 whole trajectory with a status per belief.
-The metric :func:`martingale_metrics` sees all samples at once and reports the DESIGN §6 keys.
+The metric :func:`martingale_metrics` sees all samples at once and reports the keys of docs/architecture.md, section 3.
 """
 
 from __future__ import annotations
@@ -257,7 +257,7 @@ def _live_display_call() -> bool:
 
 @metric(scores="unreduced")
 def martingale_metrics() -> Metric:
-    """Martingale Score and companions over all sample draws of one extractor (DESIGN §6 keys).
+    """Martingale Score and companions over all sample draws of one extractor (docs/architecture.md, section 3).
 
     Epochs: the metric receives every sample-epoch score (``scores="unreduced"``). Each draw's
     belief pairs enter the MS family, inertia, Brier, failure counts, IV and the exact-Bayes metrics

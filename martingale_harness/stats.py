@@ -7,7 +7,7 @@ The Martingale Score (He, Qiu, Shirado, Sap, NeurIPS 2025) is the OLS slope of t
 ``delta = posterior - prior`` on ``prior``. A rational Bayesian's updates are unpredictable from
 its prior, so its slope is 0; a positive slope is belief entrenchment.
 
-Inference choices (see DESIGN §5):
+Inference choices (see docs/architecture.md, section 2):
 
 * ``se``, ``t``, ``p`` are the classic OLS t-test, as reported in the paper.
 * The 95 % interval (``ci_low``, ``ci_high``) is robust: HC3 standard error with a t(n-2)
@@ -357,7 +357,7 @@ def iv_slope(
     prior: ArrayLike, posterior: ArrayLike, instrument: ArrayLike, cluster: ArrayLike | None = None,
     resamples: int = 1000, seed: int = 0,
 ) -> IVResult:
-    """Noise-robust Martingale Score: Cov(q − p, p') / Cov(p, p') (DESIGN §5).
+    """Noise-robust Martingale Score: Cov(q − p, p') / Cov(p, p') (docs/architecture.md, section 2).
 
     ``instrument`` p' is an independent elicitation of the same prior (the mean of several, if
     there are more): its elicitation noise is independent of the noise in p, so it removes the
@@ -490,7 +490,7 @@ log-odds beyond ±4.6 say more about rounding than about belief."""
 
 @dataclass(frozen=True)
 class ExactBayesResult:
-    """How far stated beliefs are from the exact posteriors (DESIGN §6 companions for ``martingale/bayes``).
+    """How far stated beliefs are from the exact posteriors (``martingale/bayes``; docs/architecture.md section 2).
 
     Undefined values are NaN: no beliefs, no Bayesian update, fewer than 3 first beliefs or all
     stated priors equal; the intervals also need 3 questions.

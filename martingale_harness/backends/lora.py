@@ -1,7 +1,7 @@
 """Backend-independent LoRA helpers: the ``base+adapter`` model syntax, the adapter canary, fingerprints.
 
 Every backend that takes ``--model <backend>/<base>+<adapter>`` (SGLang, local transformers + peft)
-shares these, so the syntax and the refusal rule are the same everywhere (DESIGN §7):
+shares these, so the syntax and the refusal rule are the same everywhere (docs/architecture.md, section 4):
 
 * :func:`split_adapter` reads ``base+adapter`` or ``base:adapter`` (``+`` wins; a ``:`` splits only
   where what follows is a plain name or a path, so ``org/model`` names and ``host:port`` never split).

@@ -27,7 +27,7 @@ and loaded with ``POST /load_lora_adapter`` under ``<folder>-<fingerprint prefix
 it and a changed adapter never shadows an old one (the path must be readable by the server too; it is
 left loaded, since another eval may be using it).
 
-Requests. SGLang selects an adapter per request three ways (DESIGN §7): native ``/generate`` takes
+Requests. SGLang selects an adapter per request three ways (docs/architecture.md, section 4): native ``/generate`` takes
 ``lora_path`` (the registered name) but no chat messages; ``/v1/chat/completions`` takes
 ``model="base:adapter"``, which servers older than that syntax silently ignore (serving the base), or
 the older explicit ``lora_path`` body field. ``-M transport=chat`` (default) sends every call to
