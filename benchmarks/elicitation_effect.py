@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-M", action="append", default=[], help="model arg name=value (repeatable)")
     parser.add_argument("--extractors", default=EXTRACTORS)
     parser.add_argument("--per-cell", type=int, default=17, help="samples per task x paradigm")
+    parser.add_argument("--tasks", default=",".join(task for task, _ in CELLS),
+                        help="comma-separated subset of the cells' tasks (e.g. a repeat of the cheaper ones)")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--max-tokens", type=int, default=200)
     parser.add_argument("--evidence-budget", type=int, default=400)
@@ -84,9 +86,14 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"no finished log in {args.log_dir}")
     else:
         root = shared_data_dir(args.shared_data)
+        chosen = [t.strip() for t in args.tasks.split(",")]
+        unknown = sorted(set(chosen) - {task for task, _ in CELLS})
+        if unknown:
+            raise SystemExit(f"--tasks: no cell for {', '.join(unknown)}; the cells' tasks are "
+                             f"{', '.join(task for task, _ in CELLS)}")
         tasks = [domain_task(task, data=str(root / data), paradigm=paradigm, extractors=",".join(names),
                              evidence_budget=args.evidence_budget)
-                 for task, data in CELLS for paradigm in PARADIGMS]
+                 for task, data in CELLS if task in chosen for paradigm in PARADIGMS]
         logs = inspect_eval(tasks, model=args.model, model_args=_key_values(args.M), limit=args.per_cell,
                             sample_shuffle=args.seed if args.sample_seed is None else args.sample_seed,
                             seed=args.seed, temperature=args.temperature,

@@ -111,6 +111,23 @@ def test_elicitation_benchmark_pools_the_cells_and_pairs_every_extractor(tmp_pat
     assert again["ms"] == numbers["ms"] and again["pairs"] == numbers["pairs"]
 
 
+def test_elicitation_benchmark_runs_a_subset_of_the_cells(tmp_path: Path) -> None:
+    import json
+
+    from martingale_harness.extraction_corpus import shared_data_dir
+
+    try:
+        shared_data_dir()
+    except FileNotFoundError:
+        pytest.skip("the shared data folder is absent")
+    _run("elicitation_effect.py", "--model", "sim/noisy", "--tasks", "forecast", "--per-cell", "3", "--seed", "2",
+         "--sample-seed", "1", "--extractors", "self_report,structured", "--log-dir", str(tmp_path / "logs"),
+         "--json", str(tmp_path / "e.json"))
+    numbers = json.loads((tmp_path / "e.json").read_text())
+    assert [(c["task"], c["paradigm"]) for c in numbers["cells"]] == [("forecast", "direct"), ("forecast", "cot")]
+    assert numbers["samples"] == 6
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model,undefined", [
     (["--model", "sim/inert"], "updates do not vary"),
