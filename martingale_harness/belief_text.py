@@ -74,6 +74,7 @@ A bare number above 1 followed by a word ("chance of 3 candidates") is a count, 
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import json
 import re
@@ -578,8 +579,13 @@ def _other_event(scan: str, start: int, end: int, given: str) -> bool:
     words = {w.lower()[:5] for w in _WORD.findall(event.group("event"))} - {w[:5] for w in _GENERIC}
     if not words:
         return False
-    shown = {w.lower()[:5] for w in _WORD.findall(given)}
-    return not words & shown
+    return not words & _given_words(given)
+
+
+@functools.lru_cache(maxsize=16)
+def _given_words(given: str) -> frozenset[str]:
+    """The words of the shown text by their first 5 letters (a long prompt is read once per turn, not per value)."""
+    return frozenset(w.lower()[:5] for w in _WORD.findall(given))
 
 
 def _given_values(given: str) -> set[float]:
