@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from martingale_harness.extraction_corpus import CorpusError, PromptRebuilder, group_transcripts, load_corpus
+from martingale_harness.extraction.corpus import CorpusError, PromptRebuilder, group_transcripts, load_corpus
 
 
 def packet(rows_path: Path, rebuilder: PromptRebuilder) -> str:

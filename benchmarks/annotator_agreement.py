@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from martingale_harness.extraction_corpus import TOLERANCE, CorpusError, load_corpus
+from martingale_harness.extraction.corpus import TOLERANCE, CorpusError, load_corpus
 
 FIELDS = ("expected", "kind", "annotation")
 

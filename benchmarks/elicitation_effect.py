@@ -72,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     from inspect_ai import eval as inspect_eval
     from inspect_ai.log import read_eval_log
 
-    from martingale_harness.agreement import pairwise_agreement
-    from martingale_harness.extraction_corpus import shared_data_dir
-    from martingale_harness.runs import run_from_log
-    from martingale_harness.task import domain_task
+    from martingale_harness.extraction.corpus import shared_data_dir
+    from martingale_harness.reporting.agreement import pairwise_agreement
+    from martingale_harness.reporting.runs import run_from_log
+    from martingale_harness.tasks.builder import domain_task
 
     names = [n.strip() for n in args.extractors.split(",")]
     started = time.monotonic()
@@ -171,7 +171,7 @@ def _structured_modes(path: Path) -> dict[str, int]:
 
     from inspect_ai.log import read_eval_log
 
-    from martingale_harness.transcript import TURNS_KEY
+    from martingale_harness.extraction.transcript import TURNS_KEY
 
     modes: Counter[str] = Counter()
     for sample in read_eval_log(str(path)).samples or []:

@@ -30,7 +30,7 @@ import math
 from collections import Counter
 from pathlib import Path
 
-from martingale_harness.extraction_corpus import (
+from martingale_harness.extraction.corpus import (
     AccuracyResult,
     CorpusError,
     CorpusTurn,
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resamples", type=int, default=2000)
     args = parser.parse_args(argv)
 
-    from martingale_harness.plugins import get_extractor
+    from martingale_harness.plugin.host import get_extractor
 
     try:
         turns = load_corpus(args.corpus)

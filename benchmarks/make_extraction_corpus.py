@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from martingale_harness.extraction_corpus import shared_data_dir
+from martingale_harness.extraction.corpus import shared_data_dir
 from martingale_harness.testing.tiny_model import smollm2_gguf_path
 
 DATA_FILES = {

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats as sps
 
 from martingale_harness.backends.simulated import SimAgent
-from martingale_harness.stats import martingale_score
+from martingale_harness.stats.martingale import martingale_score
 
 
 def main() -> None:

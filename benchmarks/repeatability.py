@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from martingale_harness.compare import compare_runs
 from martingale_harness.errors import MartingaleError
-from martingale_harness.runs import run_from_log
+from martingale_harness.reporting.compare import compare_runs
+from martingale_harness.reporting.runs import run_from_log
 
 
 def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
 
 def _task_and_settings(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str]:
     """The inspect task, the eval settings and the extractor whose MS is reported."""
-    from martingale_harness.task import domain_task
+    from martingale_harness.tasks.builder import domain_task
 
     if args.heldout_of is None:
         task_args = _key_values(args.T, "-T")

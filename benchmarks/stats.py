@@ -19,7 +19,7 @@ from typing import TypeVar
 import numpy as np
 import statsmodels.api as sm
 
-from martingale_harness.stats import BOOTSTRAP_RESAMPLES, martingale_score
+from martingale_harness.stats.martingale import BOOTSTRAP_RESAMPLES, martingale_score
 
 FULL_TARGET_S = 5.0
 T = TypeVar("T")

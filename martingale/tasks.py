@@ -14,10 +14,10 @@ from martingale_harness._inspect_compat import (  # inspect prints PrerequisiteE
     PrerequisiteError,
     get_installed_package_name,
 )
-from martingale_harness.config import task_config
-from martingale_harness.domains import bayes as bayes_domain
 from martingale_harness.errors import ConfigError, MartingaleError
-from martingale_harness.task import _sample, build_task, domain_task
+from martingale_harness.tasks.bayes import dataset as bayes_domain
+from martingale_harness.tasks.builder import _sample, build_task, domain_task
+from martingale_harness.tasks.config import task_config
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -204,7 +204,7 @@ def bayes(
     """Generated problems with exact Bayesian posteriors (urns, diagnostic tests, coins), one observation per turn.
 
     Args:
-        n: Number of problems (default from ``tasks/bayes/generator.yaml``).
+        n: Number of problems (default from ``martingale_harness/tasks/bayes/generator.yaml``).
         seed: Generator seed; the same settings give the same problems (also seeds ``shuffle``).
         families: Comma-separated subset of ``urn,diagnostic,coin``.
         min_items: Fewest observations per problem.

@@ -1,15 +1,15 @@
 """martingale-harness: the Martingale Score of language models' belief updates.
 
-The pipeline, one module per step: :mod:`~martingale_harness.protocol` (what is asked) ->
-:mod:`~martingale_harness.transcript` -> :mod:`~martingale_harness.extraction` (beliefs out of
-text, via plugins) -> :mod:`~martingale_harness.scoring` (per sample, per extractor) ->
-:mod:`~martingale_harness.stats` (across samples). Backends live in
-:mod:`~martingale_harness.backends`, domains (datasets) in :mod:`~martingale_harness.domains`.
+The pipeline, one module per step: :mod:`~martingale_harness.protocol.solver` (what is asked) ->
+:mod:`~martingale_harness.extraction.transcript` -> :mod:`~martingale_harness.extraction.base` (beliefs out of
+text, via plugins) -> :mod:`~martingale_harness.scoring.scorer` (per sample, per extractor) ->
+:mod:`~martingale_harness.stats.martingale` (across samples). Backends live in
+:mod:`~martingale_harness.backends`, domains (datasets) in :mod:`~martingale_harness.tasks.loaders`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from martingale_harness.stats import MartingaleResult, martingale_score
+from martingale_harness.stats.martingale import MartingaleResult, martingale_score
 
 try:
     __version__ = version("martingale-harness")

@@ -10,10 +10,10 @@ from typing import Any
 import click
 
 from martingale_harness.errors import LogFileError, MartingaleError
-from martingale_harness.plugins import Contribution, load_plugins
+from martingale_harness.plugin.host import Contribution, load_plugins
 from martingale_harness.project_files import read_yaml, resource_path
-from martingale_harness.runs import read_log, run_from_log
-from martingale_harness.scoring import FAILURE_KEYS
+from martingale_harness.reporting.runs import read_log, run_from_log
+from martingale_harness.scoring.scorer import FAILURE_KEYS
 
 
 class UserError(click.ClickException):
@@ -79,7 +79,7 @@ def new_plugin_command(name: str, directory: str, kind: str) -> None:
 
     It installs and runs as is; the plugin guide (docs/plugins.md) says what to change.
     """
-    from martingale_harness.plugin_template import write_plugin
+    from martingale_harness.plugin.template import write_plugin
 
     try:
         files = write_plugin(name, kind, directory)  # type: ignore[arg-type]
@@ -121,8 +121,8 @@ def grid_command(tasks: str, models: str, paradigms: str, system_prompts: str, t
     `martingale report LOG_DIR` writes the leaderboard of the folder. `--dry-run` estimates the grid
     first: the protocol runs once per cell against offline stand-ins, which count calls and tokens.
     """
-    from martingale_harness.config import parse_name_list
-    from martingale_harness.grid import Grid, run_grid
+    from martingale_harness.planning.grid import Grid, run_grid
+    from martingale_harness.tasks.config import parse_name_list
 
     try:
         grid = Grid(tasks=parse_name_list(tasks), models=parse_name_list(models),
@@ -133,8 +133,8 @@ def grid_command(tasks: str, models: str, paradigms: str, system_prompts: str, t
     shape = (f"{grid.cells} cells ({len(grid.tasks)} tasks x {len(grid.paradigms)} paradigms x "
              f"{len(grid.system_prompts)} system prompts x {len(grid.models)} models)")
     if dry_run:
-        from martingale_harness.cost import load_prices
-        from martingale_harness.estimate import estimate_grid, estimate_tables
+        from martingale_harness.planning.cost import load_prices
+        from martingale_harness.planning.estimate import estimate_grid, estimate_tables
 
         try:
             estimate = estimate_grid(grid, load_prices(prices_file), answer_tokens=answer_tokens, limit=limit)
@@ -182,7 +182,7 @@ def rescore_command(log_file: str, extractors: str, grader: str | None, replace:
     command again resumes, skipping those samples (other settings are refused until the file is
     deleted). The file is removed once the new log is written.
     """
-    from martingale_harness.rescore import rescore
+    from martingale_harness.reporting.rescore import rescore
 
     try:
         target = rescore(log_file, extractors, grader=grader, replace=replace, output=output,
@@ -199,7 +199,7 @@ def rescore_command(log_file: str, extractors: str, grader: str | None, replace:
 def agreement_command(log_file: str, extractors: str | None) -> None:
     """Compare extractors pair by pair on the same transcripts of LOG_FILE: MS of each, correlation,
     failures, and the paired ΔMS with its 95% CI on the samples both read."""
-    from martingale_harness.agreement import pairwise_agreement, pairwise_table
+    from martingale_harness.reporting.agreement import pairwise_agreement, pairwise_table
 
     try:
         log = read_log(log_file)
@@ -275,10 +275,10 @@ def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool, fig
     robust CI per model x task (x setting where it varies), * where the classic p < 0.05, failure rate,
     Brier where labels exist, as leaderboard_<time>.md/.json and the |MS|-vs-Brier figure.
     """
-    from martingale_harness.leaderboard import leaderboard_rows, write_leaderboard
-    from martingale_harness.plots import PlotDependencyError, ms_brier_figure, save_figure, write_plots
-    from martingale_harness.report import write_report
-    from martingale_harness.runs import finished_logs, read_run
+    from martingale_harness.reporting.figures import PlotDependencyError, ms_brier_figure, save_figure, write_plots
+    from martingale_harness.reporting.leaderboard import leaderboard_rows, write_leaderboard
+    from martingale_harness.reporting.results import write_report
+    from martingale_harness.reporting.runs import finished_logs, read_run
 
     folders = [Path(f) for f in log_files if Path(f).is_dir()]
     try:
@@ -330,9 +330,9 @@ def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool, fig
 def compare_command(log_a: str, log_b: str, extractors: str | None, split_by: str | None, resamples: int,
                     seed: int) -> None:
     """Compare run B against run A on the same questions: MS, Brier and inertia, with paired tests."""
-    from martingale_harness.compare import compare_runs, comparison_table, run_label
-    from martingale_harness.config import parse_name_list
-    from martingale_harness.runs import read_run, simulated_label_note
+    from martingale_harness.reporting.compare import compare_runs, comparison_table, run_label
+    from martingale_harness.reporting.runs import read_run, simulated_label_note
+    from martingale_harness.tasks.config import parse_name_list
 
     try:
         run_a, run_b = read_run(log_a), read_run(log_b)
@@ -353,7 +353,7 @@ def compare_command(log_a: str, log_b: str, extractors: str | None, split_by: st
               help="YAML of USD per 1M input/output tokens per model, merged over the shipped list prices.")
 def cost_command(log_file: str, prices_file: str | None) -> None:
     """Grader calls, tokens and estimated list-price cost of each judge in LOG_FILE (and the model's own calls)."""
-    from martingale_harness.cost import cost_report, cost_table, load_prices
+    from martingale_harness.planning.cost import cost_report, cost_table, load_prices
 
     try:
         report = cost_report(read_log(log_file), load_prices(prices_file))
@@ -377,7 +377,7 @@ def cost_command(log_file: str, prices_file: str | None) -> None:
 def power_command(effect: float, sd_prior: float, sd_delta: float, alpha: float, target: float, draws: int,
                   sd_within: float) -> None:
     """Questions needed to detect a Martingale Score of EFFECT with the OLS slope t-test (see README, Power)."""
-    from martingale_harness.power import PowerInputError, required_questions
+    from martingale_harness.stats.power import PowerInputError, required_questions
 
     if draws > 1 and sd_within == 0:
         raise click.BadParameter("with --draws above 1, give the draw-to-draw SD of the updates (a pilot run's "

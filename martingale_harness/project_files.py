@@ -1,6 +1,6 @@
 """Project files and YAML: where the shipped files are, and how every YAML file and value is read.
 
-Kept apart from :mod:`martingale_harness.config` (task configs) so that modules the config imports
+Kept apart from :mod:`martingale_harness.tasks.config` (task configs) so that modules the config imports
 (the protocol, refusal hints) can read project files without importing the config back.
 """
 

@@ -12,9 +12,9 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.model import get_model
 from scipy import stats as sps
 
-from martingale_harness.agreement import agreement
 from martingale_harness.cli import main
-from martingale_harness.stats import martingale_score
+from martingale_harness.reporting.agreement import agreement
+from martingale_harness.stats.martingale import martingale_score
 
 
 def test_agreement_figures_match_references() -> None:

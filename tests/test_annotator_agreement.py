@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from martingale_harness.extraction_corpus import CorpusError, load_corpus
+from martingale_harness.extraction.corpus import CorpusError, load_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -102,7 +102,7 @@ def test_the_packet_shows_each_turn_with_its_rebuilt_prompt_and_the_debate(tmp_p
                                                                            forecastbench_dir: Path) -> None:
     from inspect_ai import eval as inspect_eval
 
-    from martingale_harness.extraction_corpus import PromptRebuilder
+    from martingale_harness.extraction.corpus import PromptRebuilder
 
     data = forecastbench_dir / "2025-10-26-llm.json"
     log = inspect_eval("martingale/forecast", model="sim/bayesian", limit=2, display="none", log_dir=str(tmp_path),

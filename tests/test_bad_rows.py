@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from inspect_ai import eval as inspect_eval
 
-from martingale_harness.domains.base import SkippedRow
 from martingale_harness.errors import DataError
-from martingale_harness.task import domain_task
+from martingale_harness.tasks.base import SkippedRow
+from martingale_harness.tasks.builder import domain_task
 
 
 def _post(index: int, chain: bool = True) -> dict[str, Any]:

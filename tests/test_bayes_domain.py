@@ -19,9 +19,8 @@ from inspect_ai._util.error import PrerequisiteError
 from scipy import integrate
 
 from martingale.tasks import bayes as bayes_task
-from martingale_harness.config import task_config
-from martingale_harness.domains import get_loader
-from martingale_harness.domains.bayes import (
+from martingale_harness.errors import ConfigError
+from martingale_harness.tasks.bayes.dataset import (
     FAMILIES,
     PRIOR_RANGE,
     BayesProblem,
@@ -30,7 +29,8 @@ from martingale_harness.domains.bayes import (
     read_settings,
     registered,
 )
-from martingale_harness.errors import ConfigError
+from martingale_harness.tasks.config import task_config
+from martingale_harness.tasks.loaders import get_loader
 
 
 @pytest.fixture(scope="module")

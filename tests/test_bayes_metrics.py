@@ -19,13 +19,13 @@ from inspect_ai.model import get_model
 from inspect_ai.scorer import SampleScore, Score
 from scipy.special import expit, logit
 
-from martingale_harness import stats
 from martingale_harness.backends.sim_bayes import DRIFT_BAND, bayes_oracle, oracle_beliefs, revealed_counts
 from martingale_harness.backends.simulated import SimAgent
-from martingale_harness.domains.bayes import GeneratorSettings, generate
-from martingale_harness.protocol import evidence_prompt, posterior_prompt, prior_prompt
-from martingale_harness.scoring import BAYES_KEYS, FAILURE_KEYS, METRIC_KEYS, martingale_metrics
-from martingale_harness.transcript import TURNS_KEY
+from martingale_harness.extraction.transcript import TURNS_KEY
+from martingale_harness.protocol.solver import evidence_prompt, posterior_prompt, prior_prompt
+from martingale_harness.scoring.scorer import BAYES_KEYS, FAILURE_KEYS, METRIC_KEYS, martingale_metrics
+from martingale_harness.stats import martingale as stats
+from martingale_harness.tasks.bayes.dataset import GeneratorSettings, generate
 
 # --- the statistics on constructed data --------------------------------------------------------
 

@@ -71,8 +71,8 @@ def test_repeatability_benchmark_runs_seeded_evaluations_and_null_comparisons(tm
 def test_elicitation_benchmark_pools_the_cells_and_pairs_every_extractor(tmp_path: Path) -> None:
     import json
 
-    from martingale_harness.extraction_corpus import shared_data_dir
-    from martingale_harness.stats import martingale_score
+    from martingale_harness.extraction.corpus import shared_data_dir
+    from martingale_harness.stats.martingale import martingale_score
 
     try:
         shared_data_dir()
@@ -89,7 +89,7 @@ def test_elicitation_benchmark_pools_the_cells_and_pairs_every_extractor(tmp_pat
     assert [(p["a"], p["b"]) for p in numbers["pairs"]] == [
         ("self_report", "structured"), ("self_report", "answer_line"), ("structured", "answer_line")]
     # pooled MS, recomputed from the logs independently of the benchmark's pooling
-    from martingale_harness.runs import read_run
+    from martingale_harness.reporting.runs import read_run
 
     prior, posterior, questions = [], [], []
     for cell in numbers["cells"]:
@@ -114,7 +114,7 @@ def test_elicitation_benchmark_pools_the_cells_and_pairs_every_extractor(tmp_pat
 def test_elicitation_benchmark_runs_a_subset_of_the_cells(tmp_path: Path) -> None:
     import json
 
-    from martingale_harness.extraction_corpus import shared_data_dir
+    from martingale_harness.extraction.corpus import shared_data_dir
 
     try:
         shared_data_dir()

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from martingale_harness.config import task_config
-from martingale_harness.domains import get_loader
-from martingale_harness.domains.base import item_to_sample
-from martingale_harness.domains.cmv import load
 from martingale_harness.errors import ConfigError, DataError
+from martingale_harness.tasks.base import item_to_sample
+from martingale_harness.tasks.cmv.dataset import load
+from martingale_harness.tasks.config import task_config
+from martingale_harness.tasks.loaders import get_loader
 
 GONE = ("[deleted]", "[removed]")
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from martingale_harness.domains.base import DomainItem, item_to_sample
-from martingale_harness.domains.cmv import load
-from martingale_harness.domains.cmv_text import unescape_html
+from martingale_harness.tasks.base import DomainItem, item_to_sample
+from martingale_harness.tasks.cmv.dataset import load
+from martingale_harness.tasks.cmv.text import unescape_html
 
 TITLE = "CMV: Rent & zoning rules <always> hurt renters"
 BODY = "> a line quoted from the news\n\nPrices & rents rose by 5% in a year."

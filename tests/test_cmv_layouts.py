@@ -14,8 +14,8 @@ import pytest
 from inspect_ai import eval as inspect_eval
 
 from martingale.tasks import cmv
-from martingale_harness.domains.cmv import detect_format, load
 from martingale_harness.errors import ConfigError, DataError
+from martingale_harness.tasks.cmv.dataset import detect_format, load
 
 PERSUASIVE = "Consider the costs to renters: the policy raises rents within two years."
 FOLLOW_UP = "And the studies from three cities agree on that."

@@ -403,7 +403,7 @@ def test_the_structured_probes_number_has_at_most_four_decimals(tokenizer: Any) 
     import llguidance.hf
 
     from martingale_harness.backends.local_grammar import canonical_schema
-    from martingale_harness.protocol import STRUCTURED_RESPONSE_SCHEMA
+    from martingale_harness.protocol.solver import STRUCTURED_RESPONSE_SCHEMA
 
     # what the local backend compiles (LocalModelAPI._schema dumps with serialize_as_any)
     schema = canonical_schema(STRUCTURED_RESPONSE_SCHEMA.json_schema.model_dump(exclude_none=True,

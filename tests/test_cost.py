@@ -14,7 +14,8 @@ from inspect_ai.model import ModelOutput, ModelUsage, get_model
 from martingale_plugins.step_judge import MAX_ATTEMPTS
 
 from martingale_harness.cli import main
-from martingale_harness.cost import (
+from martingale_harness.errors import ConfigError
+from martingale_harness.planning.cost import (
     EVALUATED_MODEL,
     UNKNOWN,
     CostReport,
@@ -25,7 +26,6 @@ from martingale_harness.cost import (
     load_prices,
     price_of,
 )
-from martingale_harness.errors import ConfigError
 
 SAMPLES = 5
 

@@ -15,12 +15,12 @@ import pytest
 from click.testing import CliRunner
 from inspect_ai import eval as inspect_eval
 
-from martingale_harness import plots
 from martingale_harness.cli import main
-from martingale_harness.compare import compare_runs, comparison_table
-from martingale_harness.leaderboard import leaderboard_document, leaderboard_rows, leaderboard_table
-from martingale_harness.report import write_report
-from martingale_harness.runs import Run, read_run
+from martingale_harness.reporting import figures as plots
+from martingale_harness.reporting.compare import compare_runs, comparison_table
+from martingale_harness.reporting.leaderboard import leaderboard_document, leaderboard_rows, leaderboard_table
+from martingale_harness.reporting.results import write_report
+from martingale_harness.reporting.runs import Run, read_run
 
 REASON = "updates do not vary (every one of the 12 beliefs equals the one before it)"
 
@@ -53,7 +53,7 @@ def test_the_log_holds_nan_for_ms_its_interval_and_tests(inert: Run) -> None:
 
 
 def test_the_reason_is_logged_where_inspect_shows_warnings(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="martingale_harness.scoring"):
+    with caplog.at_level(logging.WARNING, logger="martingale_harness.scoring.scorer"):
         inspect_eval("martingale/forecast", model="sim/inert", limit=5, display="none", log_dir=str(tmp_path))
     assert "self_report: MS undefined: updates do not vary" in caplog.text
 

@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 from inspect_ai import eval as inspect_eval
 
-from martingale_harness import plots
 from martingale_harness.backends.local import LocalArgs
 from martingale_harness.cli import main
-from martingale_harness.display import MAX_DISPLAY, MAX_FILE_STEM, display_model_name, safe_file_stem
-from martingale_harness.runs import read_run
+from martingale_harness.reporting import figures as plots
+from martingale_harness.reporting.display import MAX_DISPLAY, MAX_FILE_STEM, display_model_name, safe_file_stem
+from martingale_harness.reporting.runs import read_run
 
 LONG_DIR = "/" + "/".join(["a-rather-long-folder-name-for-models"] * 6)
 

@@ -13,11 +13,11 @@ from inspect_ai import eval as inspect_eval
 
 from martingale_harness.backends.simulated import SimAgent
 from martingale_harness.cli import main
-from martingale_harness.compare import compare_runs, comparison_table
-from martingale_harness.rescore import rescore
-from martingale_harness.runs import read_run
-from martingale_harness.scoring import summarize
-from martingale_harness.stats import martingale_score, variance_split
+from martingale_harness.reporting.compare import compare_runs, comparison_table
+from martingale_harness.reporting.rescore import rescore
+from martingale_harness.reporting.runs import read_run
+from martingale_harness.scoring.scorer import summarize
+from martingale_harness.stats.martingale import martingale_score, variance_split
 
 
 def _metrics(log, extractor: str = "self_report") -> dict[str, float]:

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from inspect_ai.dataset import Sample
 
 from martingale_harness.cli import main
-from martingale_harness.cost import load_prices
-from martingale_harness.estimate import estimate_grid, estimate_tables
-from martingale_harness.grid import Grid, grid_tasks
-from martingale_harness.protocol import SYSTEM_PROMPT_TEXTS, posterior_prompt, prior_prompt
+from martingale_harness.planning.cost import load_prices
+from martingale_harness.planning.estimate import estimate_grid, estimate_tables
+from martingale_harness.planning.grid import Grid, grid_tasks
+from martingale_harness.protocol.solver import SYSTEM_PROMPT_TEXTS, posterior_prompt, prior_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSWER_TOKENS = 60

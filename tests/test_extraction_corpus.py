@@ -18,8 +18,8 @@ import pytest
 import statsmodels.api as sm
 from inspect_ai import eval as inspect_eval
 
-from martingale_harness.beliefs import FAILURE_KINDS, BeliefReading
-from martingale_harness.extraction_corpus import (
+from martingale_harness.extraction.beliefs import FAILURE_KINDS, BeliefReading
+from martingale_harness.extraction.corpus import (
     NULL_KINDS,
     CorpusError,
     CorpusTurn,
@@ -32,7 +32,7 @@ from martingale_harness.extraction_corpus import (
     score_extractor,
     shared_data_dir,
 )
-from martingale_harness.plugins import get_extractor
+from martingale_harness.plugin.host import get_extractor
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "benchmarks" / "extraction_corpus" / "answers.jsonl"

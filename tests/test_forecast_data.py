@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from martingale_harness.config import task_config
-from martingale_harness.domains.base import item_to_sample
-from martingale_harness.domains.forecast import evidence_items, load, load_forecastbench
 from martingale_harness.errors import DataError
+from martingale_harness.tasks.base import item_to_sample
+from martingale_harness.tasks.config import task_config
+from martingale_harness.tasks.forecast.dataset import evidence_items, load, load_forecastbench
 
 DATES = ["2025-10-26", "2025-11-09", "2025-11-23", "2025-12-07"]
 

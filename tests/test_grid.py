@@ -15,7 +15,7 @@ from inspect_ai.log import read_eval_log
 from inspect_ai.model import model_roles
 
 from martingale_harness.errors import ConfigError
-from martingale_harness.grid import Grid, grid_tasks, run_grid
+from martingale_harness.planning.grid import Grid, grid_tasks, run_grid
 
 BIN = Path(sys.executable).parent
 GRID = ["--tasks", "forecast,openreview", "--models", "sim/bayesian,sim/entrenched", "--paradigms", "direct,cot"]

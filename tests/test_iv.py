@@ -9,10 +9,10 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ChatMessageAssistant, get_model
 
-from martingale_harness import stats
 from martingale_harness.backends.simulated import SimAgent
-from martingale_harness.scoring import IV_KEYS
-from martingale_harness.transcript import TURNS_KEY
+from martingale_harness.extraction.transcript import TURNS_KEY
+from martingale_harness.scoring.scorer import IV_KEYS
+from martingale_harness.stats import martingale as stats
 
 
 def _noisy_data(rng: np.random.Generator, n: int, kappa: float, noise: float) -> tuple[np.ndarray, ...]:

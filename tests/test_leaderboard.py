@@ -8,10 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from martingale_harness import plots
 from martingale_harness.errors import MartingaleError
-from martingale_harness.leaderboard import leaderboard_document, leaderboard_rows, leaderboard_table, write_leaderboard
-from martingale_harness.runs import Run
+from martingale_harness.reporting import figures as plots
+from martingale_harness.reporting.leaderboard import (
+    leaderboard_document,
+    leaderboard_rows,
+    leaderboard_table,
+    write_leaderboard,
+)
+from martingale_harness.reporting.runs import Run
 
 
 def _run(model: str, task: str = "martingale/forecast", paradigm: str = "direct", ms: float = 0.1,

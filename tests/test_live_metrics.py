@@ -16,7 +16,7 @@ from inspect_ai.log import EvalLog
 from inspect_ai.scorer import SampleScore
 
 from martingale.tasks import forecast
-from martingale_harness.scoring import belief_scorer
+from martingale_harness.scoring.scorer import belief_scorer
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_the_complete_list_reproduces_the_logged_result(run: EvalLog) -> None:
 
 def test_outside_the_live_display_the_metric_is_computed(run: EvalLog) -> None:
     # the same compute function, called the way `martingale rescore` and reports call it
-    from martingale_harness.scoring import martingale_metrics
+    from martingale_harness.scoring.scorer import martingale_metrics
 
     sample_scores = [s["self_report"] for s in _scores(run)]
     assert martingale_metrics()(sample_scores)["n_pairs"] == 30

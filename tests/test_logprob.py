@@ -13,9 +13,9 @@ from inspect_ai.model import ChatMessageAssistant, ModelOutput, ModelUsage, get_
 from martingale_plugins.logprob import p_yes, read_probe
 
 from martingale_harness.errors import ConfigError
-from martingale_harness.protocol import YES_NO_PROBE
-from martingale_harness.rescore import rescore
-from martingale_harness.transcript import Turn
+from martingale_harness.extraction.transcript import Turn
+from martingale_harness.protocol.solver import YES_NO_PROBE
+from martingale_harness.reporting.rescore import rescore
 
 
 def test_p_yes_pools_spellings_and_normalises_over_yes_and_no() -> None:

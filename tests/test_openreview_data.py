@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from martingale_harness.config import task_config
-from martingale_harness.domains import get_loader
-from martingale_harness.domains.base import item_to_sample
-from martingale_harness.domains.openreview import UNKNOWN_VENUE, load, parse_hf_spec, venue_from_path
 from martingale_harness.errors import ConfigError, DataError
+from martingale_harness.tasks.base import item_to_sample
+from martingale_harness.tasks.config import task_config
+from martingale_harness.tasks.loaders import get_loader
+from martingale_harness.tasks.openreview.dataset import UNKNOWN_VENUE, load, parse_hf_spec, venue_from_path
 
 SECRET = "META-REVIEW TEXT THAT MUST NOT BE SHOWN"
 

@@ -12,11 +12,11 @@ from inspect_ai.event import ModelEvent
 from inspect_ai.log import EvalLog
 from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, get_model
 
-from martingale_harness import stats
 from martingale_harness.backends.simulated import SimAgent
-from martingale_harness.protocol import PARADIGMS, SYSTEM_PROMPT_TEXTS, SYSTEM_PROMPTS, prior_prompt
-from martingale_harness.scoring import FAILURE_KEYS, METRIC_KEYS
-from martingale_harness.transcript import TURNS_KEY
+from martingale_harness.extraction.transcript import TURNS_KEY
+from martingale_harness.protocol.solver import PARADIGMS, SYSTEM_PROMPT_TEXTS, SYSTEM_PROMPTS, prior_prompt
+from martingale_harness.scoring.scorer import FAILURE_KEYS, METRIC_KEYS
+from martingale_harness.stats import martingale as stats
 
 TASKS = ("forecast", "cmv", "openreview")
 

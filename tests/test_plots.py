@@ -1,4 +1,4 @@
-"""martingale_harness.plots on runs made by hand (known slope, labels, inertia) and on one real log."""
+"""martingale_harness.reporting.figures on runs made by hand (known slope, labels, inertia) and on one real log."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 from scipy import stats as sps
 
-from martingale_harness import plots, stats
 from martingale_harness.errors import MartingaleError
-from martingale_harness.runs import Run, SampleBeliefs, read_run
-from martingale_harness.stats import inertia, martingale_score
+from martingale_harness.reporting import figures as plots
+from martingale_harness.reporting.runs import Run, SampleBeliefs, read_run
+from martingale_harness.stats import martingale as stats
+from martingale_harness.stats.martingale import inertia, martingale_score
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from inspect_ai import eval as inspect_eval
 
-from martingale_harness import extraction
 from martingale_harness.backends.scripted import ScriptedAnswers
-from martingale_harness.extraction import safe_extract
+from martingale_harness.extraction import base as extraction
+from martingale_harness.extraction.base import safe_extract
+from martingale_harness.plugin.host import get_extractor
 from martingale_harness.plugin_api import PLUGIN_ERROR_KIND, BeliefReading, Transcript
-from martingale_harness.plugins import get_extractor
 from martingale_harness.testing.plugins import check_extractor, transcript_from_answers
 
 
@@ -49,7 +49,7 @@ def test_safe_extract_passes_valid_readings_through() -> None:
 ])
 def test_a_raising_or_miscounting_extractor_fails_every_turn(result: object, reason: str,
                                                                caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="martingale_harness.extraction"):
+    with caplog.at_level(logging.WARNING, logger="martingale_harness.extraction.base"):
         readings = _safe(Returns(result))
         _safe_again = asyncio.run(safe_extract(Returns(result), transcript_from_answers(["1", "2"])))
     expected = ("failed", None, PLUGIN_ERROR_KIND, reason)

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from martingale_harness import hookspecs, plugin_api
+from martingale_harness import plugin_api
 from martingale_harness.backends.scripted import ScriptedAnswers
+from martingale_harness.plugin import hookspecs
 from martingale_harness.project_files import resource_path
 
 ROOT = Path(__file__).resolve().parent.parent

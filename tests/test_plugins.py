@@ -7,11 +7,11 @@ import asyncio
 import pluggy
 import pytest
 
-from martingale_harness import hookspecs
-from martingale_harness.beliefs import BeliefReading
 from martingale_harness.errors import ConfigError
-from martingale_harness.plugins import PluginHost, get_extractor, plugin_host
-from martingale_harness.transcript import Transcript, Turn
+from martingale_harness.extraction.beliefs import BeliefReading
+from martingale_harness.extraction.transcript import Transcript, Turn
+from martingale_harness.plugin import hookspecs
+from martingale_harness.plugin.host import PluginHost, get_extractor, plugin_host
 
 
 class ConstantExtractor:

@@ -1,4 +1,4 @@
-"""martingale_harness.power against simulation, statsmodels and its own closed form."""
+"""martingale_harness.stats.power against simulation, statsmodels and its own closed form."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from statsmodels.stats.power import TTestPower
 
-from martingale_harness import power as pw
 from martingale_harness.cli import main
-from martingale_harness.power import PowerInputError, power_at, required_questions
-from martingale_harness.stats import martingale_score
+from martingale_harness.stats.martingale import martingale_score
+from martingale_harness.stats import power as pw
+from martingale_harness.stats.power import PowerInputError, power_at, required_questions
 
 REPLICATIONS = 2000
 MC_TOL = 0.03  # about 3.4 Monte Carlo SEs of a rejection rate near 0.8 over 2000 replications

@@ -27,6 +27,8 @@ from inspect_ai.model import ChatMessageAssistant, ChatMessageUser, ContentReaso
 from inspect_ai.solver import TaskState
 from martingale_plugins.step_judge import STEPS_HEADER, judge_steps
 
+from martingale_harness.extraction.transcript import TURNS_KEY, Transcript
+from martingale_harness.extraction.transcript_state import transcript_from_state
 from martingale_harness.testing import LocalOpenAIServer
 from martingale_harness.testing.openai_server import (
     REASONING_PARAGRAPHS,
@@ -37,8 +39,6 @@ from martingale_harness.testing.openai_server import (
     reasoning_for,
     text_of,
 )
-from martingale_harness.transcript import TURNS_KEY, Transcript
-from martingale_harness.transcript_state import transcript_from_state
 
 KEY = f"sk-test-PLANTED-{uuid.uuid4().hex}"
 

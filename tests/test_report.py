@@ -11,10 +11,16 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import get_model
 
-from martingale_harness import stats
-from martingale_harness.compare import compare_runs, comparison_table
-from martingale_harness.report import HEADLINE_METRICS, results_document, results_table, run_keys, write_report
-from martingale_harness.runs import Run, read_run
+from martingale_harness.reporting.compare import compare_runs, comparison_table
+from martingale_harness.reporting.results import (
+    HEADLINE_METRICS,
+    results_document,
+    results_table,
+    run_keys,
+    write_report,
+)
+from martingale_harness.reporting.runs import Run, read_run
+from martingale_harness.stats import martingale as stats
 
 
 def _run(log_dir: Path, model: object, **task_args: object) -> Run:
@@ -147,8 +153,8 @@ def test_compare_split_by_a_metadata_field(runs: tuple[Run, Run]) -> None:
 
 
 def test_compare_notes_explain_missing_intervals() -> None:
-    from martingale_harness.compare import _compare
-    from martingale_harness.runs import SampleBeliefs
+    from martingale_harness.reporting.compare import _compare
+    from martingale_harness.reporting.runs import SampleBeliefs
 
     def sample(i: int, p: float, q: float, question: str) -> SampleBeliefs:
         return SampleBeliefs(sample_id=str(i), question_id=question, prior=p, posterior=q, trajectory=(p, q),
@@ -216,7 +222,7 @@ def test_sim_runs_carry_the_label_note_in_report_and_compare(runs: tuple[Run, Ru
 def test_no_label_note_for_real_models() -> None:
     from dataclasses import replace
 
-    from martingale_harness.runs import simulated_label_note
+    from martingale_harness.reporting.runs import simulated_label_note
 
     real = Run(path=Path("a.eval"), task="martingale/forecast", model="openai/gpt-4o", version="1", task_args={},
                metadata={}, metrics={}, samples={})

@@ -13,7 +13,7 @@ from inspect_ai.event import ModelEvent
 from inspect_ai.log import read_eval_log
 
 from martingale_harness.errors import ConfigError
-from martingale_harness.rescore import rescore
+from martingale_harness.reporting.rescore import rescore
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,7 @@ def test_grader_mistakes_are_one_line_messages(original: Path, tmp_path: Path, g
 
 
 def test_parse_grader_takes_names_yaml_and_json() -> None:
-    from martingale_harness.rescore import parse_grader
+    from martingale_harness.reporting.rescore import parse_grader
 
     assert parse_grader("openai-api/local/judge").model == "openai-api/local/judge"
     spec = parse_grader('{"model": "sim/judge", "temperature": 0.3, "model_args": {"noise": 0.1}}')
@@ -293,8 +293,8 @@ def test_a_killed_rescore_resumes_and_ends_as_a_run_never_stopped(original: Path
 def test_resuming_with_other_settings_is_refused(
     original: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict[str, object], differ: str
 ) -> None:
-    import martingale_harness.rescore as rescore_module
-    from martingale_harness.rescore import partial_path
+    import martingale_harness.reporting.rescore as rescore_module
+    from martingale_harness.reporting.rescore import partial_path
 
     def stopped(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt  # a ^C just before the final log is written

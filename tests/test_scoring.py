@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from martingale_harness.scoring import METRIC_KEYS, summarize
-from martingale_harness.stats import brier, martingale_score
+from martingale_harness.scoring.scorer import METRIC_KEYS, summarize
+from martingale_harness.stats.martingale import brier, martingale_score
 
 
 def test_failed_beliefs_are_excluded_and_counted() -> None:

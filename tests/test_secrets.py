@@ -25,9 +25,9 @@ from inspect_ai.log import EvalLog
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
 from martingale_harness.errors import DataError
-from martingale_harness.report import write_report
-from martingale_harness.runs import read_run
-from martingale_harness.task import domain_task
+from martingale_harness.reporting.results import write_report
+from martingale_harness.reporting.runs import read_run
+from martingale_harness.tasks.builder import domain_task
 
 if sys.version_info < (3, 14):
     import zipfile_zstd  # noqa: F401  (.eval members are zstd-compressed; inspect depends on this package)

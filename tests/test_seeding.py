@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from inspect_ai import eval as inspect_eval
 
-from martingale_harness.seeding import SEED_BITS, Call, call_seed
+from martingale_harness.protocol.seeding import SEED_BITS, Call, call_seed
 
 
 def test_every_call_of_a_run_gets_its_own_seed() -> None:
@@ -29,7 +29,7 @@ def test_every_call_of_a_run_gets_its_own_seed() -> None:
 
 def test_seeds_do_not_depend_on_the_process() -> None:
     """A str's ``hash`` changes between processes; the sample key must not."""
-    code = ("from martingale_harness.seeding import Call, call_seed; "
+    code = ("from martingale_harness.protocol.seeding import Call, call_seed; "
             "print(call_seed(5, 'fb-q-17', 2, Call('belief', 1)))")
     printed = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                               env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout.strip() for h in (1, 2)}

@@ -245,7 +245,7 @@ def test_long_answer_is_fast() -> None:
 
 
 def test_extractor_reads_each_turns_visible_answer() -> None:
-    from martingale_harness.transcript import Transcript, Turn
+    from martingale_harness.extraction.transcript import Transcript, Turn
 
     transcript = Transcript(
         "Will it happen?",
@@ -387,7 +387,7 @@ def test_every_failure_has_a_kind(text: str, kind: str) -> None:
 
 
 def test_extractor_passes_stop_reason_and_prompt() -> None:
-    from martingale_harness.transcript import Transcript, Turn
+    from martingale_harness.extraction.transcript import Transcript, Turn
 
     transcript = Transcript("Will it happen? The market says 55%.", (
         Turn("prior", "Will it happen? The market says 55%.", "The market says a 55% chance."),

@@ -40,7 +40,7 @@ from martingale_harness.backends.lora import (
     split_adapter,
 )
 from martingale_harness.backends.sglang import GENERATE_CAUSES, SGLangLoRAAPI, SGLangRequestError, SGLangSetupError
-from martingale_harness.protocol import PRIOR_INSTRUCTION
+from martingale_harness.protocol.solver import PRIOR_INSTRUCTION
 from martingale_harness.testing.sglang_server import LocalSGLangServer, SGLangRequest
 
 MODEL = "sglang/test-base+lora"

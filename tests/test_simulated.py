@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from martingale_harness.backends.simulated import SimAgent
-from martingale_harness.stats import martingale_score
+from martingale_harness.stats.martingale import martingale_score
 
 KEYS = [f"question {i}" for i in range(6000)]
 

@@ -1,4 +1,4 @@
-"""martingale_harness.stats against statsmodels, scipy and closed forms."""
+"""martingale_harness.stats.martingale against statsmodels, scipy and closed forms."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats as sps
 
-from martingale_harness import stats
-from martingale_harness.stats import (
+from martingale_harness.stats import martingale as stats
+from martingale_harness.stats.martingale import (
     brier,
     inertia,
     martingale_score,

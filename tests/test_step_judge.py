@@ -12,7 +12,7 @@ from inspect_ai.log import EvalLog
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 from martingale_plugins.step_judge import MAX_ATTEMPTS, judge_prompt, judge_steps, parse_beliefs
 
-from martingale_harness.transcript import Transcript, Turn
+from martingale_harness.extraction.transcript import Transcript, Turn
 
 
 @pytest.mark.parametrize(

@@ -16,24 +16,24 @@ from inspect_ai.log import EvalLog, EvalSample, read_eval_log
 from inspect_ai.model import ModelAPI, ModelOutput, ModelUsage, get_model
 from martingale_plugins.structured import StructuredExtractor, read_structured
 
-from martingale_harness.agreement import agreement, pairwise_agreement, pairwise_table
-from martingale_harness.beliefs import FAILURE_KINDS
 from martingale_harness.cli import main
-from martingale_harness.cost import cost_report, load_prices
 from martingale_harness.errors import ConfigError
-from martingale_harness.estimate import estimate_grid
-from martingale_harness.grid import Grid
-from martingale_harness.protocol import (
+from martingale_harness.extraction.beliefs import FAILURE_KINDS
+from martingale_harness.extraction.transcript import TURNS_KEY, Transcript, Turn
+from martingale_harness.planning.cost import cost_report, load_prices
+from martingale_harness.planning.estimate import estimate_grid
+from martingale_harness.planning.grid import Grid
+from martingale_harness.protocol.seeding import Call, call_seed
+from martingale_harness.protocol.solver import (
     STRUCTURED_PROBE,
     STRUCTURED_RESPONSE_SCHEMA,
     STRUCTURED_SCHEMA,
     structured_mode,
 )
-from martingale_harness.rescore import rescore
-from martingale_harness.seeding import Call, call_seed
-from martingale_harness.stats import martingale_score
+from martingale_harness.reporting.agreement import agreement, pairwise_agreement, pairwise_table
+from martingale_harness.reporting.rescore import rescore
+from martingale_harness.stats.martingale import martingale_score
 from martingale_harness.testing.plugins import check_extractor
-from martingale_harness.transcript import TURNS_KEY, Transcript, Turn
 
 SEED = 7
 LIMIT = 3

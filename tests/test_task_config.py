@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from inspect_ai import eval as inspect_eval
 
-from martingale_harness.config import ProtocolSettings, load_task_config, task_config
 from martingale_harness.errors import ConfigError
 from martingale_harness.project_files import read_yaml
+from martingale_harness.tasks.config import ProtocolSettings, load_task_config, task_config
 
 
 def _write(path: Path, text: str) -> Path:

@@ -15,8 +15,8 @@ import yaml
 from click.testing import CliRunner
 
 from martingale_harness.cli import main
-from martingale_harness.config import read_yaml
 from martingale_harness.errors import ConfigError
+from martingale_harness.tasks.config import read_yaml
 from martingale_harness.training import models
 from martingale_harness.training.config import (
     apply_overrides,
@@ -341,7 +341,7 @@ def test_an_evaluation_set_that_shares_training_questions_is_refused(base_dir: P
     from martingale_harness.training.prepare import prepare
 
     # evaluation.data = the training data itself: every held-out question is also a training question
-    demo = REPO / "tasks" / "forecast" / "demo" / "2022-06-01-demo.json"
+    demo = REPO / "martingale_harness" / "tasks" / "forecast" / "demo" / "2022-06-01-demo.json"
     config = train_config_from_dict(_raw(base_dir, tmp_path, evaluation={"data": str(demo)}))
     with pytest.raises(ConfigError, match=r"evaluation.data .* shares \d+ question\(s\) with the training items"):
         prepare(config)

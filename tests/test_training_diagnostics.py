@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from martingale_harness import stats
-from martingale_harness.reward_terms import RewardBatch
+from martingale_harness.plugin.reward_terms import RewardBatch
+from martingale_harness.stats import martingale as stats
 from martingale_harness.training.diagnostics import (
     batch_diagnostics,
     group_ids,

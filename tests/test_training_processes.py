@@ -21,9 +21,9 @@ import pytest
 import yaml
 from inspect_ai.log import read_eval_log
 
-from martingale_harness import stats
 from martingale_harness.backends.lora import adapter_fingerprint
 from martingale_harness.errors import ConfigError
+from martingale_harness.stats import martingale as stats
 from martingale_harness.testing.tiny_model import probability_sequence_bias
 from martingale_harness.training.config import train_config_from_dict
 from martingale_harness.training.processes import Processes

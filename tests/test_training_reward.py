@@ -1,6 +1,6 @@
 """The Martingale reward (martingale_harness.training.reward) and the built-in reward terms.
 
-The shares are checked against martingale_harness.stats and statsmodels; the entrenchment and
+The shares are checked against martingale_harness.stats.martingale and statsmodels; the entrenchment and
 agreement tests score real harness transcripts of the simulated reasoners (inspect eval of
 martingale/forecast with sim/entrenched and sim/inert), read by the same extractor as evaluation.
 """
@@ -20,14 +20,15 @@ import statsmodels.api as sm
 from inspect_ai import eval as inspect_eval
 from inspect_ai.log import EvalLog, EvalSample
 
-from martingale_harness import hookspecs, stats
 from martingale_harness.errors import ConfigError
-from martingale_harness.plugins import PluginHost, get_extractor, get_reward_term, plugin_host
-from martingale_harness.reward_terms import RewardBatch
+from martingale_harness.extraction.transcript import TURNS_KEY
+from martingale_harness.plugin import hookspecs
+from martingale_harness.plugin.host import PluginHost, get_extractor, get_reward_term, plugin_host
+from martingale_harness.plugin.reward_terms import RewardBatch
+from martingale_harness.stats import martingale as stats
 from martingale_harness.training.episodes import Episode, EpisodePrompts
 from martingale_harness.training.processes import Processes
 from martingale_harness.training.reward import MartingaleReward, RewardWeights, combine, ms_shares
-from martingale_harness.transcript import TURNS_KEY
 
 
 def _batch(prior: list[float], posterior: list[float], label: list[float] | None = None,
@@ -257,7 +258,7 @@ def test_bayes_distance_reads_the_exact_posterior_and_refuses_items_without_it()
 
 
 def test_bayes_distance_on_the_bayes_task_items() -> None:
-    from martingale_harness.task import domain_task
+    from martingale_harness.tasks.builder import domain_task
 
     try:
         task = domain_task("bayes")

@@ -19,9 +19,9 @@ import pytest
 from inspect_ai.log import read_eval_log
 
 from martingale_harness.backends.lora import adapter_fingerprint
+from martingale_harness.extraction.transcript import TURNS_KEY
 from martingale_harness.testing.tiny_model import digit_sequence_bias
 from martingale_harness.training.config import distill_config_from_dict, train_config_from_dict
-from martingale_harness.transcript import TURNS_KEY
 
 pytest.importorskip("trl")
 

@@ -19,7 +19,8 @@ support it, else float16; or ``float32``, ``bfloat16``, ``float16``), ``batch_si
 forward batch), ``batch_wait`` (0.05: seconds the worker waits for more requests after the first),
 ``chat_template`` (a Jinja file, or template text, replacing the tokenizer's), ``tokenizer`` (a separate
 tokenizer directory or hub id), ``gguf_file``, ``trust_remote_code`` (false), ``lora_canary`` (true),
-``adapter_base_check`` (true), ``name`` (a short name for reports and figures, ``martingale_harness.display``).
+``adapter_base_check`` (true), ``name`` (a short name for reports and figures,
+``martingale_harness.reporting.display``).
 
 Behaviour: prompts go through the tokenizer's chat template (or ``-M chat_template``'s). A tokenizer without
 one is an error naming ``-M chat_template``, raised before any weights load: the tokenizer is read on its own
@@ -105,7 +106,7 @@ from martingale_harness.backends.lora import (
     lora_canary_disabled_warning,
     split_adapter,
 )
-from martingale_harness.display import NAME_ARG
+from martingale_harness.reporting.display import NAME_ARG
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

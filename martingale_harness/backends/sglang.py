@@ -132,7 +132,7 @@ BASE_URL_VARS = ("SGLANG_BASE_URL", "INSPECT_EVAL_MODEL_BASE_URL")
 Transport = Literal["chat", "generate"]
 TRANSPORTS: tuple[str, ...] = ("chat", "generate")
 MODEL_ARGS = ("check_base", "lora_canary", "name", "tokenizer", "transport")
-"""``name`` only labels the run in reports (``martingale_harness.display``)."""
+"""``name`` only labels the run in reports (``martingale_harness.reporting.display``)."""
 DEFAULT_GENERATE_MAX_TOKENS = 4096
 """``max_new_tokens`` for ``/generate`` when ``--max-tokens`` is unset (SGLang's own default, 128, cuts answers)."""
 SETUP_TIMEOUT_S = 120.0

@@ -3,7 +3,7 @@
 On every other task a ``sim/*`` agent draws its own latent signals and never reads the question.
 The bayes problems have exact posteriors, and the must-show checks of that task need agents that
 act on them, so when the first user message is the prior question of a generated bayes problem
-(found in the generator's table, :func:`martingale_harness.domains.bayes.registered`) the agent
+(found in the generator's table, :func:`martingale_harness.tasks.bayes.dataset.registered`) the agent
 reads the problem's exact posteriors b*_0..b*_T instead. It is then an oracle given the problem's
 model, not a reasoner: it knows the answer the stated model implies, without parsing the text.
 
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from martingale_harness.backends.simulated import DRAW_STREAM, MAX_STEPS, BeliefPath, SimAgent
-from martingale_harness.domains.bayes import registered
-from martingale_harness.protocol import ANSWER_FORMAT, PRIOR_INSTRUCTION, is_belief_prompt
+from martingale_harness.protocol.solver import ANSWER_FORMAT, PRIOR_INSTRUCTION, is_belief_prompt
+from martingale_harness.tasks.bayes.dataset import registered
 
 _PRIOR_SUFFIX = f"\n\n{PRIOR_INSTRUCTION} {ANSWER_FORMAT}"
 _NOISE_STREAM = 7  # elicitation noise of stated beliefs on bayes problems; repeats use 1000 + k as elsewhere

@@ -80,9 +80,9 @@ from martingale_harness._inspect_compat import PrerequisiteError  # shown withou
 from martingale_harness.backends.scripted import ScriptedAnswers
 from martingale_harness.backends.sim_bayes import BayesOracle, bayes_oracle
 from martingale_harness.backends.simulated import AGENT_KINDS, DEFAULT_HORIZON, SimAgent
-from martingale_harness.display import NAME_ARG
-from martingale_harness.protocol import COT_INSTRUCTION, YES_NO_PROBE, is_belief_prompt
-from martingale_harness.seeding import run_seed
+from martingale_harness.protocol.seeding import run_seed
+from martingale_harness.protocol.solver import COT_INSTRUCTION, YES_NO_PROBE, is_belief_prompt
+from martingale_harness.reporting.display import NAME_ARG
 
 _PHRASINGS = (
     "Probability: {p:.4f}",

@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from martingale_harness.beliefs import BeliefReading
-from martingale_harness.extraction import Extractor, contract_problem
-from martingale_harness.transcript import Stage, Transcript, Turn
+from martingale_harness.extraction.base import Extractor, contract_problem
+from martingale_harness.extraction.beliefs import BeliefReading
+from martingale_harness.extraction.transcript import Stage, Transcript, Turn
 
 DEFAULT_QUESTION = "Will the event happen by the end of the year?"
 

@@ -69,7 +69,7 @@ import yaml
 
 from martingale_harness.errors import ConfigError
 from martingale_harness.project_files import load_yaml, read_yaml
-from martingale_harness.protocol import SYSTEM_PROMPTS
+from martingale_harness.protocol.solver import SYSTEM_PROMPTS
 
 TRAIN_PARADIGMS: tuple[str, ...] = ("direct", "cot")
 """Paradigms with one posterior turn: the trained completion is that turn."""
@@ -564,7 +564,7 @@ def check_adapter_base(adapter: str, base_model: str, where: str) -> None:
 
 def check_plugins(config: TrainConfig) -> None:
     """The reward's extractor and term exist and can run inside a training loop."""
-    from martingale_harness.plugins import get_extractor, get_reward_term
+    from martingale_harness.plugin.host import get_extractor, get_reward_term
 
     where = config.source
     extractor = get_extractor(config.reward.extractor)

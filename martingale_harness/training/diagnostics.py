@@ -4,7 +4,7 @@ Written for every generation batch (GRPO/RLOO: every reward call; expert iterati
 ``martingale/`` in ``metrics.jsonl``, and summarised by ``martingale train-report``.
 
 * ``batch_ms`` with ``batch_ms_ci_low``/``batch_ms_ci_high``: the batch's Martingale Score and its
-  95 % interval from :func:`martingale_harness.stats.martingale_score`, clustered by episode (the
+  95 % interval from :func:`martingale_harness.stats.martingale.martingale_score`, clustered by episode (the
   completions of one prompt share its prior, so they are not independent pairs).
 * ``batch_inertia`` (share of readable pairs whose belief did not move) and ``readable_rate`` (share of
   completions whose posterior the extractor read).
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from martingale_harness import stats
+from martingale_harness.stats import martingale as stats
 
 if TYPE_CHECKING:
     from martingale_harness.training.reward_records import RewardBreakdown, RewardWeights

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from martingale_harness.errors import ConfigError, MartingaleError
+from martingale_harness.extraction.transcript import TURNS_KEY
 from martingale_harness.training.config import DistillConfig, check_trainer_keys
 from martingale_harness.training.episodes import EpisodePrompts, Split, load_episodes, split_episodes, write_split
-from martingale_harness.transcript import TURNS_KEY
 
 logger = logging.getLogger(__name__)
 EXTRACTOR = "self_report"
@@ -92,7 +92,7 @@ def _teacher_log(config: DistillConfig, split: Split, log_dir: Path, model_args:
     from inspect_ai import eval as inspect_eval
     from inspect_ai import task_with
 
-    from martingale_harness.task import domain_task
+    from martingale_harness.tasks.builder import domain_task
 
     overrides: dict[str, Any] = {"paradigm": config.paradigm, "system_prompt": config.teacher.system_prompt,
                                  "extractors": [EXTRACTOR]}

@@ -2,7 +2,7 @@
 
 How the prior turn and the trained posterior turn relate (the multi-turn design):
 
-1. Items come from the task exactly as an evaluation reads them (``martingale_harness.task.domain_task``:
+1. Items come from the task exactly as an evaluation reads them (``martingale_harness.tasks.builder.domain_task``:
    the same loader, ``doc_to_text``, evidence budget), split by ``question_id`` into training and
    held-out questions (seeded; ``split.json`` in the output records it).
 2. **Prior pass.** Before training, the current policy answers every training item's prior turn
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from martingale_harness.errors import ConfigError
-from martingale_harness.protocol import SYSTEM_PROMPT_TEXTS, cot_prompt, posterior_prompt, prior_prompt
+from martingale_harness.protocol.solver import SYSTEM_PROMPT_TEXTS, cot_prompt, posterior_prompt, prior_prompt
 from martingale_harness.training.config import CommonConfig
 from martingale_harness.training.reward import EpisodeView
 
@@ -70,7 +70,7 @@ class Split:
 
 def load_episodes(config: CommonConfig) -> list[Episode]:
     """The task's items through the same path as ``inspect eval martingale/<task>``."""
-    from martingale_harness.task import domain_task
+    from martingale_harness.tasks.builder import domain_task
 
     overrides: dict[str, Any] = {"paradigm": config.paradigm, "system_prompt": config.system_prompt}
     if config.evidence_budget is not None:

@@ -42,7 +42,7 @@ def heldout_task(config: CommonConfig, sample_ids: list[str] | None, extractor: 
     ``sample_ids`` (None: all of ``evaluation.data``). ``benchmarks/repeatability.py`` runs this same task."""
     from inspect_ai import task_with
 
-    from martingale_harness.task import domain_task
+    from martingale_harness.tasks.builder import domain_task
 
     settings = config.evaluation
     overrides: dict[str, Any] = {"paradigm": config.paradigm, "system_prompt": config.system_prompt,
@@ -117,8 +117,8 @@ def evaluate_heldout(config: CommonConfig, split: Split, adapter_dir: Path, log_
     continues training an adapter (the organism), so the comparison is "before vs after training".
     With ``evaluation.start: false`` only the adapter runs (compare it with ``martingale compare``).
     """
-    from martingale_harness.compare import compare_runs
-    from martingale_harness.runs import run_from_log
+    from martingale_harness.reporting.compare import compare_runs
+    from martingale_harness.reporting.runs import run_from_log
 
     if isinstance(config, TrainConfig):
         extractor = config.reward.extractor

@@ -21,11 +21,11 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from martingale_harness.beliefs import BeliefReading
+from martingale_harness.extraction.beliefs import BeliefReading
+from martingale_harness.extraction.transcript import Transcript, Turn
 from martingale_harness.training.episodes import PriorStore, write_split
 from martingale_harness.training.processes import current_processes
 from martingale_harness.training.reward import METRIC_PREFIX, MartingaleReward, RewardBreakdown, RewardWeights
-from martingale_harness.transcript import Transcript, Turn
 
 if TYPE_CHECKING:
     from martingale_harness.training.prepare import Prepared, TrainResult

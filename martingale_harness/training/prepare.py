@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from martingale_harness.errors import ConfigError
-from martingale_harness.extraction import Extractor
-from martingale_harness.plugins import get_extractor, get_reward_term
-from martingale_harness.reward_terms import RewardTerm
+from martingale_harness.extraction.base import Extractor
+from martingale_harness.plugin.host import get_extractor, get_reward_term
+from martingale_harness.plugin.reward_terms import RewardTerm
 from martingale_harness.training.config import TrainConfig, check_trainer_keys
 from martingale_harness.training.episodes import EpisodePrompts, Split, load_episodes, split_episodes
 from martingale_harness.training.processes import current_processes

@@ -1,9 +1,9 @@
 """The harness scorer as an RL reward: MS term, information term, format term.
 
 The reward reads beliefs exactly as an evaluation does: the completion is the posterior turn of a
-protocol transcript (the same prompts as :mod:`martingale_harness.protocol`), an extractor plugin
+protocol transcript (the same prompts as :mod:`martingale_harness.protocol.solver`), an extractor plugin
 reads one belief per turn, and the batch Martingale Score comes from
-:func:`martingale_harness.stats.martingale_score`. So training and evaluation cannot drift apart.
+:func:`martingale_harness.stats.martingale.martingale_score`. So training and evaluation cannot drift apart.
 
 Per completion ``i`` of a generation batch, with ``p`` the prior and ``q`` the posterior read by the
 extractor:
@@ -15,7 +15,7 @@ extractor:
   the batch slope is 0 or undefined (fewer than 3 readable pairs, all priors equal, no update that
   varies). A batch in which nothing moves has an undefined slope (every ``s_i`` would be 0 anyway): the
   MS term cannot tell inertia from rationality, which is why the information term exists.
-* **Information term** (``info_coef`` · a :class:`~martingale_harness.reward_terms.RewardTerm`
+* **Information term** (``info_coef`` · a :class:`~martingale_harness.plugin.reward_terms.RewardTerm`
   plugin chosen by ``info_term``; ``info_coef = 0`` is the ablation). NaN values (not applicable)
   count as 0.
 * **Format term**: a completion whose posterior the extractor cannot read gets ``-format_penalty``
@@ -38,18 +38,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from martingale_harness import stats
-from martingale_harness.beliefs import BeliefReading
-from martingale_harness.extraction import Extractor
-from martingale_harness.reward_terms import RewardBatch, RewardTerm
+from martingale_harness.extraction.base import Extractor
+from martingale_harness.extraction.beliefs import BeliefReading
+from martingale_harness.extraction.transcript import Transcript, Turn
+from martingale_harness.plugin.reward_terms import RewardBatch, RewardTerm
+from martingale_harness.stats import martingale as stats
 from martingale_harness.training.diagnostics import batch_diagnostics
 from martingale_harness.training.processes import Processes
 from martingale_harness.training.reward_records import METRIC_PREFIX, RewardBreakdown, RewardWeights
-from martingale_harness.transcript import Transcript, Turn
 
 
 def ms_shares(prior: ArrayLike, posterior: ArrayLike) -> tuple[NDArray[np.float64], float]:
-    """Per-sample shares of the batch Martingale Score, and the score from :mod:`~martingale_harness.stats`.
+    """Per-sample shares of the batch Martingale Score, and the score from :mod:`~martingale_harness.stats.martingale`.
 
     ``s_i = (Δ_i - mean Δ)(p_i - mean p) / Σ_j (p_j - mean p)²`` sums to the OLS slope. Where the
     slope is undefined (see ``stats.martingale_score``) the shares are all 0 and the slope is NaN.

@@ -251,7 +251,7 @@ def curves_figure(log: TrainingLog) -> Any:
     """Six panels over steps/rounds: batch MS with CI; inertia and readable rates (posteriors, and the priors
     of each prior pass); reward components; variance shares; groups without signal (and kept share); KL and
     gradient norm."""
-    from martingale_harness.plots import _figure_classes
+    from martingale_harness.reporting.figures import _figure_classes
 
     figure_class, canvas = _figure_classes()
     fig = figure_class(figsize=(13, 7.5), layout="constrained")

@@ -1,6 +1,6 @@
 """The ``self_report`` extractor: the probability a model states in each turn's visible answer.
 
-The reading rules are :func:`~martingale_harness.belief_text.read_probability`'s (published in the plugin
+The reading rules are :func:`~martingale_harness.extraction.belief_text.read_probability`'s (published in the plugin
 API); they are the rules of the real-answer corpus (``benchmarks/extraction_corpus/README.md``).
 """
 

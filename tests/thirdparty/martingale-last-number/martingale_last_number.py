@@ -4,7 +4,7 @@ import re
 
 import pluggy
 
-from martingale_harness.beliefs import BeliefReading
+from martingale_harness.extraction.beliefs import BeliefReading
 
 hookimpl = pluggy.HookimplMarker("martingale_harness")
 _NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*(%?)")

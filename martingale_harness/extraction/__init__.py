@@ -1,0 +1,1 @@
+"""From a transcript to beliefs: inspect-free turn records, the extractor contract, reading rules."""

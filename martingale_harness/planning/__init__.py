@@ -1,0 +1,1 @@
+"""Before a run: grids of runs, call and cost estimates."""

@@ -1,0 +1,1 @@
+"""Plugin machinery: hook specs, the host that loads plugins, the plugin template, reward-term types."""

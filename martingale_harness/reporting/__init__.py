@@ -1,0 +1,1 @@
+"""After a run: reading logs, results tables, leaderboard, comparisons, agreement, rescoring, figures."""

@@ -1,0 +1,1 @@
+"""The per-sample scorer and the dataset-level metrics, one scorer per extractor."""

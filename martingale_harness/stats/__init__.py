@@ -1,0 +1,1 @@
+"""Statistics of belief updates (numpy and scipy only): the Martingale Score, power."""

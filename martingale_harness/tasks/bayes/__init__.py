@@ -1,0 +1,1 @@
+"""martingale/bayes: generated problems with exact posteriors."""

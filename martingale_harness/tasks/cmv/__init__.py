@@ -1,0 +1,1 @@
+"""martingale/cmv: r/ChangeMyView views and the replies that changed them."""

@@ -1,0 +1,1 @@
+"""martingale/forecast: ForecastBench questions."""

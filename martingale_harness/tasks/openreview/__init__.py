@@ -1,0 +1,1 @@
+"""martingale/openreview: papers and their reviews."""
