@@ -10,9 +10,9 @@ after a fixed latency. Through a real model provider we run
 both at ``max_connections`` = ``max_samples`` = C, and print wall time over the ideal
 ``ceil(N / C) * calls_per_sample * latency``. Target: the martingale task within 15 % of ideal and
 no worse than the plain task's ratio. ``--backend openai-api`` (default) goes through inspect's own
-``openai-api`` provider to ``martingale_harness.testing.openai_server``; ``--backend sglang`` through
+``openai-api`` provider to ``tests/fakes/openai_server.py``; ``--backend sglang`` through
 this package's ``sglang/<model>+<adapter>`` provider (LoRA canary included, in the startup) to
-``martingale_harness.testing.sglang_server``.
+``tests/fakes/sglang_server.py``.
 
     python benchmarks/overhead.py [--backend openai-api|sglang] [--n 1000] [--c 50] [--latency 0.5]
                                   [--no-log-realtime]
@@ -140,11 +140,12 @@ def _own_share(profile: cProfile.Profile) -> float:
 
 def _serve(backend: str, latency: float) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """Start the backend's test server in its own process; return it and the environment that points at it."""
-    module, extra = {"openai-api": ("martingale_harness.testing.openai_server", []),
-                     "sglang": ("martingale_harness.testing.sglang_server", ["--adapter", "lora=/srv/lora"])}[backend]
-    # -W: runpy notes that martingale_harness.testing already imported the server module; harmless
-    command = [sys.executable, "-W", "ignore::RuntimeWarning", "-m", module, "--latency", str(latency), *extra]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    module, extra = {"openai-api": ("fakes.openai_server", []),
+                     "sglang": ("fakes.sglang_server", ["--adapter", "lora=/srv/lora"])}[backend]
+    command = [sys.executable, "-m", module, "--latency", str(latency), *extra]
+    # the stand-in servers live in the source tree's tests/fakes/, not in the wheel
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "tests")}
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     assert server.stdout is not None
     match = re.search(r"http://\S+", server.stdout.readline())  # printed once it listens
     if match is None:

@@ -5,7 +5,7 @@ starts any sample, and raise a ``PrerequisiteError`` naming the environment vari
 no check of its own. These tests pin that behaviour for every API provider the README names, for the
 evaluated model and for the judge's ``grader`` role, and check that no request is made and no log is
 written. Where a request could be made, the provider's base URL points at a local server that speaks
-the OpenAI chat-completions protocol (`martingale_harness.testing.openai_server`), so nothing ever
+the OpenAI chat-completions protocol (`tests/fakes/openai_server.py`), so nothing ever
 reaches a real API; a wrong (planted) key is refused there with HTTP 401 as a real API would.
 """
 
@@ -22,10 +22,9 @@ from pathlib import Path
 
 import inspect_ai.model._model as inspect_model_module
 import pytest
+from fakes.openai_server import LocalOpenAIServer
 from inspect_ai import eval as inspect_eval
 from inspect_ai._util.error import PrerequisiteError
-
-from martingale_harness.testing import LocalOpenAIServer
 
 KEY = f"sk-test-PLANTED-{uuid.uuid4().hex}"
 KEY_VARS = ("OPENAI_API_KEY", "AZUREAI_OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY",

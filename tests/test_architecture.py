@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import re
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "martingale_harness"
@@ -177,3 +181,30 @@ def test_the_plugin_api_imports_no_inspect_and_no_torch() -> None:
             "print(sorted(m for m in ('inspect_ai', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+TOP_MODULES = {"__init__", "_inspect_compat", "cli", "errors", "plugin_api", "project_files"}
+"""The package top: the facade a user or plugin imports, and what every sub-package shares."""
+
+
+def test_the_package_top_holds_only_a_handful_of_modules() -> None:
+    top = {p.stem for p in PACKAGE.glob("*.py")}
+    assert top == TOP_MODULES, f"new top-level module(s) {sorted(top - TOP_MODULES)}: put them in a sub-package by job"
+    assert all((d / "__init__.py").exists() for d in PACKAGE.iterdir() if d.is_dir() and d.name != "__pycache__"
+               and any(d.rglob("*.py")))
+
+
+def test_the_wheel_holds_no_test_fakes_and_every_eval_folder(tmp_path: Path) -> None:
+    """Built the way pip builds it (hatchling); the stand-in servers stay in tests/fakes/."""
+    root = PACKAGE.parent
+    subprocess.run([sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
+                   cwd=root, check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    fakes = [n for n in names if re.search(r"(^|/)(fakes|tests)/|openai_server|sglang_server|http_base", n)]
+    assert fakes == [], fakes
+    for task in ("forecast", "cmv", "openreview", "bayes"):
+        assert f"martingale_harness/tasks/{task}/{task}.yaml" in names
+        assert f"martingale_harness/tasks/{task}/dataset.py" in names
+    assert "martingale_harness/_data/registry.yaml" in names
+    assert "martingale_harness/testing/plugins.py" in names  # the plugin authors' helpers do ship

@@ -19,12 +19,12 @@ from typing import Any
 
 import jsonschema
 import pytest
+from fakes.sglang_server import LocalSGLangServer
 from inspect_ai._util.error import PrerequisiteError
 from inspect_ai.model import ChatMessageUser, GenerateConfig, Model, ModelOutput, ResponseSchema, get_model
 from inspect_ai.util import JSONSchema
 
 from martingale_harness.backends.sglang import SGLangLoRAAPI
-from martingale_harness.testing.sglang_server import LocalSGLangServer
 
 PROBABILITY = JSONSchema(
     type="object", properties={"probability": JSONSchema(type="number", minimum=0, maximum=1)},

@@ -470,7 +470,7 @@ def _report_written(entry: Entry, result: RunResult) -> None:
 # ---- the plans ---------------------------------------------------------------------------------------------
 
 TINY = "the tiny random test model (martingale_harness/testing/tiny_model.py) stands in for the base model"
-OPENAI_WHY = ("openai/ and deepseek/ reach martingale_harness/testing/openai_server.py (OPENAI_BASE_URL, "
+OPENAI_WHY = ("openai/ and deepseek/ reach tests/fakes/openai_server.py (OPENAI_BASE_URL, "
               "DEEPSEEK_BASE_URL, test keys): no paid API calls, no network")
 UNREADABLE = ("`unreadable_ok`: a tiny random model states no readable belief, so compare can only refuse with "
               "its 'every belief read' message; anything else fails")
@@ -651,7 +651,7 @@ PLANS: dict[str, list[Plan]] = {
     "docs/backends.md": [
         Run("SGLANG_BASE_URL=http://gpu-host:30000/v1 inspect eval martingale/forecast --model sglang/qwen3-32b+lora",
             slow=True, sglang={"served_model": "qwen3-32b", "adapters": {"lora": "/ckpt/lora"}},
-            why="martingale_harness/testing/sglang_server.py serves qwen3-32b with the adapter lora",
+            why="tests/fakes/sglang_server.py serves qwen3-32b with the adapter lora",
             subs=(Sub("http://gpu-host:30000/v1", "$STANDIN_SGLANG_URL", "the local SGLang-protocol server"),
                   Sub("sglang/qwen3-32b+lora", "sglang/qwen3-32b+lora --limit 4", "4 demo questions"))),
         Run("# a GGUF file: transformers dequantizes it", slow=True, tiny_model=True, adapter="runs/lora-ms",
@@ -671,7 +671,7 @@ PLANS: dict[str, list[Plan]] = {
                       "4 demo questions"),)),
         Checked("`martingale rescore --grader`", "the name of an option", _check_synopsis),
         Text("ERROR: Unable to initialise DeepSeek client", "inspect's message, shown as output"),
-        Run("python -m martingale_harness.testing.openai_server --port 8000", slow=True,
+        Run("PYTHONPATH=tests python -m fakes.openai_server --port 8000", slow=True,
             subs=(Sub("8000", "$FREE_PORT", "a free port: 8000 may be taken"),
                   Sub("--reasoning reasoning_content &", "--reasoning reasoning_content &\nwait_for_port $FREE_PORT",
                       "wait until the server listens before the eval starts")),
@@ -714,7 +714,7 @@ PLANS: dict[str, list[Plan]] = {
         Run("python -m sglang.launch_server --model-path Qwen/Qwen3-32B", slow=True,
             sglang={"served_model": "qwen3-32b",
                     "adapters": {n: f"runs/{n}-32b/adapter" for n in ("recipe", "ablation", "organism")}},
-            why="martingale_harness/testing/sglang_server.py serves qwen3-32b with the three adapters",
+            why="tests/fakes/sglang_server.py serves qwen3-32b with the three adapters",
             subs=(Sub(r"^python -m sglang\.launch_server [^\n]*\\\n[^\n]*\\\n[^\n]*\n", ": # SGLang stand-in\n",
                       "the SGLang server (GPU) is the local stand-in", regex=True),
                   Sub("http://localhost:30000/v1", "$STANDIN_SGLANG_URL", "the stand-in's address"),
@@ -913,13 +913,13 @@ class Workspace:
                   + "".join(f'declare -p {v} >> "$DOC_STATE" 2>/dev/null || true\n' for v in variables))
         with ExitStack() as stack:
             if plan.server == "openai":
-                from martingale_harness.testing.openai_server import LocalOpenAIServer
+                from fakes.openai_server import LocalOpenAIServer
 
                 url = stack.enter_context(LocalOpenAIServer(reasoning="reasoning_content")).base_url
                 extra |= {"OPENAI_BASE_URL": url, "OPENAI_API_KEY": "test", "DEEPSEEK_BASE_URL": url,
                           "DEEPSEEK_API_KEY": "test"}
             if plan.sglang is not None:
-                from martingale_harness.testing.sglang_server import LocalSGLangServer
+                from fakes.sglang_server import LocalSGLangServer
 
                 extra["STANDIN_SGLANG_URL"] = stack.enter_context(LocalSGLangServer(**plan.sglang)).base_url
             before = {p: p.stat().st_mtime for p in self.work.rglob("*.eval")}

@@ -1,7 +1,7 @@
 """An interrupted `martingale/forecast` run resumes with `inspect eval-retry` and loses nothing.
 
 Tested against a local server that speaks the OpenAI chat-completions protocol
-(`martingale_harness.testing.openai_server`); the real path is inspect's own openai provider. The
+(`tests/fakes/openai_server.py`); the real path is inspect's own openai provider. The
 `inspect eval` CLI runs as a subprocess and is stopped part way through; `inspect eval-retry` must
 then request only the samples the interrupted log does not hold, and finish all of them.
 """
@@ -15,10 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes.openai_server import LocalOpenAIServer, text_of
 from inspect_ai.log import EvalLog, read_eval_log
-
-from martingale_harness.testing import LocalOpenAIServer
-from martingale_harness.testing.openai_server import text_of
 
 LIMIT = 40
 INSPECT = [sys.executable, "-m", "inspect_ai"]

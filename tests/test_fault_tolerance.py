@@ -1,7 +1,7 @@
 """Fault tolerance of a `martingale/forecast` run on inspect's real `openai-api` provider.
 
 Tested against a local server that speaks the OpenAI chat-completions protocol
-(`martingale_harness.testing.openai_server`); the real path is inspect's own openai provider
+(`tests/fakes/openai_server.py`); the real path is inspect's own openai provider
 (`openai-api/local/test-model`, configured by `LOCAL_BASE_URL` / `LOCAL_API_KEY`). The server
 injects every fault kind on a deterministic schedule; the test checks that transient faults are
 retried and recovered, that unrecoverable ones become sample errors naming their cause, that an
@@ -17,6 +17,7 @@ the provider's `retry_wait()` hook: `Retry-After` when the server sent one, else
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -27,14 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from fakes.openai_server import FaultPlan, FaultRule, LocalOpenAIServer, answer_for, messages_key
 from inspect_ai import eval as inspect_eval
 from inspect_ai.log import EvalLog
 from inspect_ai.model._openai import openai_classify_retry
 from inspect_ai.model._providers.openai_compatible import OpenAICompatibleAPI
 from tenacity import RetryCallState
-
-from martingale_harness.testing import FaultPlan, FaultRule, LocalOpenAIServer
-from martingale_harness.testing.openai_server import answer_for, messages_key
 
 LIMIT = 20
 MAX_RETRIES = 2
@@ -205,10 +204,11 @@ def test_server_sustains_many_concurrent_connections() -> None:
 
 
 def test_server_cli_serves_models() -> None:
-    """`python -m martingale_harness.testing.openai_server` prints its URL and answers /v1/models."""
+    """`PYTHONPATH=tests python -m fakes.openai_server` prints its URL and answers /v1/models."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "martingale_harness.testing.openai_server", "--port", "0", "--latency", "0.01"],
+        [sys.executable, "-m", "fakes.openai_server", "--port", "0", "--latency", "0.01"],
         stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)},
         text=True,
     )
     try:

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from statsmodels.stats.power import TTestPower
 
 from martingale_harness.cli import main
-from martingale_harness.stats.martingale import martingale_score
 from martingale_harness.stats import power as pw
+from martingale_harness.stats.martingale import martingale_score
 from martingale_harness.stats.power import PowerInputError, power_at, required_questions
 
 REPLICATIONS = 2000

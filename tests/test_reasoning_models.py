@@ -1,7 +1,7 @@
 """API reasoning models: the reasoning reaches the transcript, the log (``inspect view``) and the step judge.
 
 Tested against a local server that speaks the OpenAI chat-completions protocol
-(`martingale_harness.testing.openai_server`) and returns DeepSeek-R1-style reasoning, either in the
+(`tests/fakes/openai_server.py`) and returns DeepSeek-R1-style reasoning, either in the
 assistant message's ``reasoning_content`` field or inline as ``<think>...</think>``; the real paths are
 inspect's own providers: ``deepseek/deepseek-reasoner`` (inspect's native DeepSeek provider, pointed at
 the local server with ``DEEPSEEK_BASE_URL``) and ``openai-api/local/<model>``. The grader is the same
@@ -21,6 +21,16 @@ from typing import Any
 
 import inspect_ai.model._model as inspect_model_module
 import pytest
+from fakes.openai_server import (
+    REASONING_PARAGRAPHS,
+    LocalOpenAIServer,
+    RequestRecord,
+    answer_for,
+    judge_list_for,
+    messages_key,
+    reasoning_for,
+    text_of,
+)
 from inspect_ai import eval as inspect_eval
 from inspect_ai.log import EvalSample, read_eval_log
 from inspect_ai.model import ChatMessageAssistant, ChatMessageUser, ContentReasoning, ContentText, ModelName
@@ -29,16 +39,6 @@ from martingale_plugins.step_judge import STEPS_HEADER, judge_steps
 
 from martingale_harness.extraction.transcript import TURNS_KEY, Transcript
 from martingale_harness.extraction.transcript_state import transcript_from_state
-from martingale_harness.testing import LocalOpenAIServer
-from martingale_harness.testing.openai_server import (
-    REASONING_PARAGRAPHS,
-    RequestRecord,
-    answer_for,
-    judge_list_for,
-    messages_key,
-    reasoning_for,
-    text_of,
-)
 
 KEY = f"sk-test-PLANTED-{uuid.uuid4().hex}"
 

@@ -2,7 +2,7 @@
 
 Each case runs the real ``inspect eval`` command in a subprocess with ``--display none`` and finds the
 refusal's message on stderr. The SGLang cases run against the local server of
-``martingale_harness.testing.sglang_server`` (it speaks SGLang's documented HTTP API; no GPU server
+``tests/fakes/sglang_server.py`` (it speaks SGLang's documented HTTP API; no GPU server
 can run here), the API-key case against the local OpenAI-compatible server.
 """
 
@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes.openai_server import LocalOpenAIServer
+from fakes.sglang_server import LocalSGLangServer
 from inspect_ai import eval as inspect_eval
 
 from martingale_harness.backends.lora import CANARY_PROMPT
-from martingale_harness.testing.openai_server import LocalOpenAIServer
-from martingale_harness.testing.sglang_server import LocalSGLangServer
 
 ADAPTERS = {"lora": "/srv/adapters/lora", "other": "/srv/adapters/other"}
 

@@ -1,7 +1,7 @@
 """``--model sglang/<served-model>+<adapter>``: the adapter is applied, proven by a canary, and recorded.
 
 The server side is a local test server that speaks SGLang's documented HTTP protocol
-(``martingale_harness.testing.sglang_server``: ``/generate``, ``/v1/chat/completions``, ``/v1/models``,
+(``tests/fakes/sglang_server.py``: ``/generate``, ``/v1/chat/completions``, ``/v1/models``,
 ``/model_info``, ``/load_lora_adapter``); no SGLang or model runs here. The real path is the same client
 code against a real SGLang server. The test server answers every (prompt, adapter applied) pair
 differently, and logs both the adapter each request asked for and the one it applied, so the tests
@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakes.sglang_server import LocalSGLangServer, SGLangRequest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.event import ModelEvent
 from inspect_ai.log import EvalLog
@@ -41,7 +42,6 @@ from martingale_harness.backends.lora import (
 )
 from martingale_harness.backends.sglang import GENERATE_CAUSES, SGLangLoRAAPI, SGLangRequestError, SGLangSetupError
 from martingale_harness.protocol.solver import PRIOR_INSTRUCTION
-from martingale_harness.testing.sglang_server import LocalSGLangServer, SGLangRequest
 
 MODEL = "sglang/test-base+lora"
 ADAPTERS = {"lora": "/srv/adapters/lora", "other": "/srv/adapters/other"}

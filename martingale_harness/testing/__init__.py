@@ -1,11 +1,5 @@
-"""Test and benchmark helpers; nothing here is used by the harness itself.
+"""Helpers for the tests of plugins and of the harness: `plugins` (check an extractor against the contract,
+transcripts from answers) and `tiny_model` (a tiny random model for training tests; the SmolLM2 GGUF's path).
 
-`openai_server` is a local OpenAI-compatible chat-completions server with deterministic answers,
-configurable latency and fault injection, so inspect's real `openai-api` provider can be exercised
-offline (retries, timeouts, eval-retry) without a model; `sglang_server` speaks SGLang's protocol for
-the `sglang/<model>+<adapter>` backend; `http_base` is what both servers share.
+The stand-in servers the harness's own tests use live in the source tree's `tests/fakes/`, not in the wheel.
 """
-
-from martingale_harness.testing.openai_server import FAULT_KINDS, FaultPlan, FaultRule, LocalOpenAIServer
-
-__all__ = ["FAULT_KINDS", "FaultPlan", "FaultRule", "LocalOpenAIServer"]

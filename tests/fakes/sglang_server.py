@@ -49,7 +49,7 @@ requests seen at once. Each connection has its own thread, so ``latency`` blocks
 
 Python: ``with LocalSGLangServer(adapters={"lora": "/srv/lora"}) as server: server.base_url``.
 Shell (for benchmarks, so the server has its own process and GIL):
-``python -m martingale_harness.testing.sglang_server --adapter lora=/srv/lora --latency 0.5``.
+``PYTHONPATH=tests python -m fakes.sglang_server --adapter lora=/srv/lora --latency 0.5``.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from martingale_harness.testing.http_base import QuietHandler, TolerantServer, serve_in_foreground
+from .http_base import QuietHandler, TolerantServer, serve_in_foreground
 
 Mode = Literal["normal", "ignore_lora", "old_openai", "no_openai_lora"]
 MODES: tuple[str, ...] = ("normal", "ignore_lora", "old_openai", "no_openai_lora")

@@ -23,7 +23,7 @@ not a production server.
   HTTP 401, as a real API answers; they are counted (`unauthorized`), not logged.
 
 Python: ``with LocalOpenAIServer(latency=0.1, plan=FaultPlan(...)) as server: server.base_url``.
-Shell: ``python -m martingale_harness.testing.openai_server --port 8000 --latency 0.2``.
+Shell: ``PYTHONPATH=tests python -m fakes.openai_server --port 8000 --latency 0.2``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from martingale_harness.testing.http_base import QuietHandler, TolerantServer, serve_in_foreground
+from .http_base import QuietHandler, TolerantServer, serve_in_foreground
 
 REASONING_MODES = ("none", "reasoning_content", "think")
 REASONING_PARAGRAPHS = 3
