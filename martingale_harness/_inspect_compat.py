@@ -9,6 +9,7 @@ modules inspect does not import by itself (its OpenAI converters) are imported w
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from inspect_ai._util._async import run_coroutine
@@ -39,8 +40,22 @@ __all__ = [
     "chat_choices_from_openai", "get_installed_package_name", "init_model_roles", "messages_to_openai",
     "model_output_from_openai", "parse_cli_args", "parse_content_with_reasoning", "registry_add", "registry_find",
     "registry_info", "registry_tag", "registry_unqualified_name", "run_coroutine", "sample_active",
-    "validate_openai_client",
+    "validate_openai_client", "LIVE_DISPLAY_FUNCTION", "called_by_live_display",
 ]
+
+LIVE_DISPLAY_FUNCTION = "update_metrics_display_fn.<locals>.compute"
+"""inspect's live-display metric computation (``inspect_ai._eval.task.run``), by qualified name; inspect
+offers no flag that tells a metric who asks, so the caller's frames are the only witness."""
+
+
+def called_by_live_display() -> bool:
+    """Whether the running metric is being computed for inspect's live display (not the final results)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_qualname == LIVE_DISPLAY_FUNCTION:
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 def chat_choices_from_openai(*args: Any, **kwargs: Any) -> Any:

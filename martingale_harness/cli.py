@@ -13,6 +13,7 @@ from martingale_harness.errors import LogFileError, MartingaleError
 from martingale_harness.plugin.host import Contribution, load_plugins
 from martingale_harness.project_files import read_yaml, resource_path
 from martingale_harness.reporting.runs import read_log, run_from_log
+from martingale_harness.scoring.record import BeliefScore
 from martingale_harness.scoring.scorer import FAILURE_KEYS
 
 
@@ -215,10 +216,10 @@ def agreement_command(log_file: str, extractors: str | None) -> None:
         raise click.ClickException(f"{log_file} has no scores for {', '.join(missing)}; it has: {', '.join(available)}")
     samples = [s for s in log.samples or [] if s.scores and all(n in s.scores for n in names)]
 
-    def beliefs(name: str, key: str) -> list[float]:
-        return [float(s.scores[name].value[key]) for s in samples]  # type: ignore[index, union-attr]
-
-    results = pairwise_agreement({n: beliefs(n, "prior") for n in names}, {n: beliefs(n, "posterior") for n in names},
+    records = {n: [BeliefScore.from_score(s.scores[n], n) for s in samples] for n in names}  # type: ignore[index]
+    nan = math.nan
+    results = pairwise_agreement({n: [nan if r.prior is None else r.prior for r in records[n]] for n in names},
+                                 {n: [nan if r.posterior is None else r.posterior for r in records[n]] for n in names},
                                  cluster=[(s.metadata or {}).get("question_id", s.id) for s in samples])
     click.echo(pairwise_table(results))
 

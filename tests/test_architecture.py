@@ -146,6 +146,10 @@ def test_the_compat_module_resolves_every_name_on_the_supported_inspect() -> Non
         assert callable(getattr(converters, name)), name
     assert callable(reasoning.parse_content_with_reasoning)
     assert _inspect_compat.parse_content_with_reasoning("<think>a</think>b")[0] == "b"
+    # the live display's metric computation still has the qualified name the scorer recognises it by
+    from inspect_ai._eval.task.run import update_metrics_display_fn
+
+    assert update_metrics_display_fn(lambda metrics: None).__qualname__ == _inspect_compat.LIVE_DISPLAY_FUNCTION
 
 
 # --- built-in plugins use the API they publish --------------------------------------------------------

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from martingale_harness.errors import DataError, LogFileError
 from martingale_harness.reporting.display import display_model_name
+from martingale_harness.scoring.record import BeliefScore
 from martingale_harness.stats import martingale as stats
 
 
@@ -147,16 +148,6 @@ def metric_value(value: Any) -> float:
         return math.nan
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
 def read_log(path: str | Path, header_only: bool = False) -> EvalLog:
     """Read an inspect eval log; a missing file, a non-log or a cut-short one is a one-line LogFileError."""
     path = Path(path)
@@ -212,20 +203,16 @@ def run_from_log(log: EvalLog, path: Path) -> Run:
             score = (sample.scores or {}).get(extractor)
             if score is None:
                 continue
-            value = score.value if isinstance(score.value, dict) else {}
-            steps = (score.metadata or {}).get("trajectory") or []
-            trajectory = tuple(_number(step.get("value")) for step in steps)
-            reasons = tuple(f"{step.get('stage')}: {step.get('reason')}" for step in steps
-                            if step.get("status") != "ok")
-            prior, posterior = _number(value.get("prior")), _number(value.get("posterior"))
-            complete = bool(trajectory) and all(b is not None for b in trajectory) and posterior is not None
+            record = BeliefScore.from_score(score, extractor)
+            complete = record.complete
+            reasons = tuple(f"{step.stage}: {step.reason}" for step in record.failed_steps)
             samples[extractor].append(SampleBeliefs(
                 sample_id=str(sample.id),
                 question_id=str(sample_meta.get("question_id", sample.id)),
-                prior=prior,
-                posterior=posterior,
-                trajectory=trajectory,
-                label=_number(value.get("label")),
+                prior=record.prior,
+                posterior=record.posterior,
+                trajectory=record.trajectory,
+                label=record.label,
                 status="ok" if complete else "failed",
                 reasons=reasons or (() if complete else ("the conversation ended before the posterior",)),
                 metadata={k: v for k, v in sample_meta.items() if k not in ("evidence",)},

@@ -1,9 +1,8 @@
 """Per-sample scores and dataset-level metrics, one scorer per extractor.
 
-Each extractor gets an inspect scorer of the same name (``self_report``, ...). Its per-sample
-``Score.value`` is ``{prior, posterior, delta, label}`` (NaN where a belief failed to extract or the
-sample has no label: inspect's score reducers would turn ``None`` into 0) and its metadata holds the
-whole trajectory with a status per belief.
+Each extractor gets an inspect scorer of the same name (``self_report``, ...). Its per-sample score is a
+:class:`~martingale_harness.scoring.record.BeliefScore` (the record module says how it is laid out in the
+log), written and read back only through that record.
 The metric :func:`martingale_metrics` sees all samples at once and reports the keys of docs/architecture.md, section 3.
 """
 
@@ -12,19 +11,19 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric, scorer
 from inspect_ai.solver import TaskState
 
+from martingale_harness._inspect_compat import called_by_live_display
 from martingale_harness.extraction.base import safe_extract
-from martingale_harness.extraction.beliefs import FAILURE_KINDS, BeliefReading
+from martingale_harness.extraction.beliefs import FAILURE_KINDS
 from martingale_harness.extraction.transcript import Transcript
 from martingale_harness.extraction.transcript_state import transcript_from_state
 from martingale_harness.plugin.host import get_extractor, plugin_host
+from martingale_harness.scoring.record import BeliefScore
 from martingale_harness.stats import martingale as stats
 
 logger = logging.getLogger(__name__)
@@ -84,14 +83,13 @@ FAILURE_KEYS: tuple[str, ...] = tuple(f"failures_{kind}" for kind in FAILURE_KIN
 a plugin's own kinds, and readings logged before kinds were recorded, count as ``other``."""
 
 
-def failure_counts(trajectories: Sequence[Sequence[dict[str, Any]]]) -> dict[str, float]:
-    """The :data:`FAILURE_KEYS` over the per-sample trajectories of a score's metadata."""
+def failure_counts(records: Sequence[BeliefScore]) -> dict[str, float]:
+    """The :data:`FAILURE_KEYS` over the belief steps of the records."""
     counts = dict.fromkeys(FAILURE_KEYS, 0.0)
-    for path in trajectories:
-        for step in path:
-            if isinstance(step, dict) and step.get("status") == "failed":
-                kind = step.get("kind")
-                counts[f"failures_{kind if kind in FAILURE_KINDS else 'other'}"] += 1
+    for record in records:
+        for step in record.steps:
+            if step.status == "failed":
+                counts[f"failures_{step.kind if step.kind in FAILURE_KINDS else 'other'}"] += 1
     return counts
 
 
@@ -234,10 +232,6 @@ def bayes_summary(
     return {key: getattr(result, key) for key in BAYES_KEYS}
 
 
-LIVE_DISPLAY_FUNCTION = "update_metrics_display_fn.<locals>.compute"
-"""inspect's live-display metric computation (``inspect_ai._eval.task.run``), by qualified name."""
-
-
 def _live_display_call() -> bool:
     """Whether inspect's live display is asking (not the final results, ``inspect score`` or a report).
 
@@ -247,12 +241,7 @@ def _live_display_call() -> bool:
     number that disagrees with the result is worse than none, so the live display gets no Martingale
     metrics; the final results and the log have them.
     """
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_qualname == LIVE_DISPLAY_FUNCTION:
-            return True
-        frame = frame.f_back  # type: ignore[assignment]
-    return False
+    return called_by_live_display()
 
 
 @metric(scores="unreduced")
@@ -274,54 +263,33 @@ def martingale_metrics() -> Metric:
     def compute(scores: list[SampleScore]) -> dict[str, float]:
         if _live_display_call():
             return {}
-        values = [s.score.value if isinstance(s.score.value, dict) else {} for s in scores]
+        records = [BeliefScore.from_score(s.score) for s in scores]
         clusters = [
             (s.sample_metadata or {}).get("question_id", s.sample_id) for s in scores
         ]
-        trajectories = [_trajectory(s.score) for s in scores]
+        trajectories = [list(r.trajectory) for r in records]
         metrics = summarize(
-            [v.get("prior") for v in values],
-            [v.get("posterior") for v in values],
-            [v.get("label") for v in values],
+            [r.prior for r in records],
+            [r.posterior for r in records],
+            [r.label for r in records],
             clusters,
             trajectories,
-            [v.get("prior_repeat") for v in values] if any("prior_repeat" in v for v in values) else None,
+            [r.prior_repeat for r in records] if any(r.has_repeats for r in records) else None,
             [s.sample_id for s in scores],
         )
-        metrics.update(failure_counts([(s.score.metadata or {}).get("trajectory") or [] for s in scores]))
+        metrics.update(failure_counts(records))
         exact = [(s.sample_metadata or {}).get("exact_posteriors") for s in scores]
         if any(e is not None for e in exact):
-            metrics.update(bayes_summary(trajectories, [_stages(s.score) for s in scores], exact, clusters))
+            metrics.update(bayes_summary(trajectories, [list(r.stages) for r in records], exact, clusters))
         if math.isnan(metrics["ms_slope"]):
             # metric values are numbers only; the reason goes where inspect shows warnings, under the results
             before, after, _ = consecutive_pairs(trajectories, clusters)
-            extractor = next((str((s.score.metadata or {}).get("extractor")) for s in scores), "?")
+            extractor = next((r.extractor for r in records), "?")
             logger.warning("%s: MS undefined: %s", extractor,
                            stats.undefined_reason(before, after - before) or "not identified on these pairs")
         return metrics
 
     return compute
-
-
-def _trajectory(score: Score) -> list[float | None]:
-    """b_0..b_T from a score's metadata; (prior, posterior) for scores written without one."""
-    path = (score.metadata or {}).get("trajectory")
-    if isinstance(path, list):
-        return [step.get("value") if isinstance(step, dict) else None for step in path]
-    value = score.value if isinstance(score.value, dict) else {}
-    return [value.get("prior"), value.get("posterior")]
-
-
-def _stages(score: Score) -> list[str]:
-    """The stage of each belief in :func:`_trajectory`'s order."""
-    path = (score.metadata or {}).get("trajectory")
-    if isinstance(path, list):
-        return [str(step.get("stage")) if isinstance(step, dict) else "" for step in path]
-    return ["prior", "posterior"]
-
-
-def _belief(reading: BeliefReading | None) -> float:
-    return reading.value if reading is not None and reading.value is not None else math.nan
 
 
 def _make_scorer(extractor_name: str) -> Scorer:
@@ -332,37 +300,13 @@ def _make_scorer(extractor_name: str) -> Scorer:
         # a broken extractor plugin fails its own readings, never the sample (other extractors' scores)
         readings = await safe_extract(extractor, transcript) if transcript.turns else []
         stages = [t.stage for t in transcript.turns]
-        prior = readings[0] if readings and stages[0] == "prior" else None
-        posterior = readings[-1] if readings and stages[-1] == "posterior" else None
-        p, q = _belief(prior), _belief(posterior)
         label = (state.metadata or {}).get("label")
-        problems = [f"{stage}: {r.reason}" for stage, r in zip(stages, readings, strict=True) if not r.is_ok]
-        if posterior is None:
-            problems.append("posterior: the conversation ended before the posterior turn")
-        trajectory: list[dict[str, Any]] = [
-            {"stage": stage, **r.to_dict()} for stage, r in zip(stages, readings, strict=True)
-        ]
-        value: dict[str, float] = {
-            "prior": p,
-            "posterior": q,
-            "delta": q - p,
-            "label": float(label) if label is not None else math.nan,
-        }
-        metadata: dict[str, Any] = {"extractor": extractor_name, "trajectory": trajectory}
         repeats = transcript.turns[0].repeats if transcript.turns else ()
-        if repeats:
-            # each repeat is read on its own, exactly as a one-turn transcript would be
-            repeat_readings = [(await safe_extract(extractor, Transcript(transcript.question, (r,))))[0]
-                               for r in repeats]
-            ok = [r.value for r in repeat_readings if r.value is not None]
-            value["prior_repeat"] = float(np.mean(ok)) if ok else math.nan
-            metadata["prior_repeats"] = [r.to_dict() for r in repeat_readings]
-        return Score(
-            value=value,
-            answer=" -> ".join("?" if r.value is None else f"{r.value:.4g}" for r in readings),
-            explanation="; ".join(problems) or None,
-            metadata=metadata,
-        )
+        # each repeat is read on its own, exactly as a one-turn transcript would be
+        repeat_readings = [(await safe_extract(extractor, Transcript(transcript.question, (r,))))[0]
+                           for r in repeats]
+        record = BeliefScore.from_readings(extractor_name, stages, readings, label, repeat_readings)
+        return record.to_score()
 
     return score
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from martingale_harness.errors import ConfigError, MartingaleError
 from martingale_harness.extraction.transcript import TURNS_KEY
+from martingale_harness.scoring.record import BeliefScore
 from martingale_harness.training.config import DistillConfig, check_trainer_keys
 from martingale_harness.training.episodes import EpisodePrompts, Split, load_episodes, split_episodes, write_split
 
@@ -118,10 +119,9 @@ def sft_examples(logs: list[Any], prompts: EpisodePrompts, split: Split) -> tupl
     examples: list[dict[str, Any]] = []
     left_out = 0
     for sample in (s for log in logs for s in log.samples or []):
-        value = (sample.scores or {}).get(EXTRACTOR)
-        beliefs = value.value if value is not None and isinstance(value.value, dict) else {}
+        score = (sample.scores or {}).get(EXTRACTOR)
         turns = sample.store.get(TURNS_KEY) or []
-        readable = all(isinstance(beliefs.get(k), float) and not math.isnan(beliefs[k]) for k in ("prior", "posterior"))
+        readable = score is not None and BeliefScore.from_score(score, EXTRACTOR).readable
         if not readable or len(turns) != 2 or str(sample.id) not in by_id:
             left_out += 1
             continue
