@@ -26,21 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from repeatability import key_values  # a sibling script: python puts benchmarks/ on sys.path
+
 CELLS = (("forecast", "forecastbench/2025-11-09-llm.json"),
          ("cmv", "cmv/priniski_cmv_top2018_sociomoral.jsonl"),
          ("openreview", "openreview/iclr2017_openreview_dylanjoo_sample300.jsonl"))
 PARADIGMS = ("direct", "cot")
 EXTRACTORS = "self_report,answer_line,logprob,structured"
-
-
-def _key_values(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SystemExit(f"-M takes name=value, got {pair!r}")
-        key, value = pair.split("=", 1)
-        out[key] = value
-    return out
 
 
 def _fmt(value: float) -> str:
@@ -94,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         tasks = [domain_task(task, data=str(root / data), paradigm=paradigm, extractors=",".join(names),
                              evidence_budget=args.evidence_budget)
                  for task, data in CELLS if task in chosen for paradigm in PARADIGMS]
-        logs = inspect_eval(tasks, model=args.model, model_args=_key_values(args.M), limit=args.per_cell,
+        logs = inspect_eval(tasks, model=args.model, model_args=key_values(args.M, "-M"), limit=args.per_cell,
                             sample_shuffle=args.seed if args.sample_seed is None else args.sample_seed,
                             seed=args.seed, temperature=args.temperature,
                             max_tokens=args.max_tokens, log_dir=str(args.log_dir), display="none", max_tasks=1)

@@ -33,7 +33,8 @@ from martingale_harness.reporting.compare import compare_runs
 from martingale_harness.reporting.runs import run_from_log
 
 
-def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
+def key_values(pairs: list[str], flag: str) -> dict[str, Any]:
+    """``-T``/``-M`` ``name=value`` pairs as a mapping (the values stay strings, as inspect's CLI gives them)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
@@ -48,7 +49,7 @@ def _task_and_settings(args: argparse.Namespace) -> tuple[Any, dict[str, Any], s
     from martingale_harness.tasks.builder import domain_task
 
     if args.heldout_of is None:
-        task_args = _key_values(args.T, "-T")
+        task_args = key_values(args.T, "-T")
         task = domain_task(args.task, **task_args)
         extractor = str(task_args.get("extractors", "self_report")).split(",")[0]
         settings = {"limit": args.limit, "temperature": args.temperature, "max_tokens": args.max_tokens,
@@ -100,7 +101,7 @@ def main() -> None:
     from inspect_ai.model import get_model
 
     task, settings, extractor = _task_and_settings(args)
-    model = get_model(args.model, **_key_values(args.M, "-M"))  # one load for every run
+    model = get_model(args.model, **key_values(args.M, "-M"))  # one load for every run
     logs, rows = [], []
     for r in range(args.runs):
         seed = args.seed_base + r

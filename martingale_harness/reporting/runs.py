@@ -205,7 +205,7 @@ def run_from_log(log: EvalLog, path: Path) -> Run:
                 continue
             record = BeliefScore.from_score(score, extractor)
             complete = record.complete
-            reasons = tuple(f"{step.stage}: {step.reason}" for step in record.failed_steps)
+            reasons = tuple(f"{step.stage}: {step.reading.reason}" for step in record.failed_steps)
             samples[extractor].append(SampleBeliefs(
                 sample_id=str(sample.id),
                 question_id=str(sample_meta.get("question_id", sample.id)),

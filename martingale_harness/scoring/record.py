@@ -42,31 +42,24 @@ class BeliefStep:
     """One belief turn of the trajectory: its stage and what the extractor read there."""
 
     stage: str
-    value: float | None
-    status: str
-    reason: str | None = None
-    matched: str | None = None
-    kind: str | None = None
-
-    @classmethod
-    def of(cls, stage: str, reading: BeliefReading) -> BeliefStep:
-        return cls(stage=stage, value=reading.value, status=reading.status, reason=reading.reason,
-                   matched=reading.matched, kind=reading.kind)
+    reading: BeliefReading
 
     @classmethod
     def from_dict(cls, step: Mapping[str, Any]) -> BeliefStep:
-        reason, matched, kind = step.get("reason"), step.get("matched"), step.get("kind")
-        return cls(stage=str(step.get("stage", "")), value=_number(step.get("value")),
-                   status=str(step.get("status", "failed")), reason=None if reason is None else str(reason),
-                   matched=None if matched is None else str(matched), kind=None if kind is None else str(kind))
+        def text(key: str) -> str | None:
+            return None if step.get(key) is None else str(step[key])
+
+        status = "ok" if step.get("status") == "ok" else "failed"
+        reading = BeliefReading(value=_number(step.get("value")), status=status, reason=text("reason"),
+                                matched=text("matched"), kind=text("kind"))
+        return cls(stage=str(step.get("stage", "")), reading=reading)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stage": self.stage, "value": self.value, "status": self.status, "reason": self.reason,
-                "matched": self.matched, "kind": self.kind}
+        return {"stage": self.stage, **self.reading.to_dict()}
 
     @property
-    def is_ok(self) -> bool:
-        return self.status == "ok"
+    def value(self) -> float | None:
+        return self.reading.value
 
 
 @dataclass(frozen=True)
@@ -90,14 +83,14 @@ class BeliefScore:
     def from_readings(cls, extractor: str, stages: Sequence[str], readings: Sequence[BeliefReading],
                       label: float | None, repeats: Sequence[BeliefReading] = ()) -> BeliefScore:
         """The record of a transcript's readings (``stages[i]`` is the stage of the turn ``readings[i]`` read)."""
-        steps = tuple(BeliefStep.of(stage, r) for stage, r in zip(stages, readings, strict=True))
+        steps = tuple(BeliefStep(stage, r) for stage, r in zip(stages, readings, strict=True))
         prior = steps[0].value if steps and steps[0].stage == "prior" else None
         posterior = steps[-1].value if steps and steps[-1].stage == "posterior" else None
         read = [r.value for r in repeats if r.value is not None]
         return cls(extractor=extractor, steps=steps, prior=prior, posterior=posterior,
                    label=None if label is None else float(label),
                    prior_repeat=float(np.mean(read)) if read else None,
-                   prior_repeats=tuple(BeliefStep.of("prior", r) for r in repeats), has_repeats=bool(repeats))
+                   prior_repeats=tuple(BeliefStep("prior", r) for r in repeats), has_repeats=bool(repeats))
 
     @classmethod
     def from_score(cls, score: Score, extractor: str | None = None) -> BeliefScore:
@@ -107,11 +100,11 @@ class BeliefScore:
         prior, posterior = _number(value.get("prior")), _number(value.get("posterior"))
         path = metadata.get("trajectory")
         if isinstance(path, list):
-            steps = tuple(BeliefStep.from_dict(s) if isinstance(s, dict) else BeliefStep("", None, "failed")
-                          for s in path)
+            steps = tuple(BeliefStep.from_dict(s if isinstance(s, dict) else {}) for s in path)
         else:
-            steps = (BeliefStep("prior", prior, "ok" if prior is not None else "failed"),
-                     BeliefStep("posterior", posterior, "ok" if posterior is not None else "failed"))
+            steps = tuple(BeliefStep.from_dict({"stage": stage, "value": belief, "status": "ok" if belief is not None
+                                                else "failed"}) for stage, belief in (("prior", prior),
+                                                                                     ("posterior", posterior)))
         repeats = metadata.get("prior_repeats") or []
         return cls(
             extractor=str(extractor if extractor is not None else metadata.get("extractor", "?")),
@@ -132,9 +125,8 @@ class BeliefScore:
         metadata: dict[str, Any] = {"extractor": self.extractor, "trajectory": [s.to_dict() for s in self.steps]}
         if self.has_repeats:
             value["prior_repeat"] = _nan(self.prior_repeat)
-            metadata["prior_repeats"] = [{k: v for k, v in s.to_dict().items() if k != "stage"}
-                                         for s in self.prior_repeats]
-        problems = [f"{s.stage}: {s.reason}" for s in self.steps if not s.is_ok]
+            metadata["prior_repeats"] = [s.reading.to_dict() for s in self.prior_repeats]
+        problems = [f"{s.stage}: {s.reading.reason}" for s in self.steps if not s.reading.is_ok]
         if not self.steps or self.steps[-1].stage != "posterior":
             problems.append("posterior: the conversation ended before the posterior turn")
         return Score(
@@ -155,7 +147,7 @@ class BeliefScore:
 
     @property
     def failed_steps(self) -> tuple[BeliefStep, ...]:
-        return tuple(s for s in self.steps if not s.is_ok)
+        return tuple(s for s in self.steps if not s.reading.is_ok)
 
     @property
     def complete(self) -> bool:

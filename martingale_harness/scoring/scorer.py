@@ -88,8 +88,9 @@ def failure_counts(records: Sequence[BeliefScore]) -> dict[str, float]:
     counts = dict.fromkeys(FAILURE_KEYS, 0.0)
     for record in records:
         for step in record.steps:
-            if step.status == "failed":
-                counts[f"failures_{step.kind if step.kind in FAILURE_KINDS else 'other'}"] += 1
+            kind = step.reading.kind
+            if step.reading.status == "failed":
+                counts[f"failures_{kind if kind in FAILURE_KINDS else 'other'}"] += 1
     return counts
 
 
