@@ -27,7 +27,17 @@ class UserError(click.ClickException):
             self.exit_code = 2
 
 
-@click.group()
+class MartingaleGroup(click.Group):
+    """The command group: a user's mistake (a MartingaleError) from any command is one line, said here once."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MartingaleError as e:
+            raise UserError(e) from None
+
+
+@click.group(cls=MartingaleGroup)
 @click.version_option(package_name="martingale-harness")
 def main() -> None:
     """Measure belief entrenchment (the Martingale Score) of language models.
@@ -39,10 +49,7 @@ def main() -> None:
 @main.command("tasks")
 def list_tasks() -> None:
     """List the tasks in registry.yaml."""
-    try:
-        registry = read_yaml(resource_path("registry.yaml"))
-    except MartingaleError as e:
-        raise UserError(e) from None
+    registry = read_yaml(resource_path("registry.yaml"))
     for name, path in sorted((registry.get("tasks") or {}).items()):
         click.echo(f"martingale/{name}\t{path}")
 
@@ -53,13 +60,10 @@ def list_plugins() -> None:
 
     Block plugins by entry-point name with MARTINGALE_DISABLE_PLUGINS=name1,name2.
     """
-    try:
-        host = load_plugins()
-        provides: dict[str, list[Contribution]] = {}
-        for c in host.contributions():
-            provides.setdefault(c.plugin, []).append(c)
-    except MartingaleError as e:
-        raise UserError(e) from None
+    host = load_plugins()
+    provides: dict[str, list[Contribution]] = {}
+    for c in host.contributions():
+        provides.setdefault(c.plugin, []).append(c)
     rows = [("PLUGIN", "KIND", "PROVIDES", "VERSION", "ORIGIN", "STATUS")]
     for r in host.records:
         status = r.status if r.error is None else f"{r.status}: {r.error}"
@@ -82,10 +86,7 @@ def new_plugin_command(name: str, directory: str, kind: str) -> None:
     """
     from martingale_harness.plugin.template import write_plugin
 
-    try:
-        files = write_plugin(name, kind, directory)  # type: ignore[arg-type]
-    except MartingaleError as e:
-        raise UserError(e) from None
+    files = write_plugin(name, kind, directory)  # type: ignore[arg-type]
     root = files[0].parent
     for path in files:
         click.echo(f"wrote {path}")
@@ -125,22 +126,16 @@ def grid_command(tasks: str, models: str, paradigms: str, system_prompts: str, t
     from martingale_harness.planning.grid import Grid, run_grid
     from martingale_harness.tasks.config import parse_name_list
 
-    try:
-        grid = Grid(tasks=parse_name_list(tasks), models=parse_name_list(models),
-                    paradigms=parse_name_list(paradigms), system_prompts=parse_name_list(system_prompts),
-                    task_args=_name_values(task_args, "-T"), model_roles=_name_values(model_roles, "--model-role"))
-    except MartingaleError as e:
-        raise UserError(e) from None
+    grid = Grid(tasks=parse_name_list(tasks), models=parse_name_list(models),
+                paradigms=parse_name_list(paradigms), system_prompts=parse_name_list(system_prompts),
+                task_args=_name_values(task_args, "-T"), model_roles=_name_values(model_roles, "--model-role"))
     shape = (f"{grid.cells} cells ({len(grid.tasks)} tasks x {len(grid.paradigms)} paradigms x "
              f"{len(grid.system_prompts)} system prompts x {len(grid.models)} models)")
     if dry_run:
         from martingale_harness.planning.cost import load_prices
         from martingale_harness.planning.estimate import estimate_grid, estimate_tables
 
-        try:
-            estimate = estimate_grid(grid, load_prices(prices_file), answer_tokens=answer_tokens, limit=limit)
-        except MartingaleError as e:
-            raise UserError(e) from None
+        estimate = estimate_grid(grid, load_prices(prices_file), answer_tokens=answer_tokens, limit=limit)
         click.echo(f"dry run of {shape}: calls are counted on offline stand-ins, tokens estimated as "
                    f"characters / 4 with {answer_tokens} tokens per answer; costs at list price")
         click.echo(estimate_tables(estimate))
@@ -185,11 +180,8 @@ def rescore_command(log_file: str, extractors: str, grader: str | None, replace:
     """
     from martingale_harness.reporting.rescore import rescore
 
-    try:
-        target = rescore(log_file, extractors, grader=grader, replace=replace, output=output,
-                         progress=lambda line: click.echo(line, err=True))
-    except MartingaleError as e:
-        raise UserError(e) from None
+    target = rescore(log_file, extractors, grader=grader, replace=replace, output=output,
+                     progress=lambda line: click.echo(line, err=True))
     click.echo(f"wrote {target}")
 
 
@@ -202,10 +194,7 @@ def agreement_command(log_file: str, extractors: str | None) -> None:
     failures, and the paired ΔMS with its 95% CI on the samples both read."""
     from martingale_harness.reporting.agreement import pairwise_agreement, pairwise_table
 
-    try:
-        log = read_log(log_file)
-    except MartingaleError as e:
-        raise UserError(e) from None
+    log = read_log(log_file)
     available = [b.name for b in (log.results.scores if log.results else [])]
     names = [n.strip() for n in extractors.split(",")] if extractors else available
     if len(names) < 2 or len(set(names)) != len(names):
@@ -228,10 +217,7 @@ def agreement_command(log_file: str, extractors: str | None) -> None:
 @click.argument("log_file", type=click.Path(exists=True, dir_okay=False))
 def summary(log_file: str) -> None:
     """Print the Martingale Score of each extractor in an inspect eval LOG_FILE."""
-    try:
-        log = read_log(log_file, header_only=True)
-    except MartingaleError as e:
-        raise UserError(e) from None
+    log = read_log(log_file, header_only=True)
     if log.results is None:
         raise click.ClickException(f"{log_file}: the eval has no results (status: {log.status})")
     full = None
@@ -282,21 +268,18 @@ def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool, fig
     from martingale_harness.reporting.runs import finished_logs, read_run
 
     folders = [Path(f) for f in log_files if Path(f).is_dir()]
-    try:
-        paths: list[Path] = []
-        for given in map(Path, log_files):
-            if given.is_dir():
-                found, skipped = finished_logs(given)
-                for path, status in skipped:
-                    click.echo(f"skipped {path}: status {status} (eval-set retries or resumes it)", err=True)
-                paths += found
-            else:
-                paths.append(given)
-        runs = [read_run(f) for f in paths]
-        table, files = write_report(runs, output_dir, plots=False, all_metrics=all_metrics)
-        board = write_leaderboard(runs, output_dir, files.stamp) if folders else None
-    except MartingaleError as e:
-        raise UserError(e) from None
+    paths: list[Path] = []
+    for given in map(Path, log_files):
+        if given.is_dir():
+            found, skipped = finished_logs(given)
+            for path, status in skipped:
+                click.echo(f"skipped {path}: status {status} (eval-set retries or resumes it)", err=True)
+            paths += found
+        else:
+            paths.append(given)
+    runs = [read_run(f) for f in paths]
+    table, files = write_report(runs, output_dir, plots=False, all_metrics=all_metrics)
+    board = write_leaderboard(runs, output_dir, files.stamp) if folders else None
     click.echo(table)
     for path in [files.results, files.table, *files.samples]:
         click.echo(f"wrote {path}")
@@ -316,8 +299,6 @@ def report_command(log_files: tuple[str, ...], output_dir: str, plots: bool, fig
             click.echo(f"wrote {path}")
     except PlotDependencyError as e:
         raise click.ClickException(f"{e}, or pass --no-plots to skip the plots") from None
-    except MartingaleError as e:
-        raise UserError(e) from None
 
 
 @main.command("compare")
@@ -335,12 +316,9 @@ def compare_command(log_a: str, log_b: str, extractors: str | None, split_by: st
     from martingale_harness.reporting.runs import read_run, simulated_label_note
     from martingale_harness.tasks.config import parse_name_list
 
-    try:
-        run_a, run_b = read_run(log_a), read_run(log_b)
-        rows = compare_runs(run_a, run_b, extractors=parse_name_list(extractors) if extractors else None,
-                            split_by=split_by, resamples=resamples, seed=seed)
-    except MartingaleError as e:
-        raise UserError(e) from None
+    run_a, run_b = read_run(log_a), read_run(log_b)
+    rows = compare_runs(run_a, run_b, extractors=parse_name_list(extractors) if extractors else None,
+                        split_by=split_by, resamples=resamples, seed=seed)
     click.echo(f"A: {run_label(run_a)}\nB: {run_label(run_b)}\n")
     click.echo(comparison_table(rows, split_by=split_by))
     note = simulated_label_note([run_a, run_b])
@@ -356,10 +334,7 @@ def cost_command(log_file: str, prices_file: str | None) -> None:
     """Grader calls, tokens and estimated list-price cost of each judge in LOG_FILE (and the model's own calls)."""
     from martingale_harness.planning.cost import cost_report, cost_table, load_prices
 
-    try:
-        report = cost_report(read_log(log_file), load_prices(prices_file))
-    except MartingaleError as e:
-        raise UserError(e) from None
+    report = cost_report(read_log(log_file), load_prices(prices_file))
     click.echo(f"{log_file}: {report.samples} samples\n")
     click.echo(cost_table(report))
 
@@ -422,26 +397,23 @@ def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str 
     from martingale_harness.training.processes import launched_rank
     from martingale_harness.training.run import train
 
-    try:
-        config = load_train_config(config_file, [*overrides, *([f"output_dir={output_dir}"] if output_dir else [])])
-        prepared = prepare(config)
-        r = config.reward
-        # Expert iteration has no KL coefficient (it measures KL per round), so it shows its rounds instead.
-        ei = config.expert_iteration
-        regulariser = (f"{ei.rounds} round(s) x {ei.samples} samples" if config.algorithm == "expert_iteration"
-                       else f"beta = {config.beta:g}")
-        main_process = launched_rank() == 0  # under `accelerate launch` only the main process reports
-        echo = click.echo if main_process else (lambda *_: None)
-        echo(f"{config.algorithm} on {config.base_model}"
-             f"{f' + {config.init_adapter}' if config.init_adapter else ''}, {regulariser}; "
-             f"martingale/{config.task_name}: {len(prepared.split.train)} training, "
-             f"{len(prepared.split.heldout)} held-out samples; reward: ms_coef = {r.ms_coef:g}, "
-             f"{r.info_term} x {r.info_coef:g}, format penalty {r.format_penalty:g}, extractor {r.extractor}")
-        if check:
-            return
-        result = train(config)
-    except MartingaleError as e:
-        raise UserError(e) from None
+    config = load_train_config(config_file, [*overrides, *([f"output_dir={output_dir}"] if output_dir else [])])
+    prepared = prepare(config)
+    r = config.reward
+    # Expert iteration has no KL coefficient (it measures KL per round), so it shows its rounds instead.
+    ei = config.expert_iteration
+    regulariser = (f"{ei.rounds} round(s) x {ei.samples} samples" if config.algorithm == "expert_iteration"
+                   else f"beta = {config.beta:g}")
+    main_process = launched_rank() == 0  # under `accelerate launch` only the main process reports
+    echo = click.echo if main_process else (lambda *_: None)
+    echo(f"{config.algorithm} on {config.base_model}"
+         f"{f' + {config.init_adapter}' if config.init_adapter else ''}, {regulariser}; "
+         f"martingale/{config.task_name}: {len(prepared.split.train)} training, "
+         f"{len(prepared.split.heldout)} held-out samples; reward: ms_coef = {r.ms_coef:g}, "
+         f"{r.info_term} x {r.info_coef:g}, format penalty {r.format_penalty:g}, extractor {r.extractor}")
+    if check:
+        return
+    result = train(config)
     if main_process:
         _report_training(result.adapter_dir, result.metrics_file, result.evaluation)
 
@@ -453,17 +425,14 @@ def distill_command(config_file: str, overrides: tuple[str, ...], output_dir: st
     from martingale_harness.training.config import load_distill_config
     from martingale_harness.training.distill import distill, prepare
 
-    try:
-        config = load_distill_config(config_file, [*overrides, *([f"output_dir={output_dir}"] if output_dir else [])])
-        split = prepare(config)
-        click.echo(f"distill {config.teacher.model} {config.teacher.model_args or ''} into a LoRA on "
-                   f"{config.base_model}; martingale/{config.task_name}: {len(split.train)} training, "
-                   f"{len(split.heldout)} held-out samples")
-        if check:
-            return
-        result = distill(config)
-    except MartingaleError as e:
-        raise UserError(e) from None
+    config = load_distill_config(config_file, [*overrides, *([f"output_dir={output_dir}"] if output_dir else [])])
+    split = prepare(config)
+    click.echo(f"distill {config.teacher.model} {config.teacher.model_args or ''} into a LoRA on "
+               f"{config.base_model}; martingale/{config.task_name}: {len(split.train)} training, "
+               f"{len(split.heldout)} held-out samples")
+    if check:
+        return
+    result = distill(config)
     ms = ", ".join(_fmt(m.get("ms_slope")) for m in result.teacher_metrics)
     click.echo(f"teacher MS on the training questions: {ms}; "
                f"{result.examples} SFT examples ({result.teacher_samples_left_out} teacher samples unreadable)")
@@ -479,10 +448,7 @@ def train_report_command(run_dir: str, output_dir: str | None, plots: bool) -> N
     """Why a `martingale train` run in RUN_DIR did or did not move MS: summary and training curves."""
     from martingale_harness.training.train_report import write_train_report
 
-    try:
-        text, files = write_train_report(run_dir, output_dir, plots=plots)
-    except MartingaleError as e:
-        raise UserError(e) from None
+    text, files = write_train_report(run_dir, output_dir, plots=plots)
     click.echo(text)
     for path in files:
         click.echo(f"wrote {path}")
