@@ -163,13 +163,13 @@ def _structured_modes(path: Path) -> dict[str, int]:
 
     from inspect_ai.log import read_eval_log
 
-    from martingale_harness.extraction.transcript import TURNS_KEY
+    from martingale_harness.protocol.turns import read_turns
 
     modes: Counter[str] = Counter()
     for sample in read_eval_log(str(path)).samples or []:
-        for turn in sample.store.get(TURNS_KEY) or []:
-            if isinstance(turn.get("structured"), dict):
-                modes[str(turn["structured"].get("mode"))] += 1
+        for turn in read_turns(sample.store):
+            if isinstance(turn.structured, dict):
+                modes[str(turn.structured.get("mode"))] += 1
     return dict(modes)
 
 

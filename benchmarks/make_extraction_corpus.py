@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from martingale_harness.extraction.corpus import shared_data_dir
+from martingale_harness.protocol.turns import read_turns
 from martingale_harness.testing.tiny_model import smollm2_gguf_path
 
 DATA_FILES = {
@@ -188,17 +189,16 @@ def _rows(cells: list[dict[str, Any]], logs: list[Any], temperature: float, args
             raise SystemExit(f"{cell}: eval ended with {log.status}: {log.error}")
         recorded = {k: v for k, v in cell.items() if k != "limit"}
         for sample in log.samples:
-            turns = sample.store.get("martingale_turns") or []
-            for index, turn in enumerate(turns):
-                message = sample.messages[turn["message"]]
+            for index, turn in enumerate(read_turns(sample.store)):
+                message = sample.messages[turn.message]
                 rows.append({
                     "id": f"{cell['task']}/{sample.id}/{cell['paradigm']}/{cell['system_prompt']}/"
                           f"t{temperature}/{index}",
-                    **recorded, "sample_id": str(sample.id), "turn": index, "stage": turn["stage"],
+                    **recorded, "sample_id": str(sample.id), "turn": index, "stage": turn.stage,
                     "temperature": temperature, "max_tokens": args.max_tokens,
                     "evidence_budget": args.evidence_budget, "model": Path(model_path).name,
-                    "stop_reason": turn.get("stop_reason"), "answer": message.text,
-                    **({"context": list(turn["context"])} if turn.get("context") else {}),
+                    "stop_reason": turn.stop_reason, "answer": message.text,
+                    **({"context": list(turn.context)} if turn.context else {}),
                     **({"split": split} if split else {}),
                     **({"model_args": args.model_args} if args.model_args else {}),
                 })

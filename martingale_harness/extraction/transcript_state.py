@@ -7,7 +7,8 @@ from typing import Any
 from inspect_ai.model import ChatMessageAssistant, ContentReasoning
 from inspect_ai.solver import TaskState
 
-from martingale_harness.extraction.transcript import TURNS_KEY, Transcript, Turn
+from martingale_harness.extraction.transcript import Transcript, Turn
+from martingale_harness.protocol.turns import read_turns
 
 
 def readable_reasoning(content: list[Any]) -> str | None:
@@ -22,22 +23,22 @@ def readable_reasoning(content: list[Any]) -> str | None:
 
 def transcript_from_state(state: TaskState) -> Transcript:
     """Rebuild the transcript from a task state (live, or re-read from an eval log)."""
-    recorded = state.store.get(TURNS_KEY)
+    recorded = read_turns(state.store)
     if not recorded:
         raise ValueError("this sample has no recorded protocol turns; was it run by a martingale task?")
     turns = []
     for entry in recorded:
-        message = state.messages[entry["message"]]
+        message = state.messages[entry.message]
         if not isinstance(message, ChatMessageAssistant):
-            raise ValueError(f"protocol turn {entry} does not point at an assistant message")
+            raise ValueError(f"protocol turn {entry.to_store()} does not point at an assistant message")
         reasoning = None
         if isinstance(message.content, list):
             reasoning = readable_reasoning(message.content)
-        turns.append(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=message.text, reasoning=reasoning,
-                          context=tuple(entry.get("context") or ()), probe=entry.get("probe"),
-                          structured=entry.get("structured"), stop_reason=entry.get("stop_reason"),
-                          repeats=tuple(Turn(stage=entry["stage"], prompt=entry["prompt"], answer=r["answer"],
-                                             reasoning=r.get("reasoning"), probe=r.get("probe"),
-                                             structured=r.get("structured"), stop_reason=r.get("stop_reason"))
-                                        for r in entry.get("repeats") or ())))
+        turns.append(Turn(stage=entry.stage, prompt=entry.prompt, answer=message.text,  # type: ignore[arg-type]
+                          reasoning=reasoning, context=entry.context, probe=entry.probe,
+                          structured=entry.structured, stop_reason=entry.stop_reason,
+                          repeats=tuple(Turn(stage=entry.stage, prompt=entry.prompt,  # type: ignore[arg-type]
+                                             answer=r.answer, reasoning=r.reasoning, probe=r.probe,
+                                             structured=r.structured, stop_reason=r.stop_reason)
+                                        for r in entry.repeats)))
     return Transcript(question=state.input_text, turns=tuple(turns))

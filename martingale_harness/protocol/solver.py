@@ -44,10 +44,11 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import JSONSchema
 
 from martingale_harness.errors import ConfigError
-from martingale_harness.extraction.transcript import TURNS_KEY, Stage
+from martingale_harness.extraction.transcript import Stage
 from martingale_harness.extraction.transcript_state import readable_reasoning
 from martingale_harness.protocol.refusals import eval_id, sample_failed
 from martingale_harness.protocol.seeding import Call, call_seed, run_seed
+from martingale_harness.protocol.turns import RepeatRecord, TurnRecord, write_turns
 
 Paradigm = Literal["direct", "cot", "debate", "evidence"]
 SystemPrompt = Literal["none", "critical", "prior_conforming"]
@@ -288,26 +289,24 @@ def belief_protocol(
     async def elicit(state: TaskState, generate: Generate) -> TaskState:
         evidence = [str(e) for e in (state.metadata or {}).get("evidence", [])]
         question = state.input_text
-        turns: list[dict[str, object]] = []
+        turns: list[TurnRecord] = []
         seed_of = _call_seeds(state)
 
         async def ask(stage: Stage, prompt: str, context: list[str] | None = None) -> TaskState:
             index = len(turns)
             state.messages.append(ChatMessageUser(content=prompt))
             new_state = await generate(state, **seed_of(Call("belief", index)))
-            turn: dict[str, object] = {"stage": stage, "prompt": prompt, "message": len(new_state.messages) - 1,
-                                       "stop_reason": new_state.output.stop_reason}
-            if context:
-                turn["context"] = context
-            if yes_no_probe and not new_state.completed:
-                turn["probe"] = await _probe(new_state.messages, seed_of(Call("probe", index)))
-            if structured_probe and not new_state.completed:
-                turn["structured"] = await _structured(new_state.messages, seed_of(Call("structured", index)))
-            if stage == "prior" and prior_samples > 1 and not new_state.completed:
-                turn["repeats"] = [await _repeat(new_state.messages[: turn["message"]], k, seed_of)  # type: ignore[misc]
-                                   for k in range(1, prior_samples)]
-            turns.append(turn)
-            new_state.store.set(TURNS_KEY, list(turns))
+            message = len(new_state.messages) - 1
+            live = not new_state.completed
+            probe = await _probe(new_state.messages, seed_of(Call("probe", index))) if yes_no_probe and live else None
+            structured = (await _structured(new_state.messages, seed_of(Call("structured", index)))
+                          if structured_probe and live else None)
+            repeats = [await _repeat(new_state.messages[:message], k, seed_of) for k in range(1, prior_samples)
+                       ] if stage == "prior" and live else []
+            turns.append(TurnRecord(stage=stage, prompt=prompt, message=message,
+                                    stop_reason=new_state.output.stop_reason, context=tuple(context or ()),
+                                    probe=probe, structured=structured, repeats=tuple(repeats)))
+            write_turns(new_state.store, turns)
             return new_state
 
         adapter = _adapter_record()
@@ -354,15 +353,14 @@ def belief_protocol(
         return {"completion": output.completion, "model": output.model, "mode": mode,
                 "stop_reason": output.stop_reason}
 
-    async def _repeat(messages: list[ChatMessage], k: int, seed_of: SeedOf) -> dict[str, Any]:
+    async def _repeat(messages: list[ChatMessage], k: int, seed_of: SeedOf) -> RepeatRecord:
         output = await get_model().generate(messages, config=GenerateConfig(**seed_of(Call("repeat", 0, k))))
-        repeat: dict[str, Any] = {"answer": output.completion, "reasoning": _reasoning(output),
-                                  "stop_reason": output.stop_reason}
-        if yes_no_probe:
-            repeat["probe"] = await _probe([*messages, output.message], seed_of(Call("probe", 0, k)))
-        if structured_probe:
-            repeat["structured"] = await _structured([*messages, output.message], seed_of(Call("structured", 0, k)))
-        return repeat
+        answered = [*messages, output.message]
+        return RepeatRecord(
+            answer=output.completion, reasoning=_reasoning(output), stop_reason=output.stop_reason,
+            probe=await _probe(answered, seed_of(Call("probe", 0, k))) if yes_no_probe else None,
+            structured=await _structured(answered, seed_of(Call("structured", 0, k))) if structured_probe else None,
+        )
 
     return solve
 

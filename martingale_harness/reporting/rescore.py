@@ -36,9 +36,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from martingale_harness._inspect_compat import run_coroutine
 from martingale_harness.errors import ConfigError
-from martingale_harness.extraction.transcript import TURNS_KEY
 from martingale_harness.plugin.host import get_extractor
 from martingale_harness.project_files import load_yaml
+from martingale_harness.protocol.turns import read_turns
 from martingale_harness.reporting.runs import read_log
 from martingale_harness.scoring.scorer import belief_scorer
 from martingale_harness.tasks.builder import check_model_roles, parse_extractors
@@ -330,9 +330,9 @@ class _Progress:
 
 def _check_probes(source: Path, log: EvalLog, names: Sequence[str]) -> None:
     """Refuse extractors that read generation-time probes the log does not have."""
-    turns = [turn for sample in log.samples or [] for turn in (sample.store.get(TURNS_KEY) or [])]
-    has_probes = any("probe" in turn for turn in turns)
-    has_structured = any("structured" in turn for turn in turns)
+    turns = [turn for sample in log.samples or [] for turn in read_turns(sample.store)]
+    has_probes = any(turn.probe is not None for turn in turns)
+    has_structured = any(turn.structured is not None for turn in turns)
     for name in names:
         if getattr(get_extractor(name), "needs_yes_no_probe", False) and not has_probes:
             raise ConfigError(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from martingale_harness.errors import ConfigError, MartingaleError
-from martingale_harness.extraction.transcript import TURNS_KEY
+from martingale_harness.protocol.turns import read_turns
 from martingale_harness.scoring.record import BeliefScore
 from martingale_harness.training.config import DistillConfig, check_trainer_keys
 from martingale_harness.training.episodes import EpisodePrompts, Split, load_episodes, split_episodes, write_split
@@ -120,13 +120,13 @@ def sft_examples(logs: list[Any], prompts: EpisodePrompts, split: Split) -> tupl
     left_out = 0
     for sample in (s for log in logs for s in log.samples or []):
         score = (sample.scores or {}).get(EXTRACTOR)
-        turns = sample.store.get(TURNS_KEY) or []
+        turns = read_turns(sample.store)
         readable = score is not None and BeliefScore.from_score(score, EXTRACTOR).readable
         if not readable or len(turns) != 2 or str(sample.id) not in by_id:
             left_out += 1
             continue
         episode = by_id[str(sample.id)]
-        prior_answer, posterior_answer = (sample.messages[t["message"]].text for t in turns)
+        prior_answer, posterior_answer = (sample.messages[t.message].text for t in turns)
         examples.append({"prompt": prompts.prior_messages(episode),
                          "completion": [{"role": "assistant", "content": prior_answer}]})
         examples.append({"prompt": prompts.posterior_messages(episode, prior_answer),
