@@ -18,22 +18,22 @@ checkout and an installed package read the very same files.
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic.dataclasses import dataclass as config_class
 
 from martingale_harness.errors import ConfigError
-from martingale_harness.project_files import read_yaml, resource_path
-from martingale_harness.protocol.solver import PARADIGMS, SYSTEM_PROMPTS
+from martingale_harness.project_files import config_keys, invalid, read_yaml, resource_path, validate_config
+from martingale_harness.protocol.solver import Paradigm, SystemPrompt
 from martingale_harness.tasks.base import BAD_ROW_RULES, DEFAULT_EVIDENCE_BUDGET
 from martingale_harness.tasks.loaders import LOADERS
 
 TOP_LEVEL_KEYS: tuple[str, ...] = (
     "task", "tag", "include", "dataset_path", "dataset_kwargs", "test_split", "output_type",
     "doc_to_text", "doc_to_target", "metric_list", "metadata", "protocol", "description",
-)
-PROTOCOL_KEYS: tuple[str, ...] = (
-    "paradigm", "system_prompt", "extractors", "rounds", "prior_samples", "evidence_budget", "bad_rows",
 )
 DOC_FIELDS: tuple[str, ...] = ("question", "question_id", "sample_id")
 """Fields a ``doc_to_text`` template may use (besides the domain's metadata fields)."""
@@ -51,18 +51,13 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_task_yaml(path: Path, _depth: int = 0) -> dict[str, Any]:
-    """A task file with its ``include`` chain resolved; unknown keys are errors naming the file."""
+    """A task file with its ``include`` chain resolved; unknown keys and bad values are errors naming the file."""
     raw = read_yaml(path)
     unknown = sorted(set(raw) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
-    protocol = raw.get("protocol", {})
-    if not isinstance(protocol, dict):
-        raise ConfigError(f"{path}: key 'protocol' must be a mapping of {', '.join(PROTOCOL_KEYS)}")
-    unknown = sorted(set(protocol) - set(PROTOCOL_KEYS))
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) protocol.{', protocol.'.join(unknown)}; "
-                          f"allowed: {', '.join(PROTOCOL_KEYS)}")
+    # checked file by file, so that a mistake in an included file is reported there
+    validate_config(ProtocolSettings, raw.get("protocol", {}), str(path), "protocol.")
     include = raw.pop("include", None)
     if include is None:
         return raw
@@ -73,61 +68,6 @@ def read_task_yaml(path: Path, _depth: int = 0) -> dict[str, Any]:
     return _merge(read_task_yaml(path.parent / include, _depth + 1), raw)
 
 
-@dataclass(frozen=True)
-class ProtocolSettings:
-    """What ``-T`` can override: how the model is asked (docs/architecture.md, section 1) and how data is read."""
-
-    paradigm: str = "direct"
-    system_prompt: str = "none"
-    extractors: tuple[str, ...] = ("self_report",)
-    rounds: int = 2
-    """Debate rounds (one argument from each side per round)."""
-    prior_samples: int = 1
-    """Independent elicitations of the prior; 2 or more enable ``ms_slope_iv``."""
-    evidence_budget: int = DEFAULT_EVIDENCE_BUDGET
-    """Characters per evidence item before it is cut with a marker; 0 = no limit."""
-    bad_rows: str = "skip_few"
-    """``skip_few`` (skip and record bad rows, stop if more than half are), ``skip`` or ``error``."""
-
-    def validated(self, where: str) -> ProtocolSettings:
-        """Check every value; ``where`` (a file, or ``-T``) prefixes the error."""
-
-        def fail(key: str, value: Any, allowed: str) -> ConfigError:
-            return ConfigError(f"{where}: protocol.{key}={value!r} is not allowed; allowed: {allowed}")
-
-        if self.paradigm not in PARADIGMS:
-            raise fail("paradigm", self.paradigm, ", ".join(PARADIGMS))
-        if self.system_prompt not in SYSTEM_PROMPTS:
-            raise fail("system_prompt", self.system_prompt, ", ".join(SYSTEM_PROMPTS))
-        if not self.extractors or not all(isinstance(e, str) and e for e in self.extractors):
-            raise fail("extractors", self.extractors, "a non-empty list of extractor names")
-        if len(set(self.extractors)) != len(self.extractors):
-            raise fail("extractors", self.extractors, "each extractor once")
-        if not _is_int(self.rounds) or not 1 <= self.rounds <= 10:
-            raise fail("rounds", self.rounds, "an integer from 1 to 10")
-        if not _is_int(self.prior_samples) or not 1 <= self.prior_samples <= 10:
-            raise fail("prior_samples", self.prior_samples, "an integer from 1 to 10")
-        if not _is_int(self.evidence_budget) or self.evidence_budget < 0:
-            raise fail("evidence_budget", self.evidence_budget, "a number of characters >= 0 (0 = no limit)")
-        if self.bad_rows not in BAD_ROW_RULES:
-            raise fail("bad_rows", self.bad_rows, ", ".join(BAD_ROW_RULES))
-        return self
-
-    def override(self, **values: Any) -> ProtocolSettings:
-        """These settings with the non-``None`` ``values`` (from ``-T``) replacing the YAML's."""
-        given = {k: v for k, v in values.items() if v is not None}
-        if "extractors" in given:
-            given["extractors"] = parse_name_list(given["extractors"])
-        for key in ("rounds", "prior_samples", "evidence_budget"):
-            if isinstance(given.get(key), str) and given[key].strip().isdigit():
-                given[key] = int(given[key])
-        return replace(self, **given).validated("-T")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def parse_name_list(value: Any) -> tuple[str, ...]:
     """``a,b`` or ``[a, b]`` (``-T`` gives either) as a tuple of names."""
     if isinstance(value, str):
@@ -135,6 +75,51 @@ def parse_name_list(value: Any) -> tuple[str, ...]:
     if isinstance(value, list | tuple):
         return tuple(str(v).strip() for v in value)
     raise ConfigError(f"expected a comma-separated list of names, got {value!r}")
+
+
+def name_tuple(value: Any) -> Any:
+    """Before validation: :func:`parse_name_list` of a string or list; anything else is left for the type check."""
+    return parse_name_list(value) if isinstance(value, str | list | tuple) else value
+
+
+def each_once(names: tuple[str, ...]) -> tuple[str, ...]:
+    """After validation: refuse a name given twice."""
+    if len(set(names)) != len(names):
+        raise invalid("names an entry twice")
+    return names
+
+
+@config_class(frozen=True, config=ConfigDict(extra="forbid"))
+class ProtocolSettings:
+    """What ``-T`` can override: how the model is asked (docs/architecture.md, section 1) and how data is read."""
+
+    paradigm: Paradigm = "direct"
+    system_prompt: SystemPrompt = "none"
+    extractors: Annotated[
+        tuple[Annotated[str, StringConstraints(min_length=1)], ...], BeforeValidator(name_tuple),
+        AfterValidator(each_once),
+    ] = Field(("self_report",), min_length=1, description="a non-empty list of extractor names, each once")
+    rounds: StrictInt = Field(2, ge=1, le=10, description="an integer from 1 to 10")
+    """Debate rounds (one argument from each side per round)."""
+    prior_samples: StrictInt = Field(1, ge=1, le=10, description="an integer from 1 to 10")
+    """Independent elicitations of the prior; 2 or more enable ``ms_slope_iv``."""
+    evidence_budget: StrictInt = Field(DEFAULT_EVIDENCE_BUDGET, ge=0,
+                                       description="a number of characters >= 0 (0 = no limit)")
+    """Characters per evidence item before it is cut with a marker; 0 = no limit."""
+    bad_rows: Literal[BAD_ROW_RULES] = "skip_few"  # type: ignore[valid-type]
+    """``skip_few`` (skip and record bad rows, stop if more than half are), ``skip`` or ``error``."""
+
+    def override(self, **values: Any) -> ProtocolSettings:
+        """These settings with the non-``None`` ``values`` (from ``-T``) replacing the YAML's."""
+        given = {k: v for k, v in values.items() if v is not None}
+        for key in ("rounds", "prior_samples", "evidence_budget"):
+            # -T may pass numbers as text; a file's numbers must be numbers
+            if isinstance(given.get(key), str) and given[key].strip().isdigit():
+                given[key] = int(given[key])
+        return validate_config(ProtocolSettings, {**vars(self), **given}, "-T", "protocol.")
+
+
+PROTOCOL_KEYS: tuple[str, ...] = tuple(config_keys(ProtocolSettings))
 
 
 @dataclass(frozen=True)
@@ -180,10 +165,7 @@ def load_task_config(path: Path) -> TaskConfig:
     data = (raw.get("dataset_kwargs") or {}).get("data")
     if not data:
         raise ConfigError(f"{path}: missing key dataset_kwargs.data (the bundled demo set)")
-    protocol_raw = dict(raw.get("protocol") or {})
-    if "extractors" in protocol_raw:
-        protocol_raw["extractors"] = parse_name_list(protocol_raw["extractors"])
-    protocol = ProtocolSettings(**protocol_raw).validated(str(path))
+    protocol = validate_config(ProtocolSettings, raw.get("protocol") or {}, str(path), "protocol.")
     doc_to_text = str(raw.get("doc_to_text", "{question}"))
     _check_template(path, doc_to_text)
     if raw.get("doc_to_target", "label") != "label":

@@ -1,8 +1,10 @@
 """Configs of ``martingale train`` and ``martingale distill``: YAML files, checked before any model loads.
 
 A config is a YAML mapping (``project_files.load_yaml``, a safe loader); every key is listed below and
-anything else is an error naming the file, the key and what is allowed. Relative paths are relative to the working
-directory. ``examples/train.yaml`` and ``examples/distill.yaml`` show every key with its default.
+anything else is an error naming the file, the key and what is allowed. The classes below are pydantic
+dataclasses: types, ranges and rules across keys are declared on them and checked when a config is made
+(``project_files.validate_config``). Relative paths are relative to the working directory.
+``examples/train.yaml`` and ``examples/distill.yaml`` show every key with its default.
 
 Shared keys (both commands):
 
@@ -58,146 +60,282 @@ own prior rather than memorise one direction per question).
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
-import yaml
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass as config_class
+from pydantic_core import PydanticCustomError
 
 from martingale_harness.errors import ConfigError
-from martingale_harness.project_files import load_yaml, read_yaml
-from martingale_harness.protocol.solver import SYSTEM_PROMPTS
+from martingale_harness.project_files import (
+    apply_overrides,
+    config_keys,
+    invalid,
+    read_yaml,
+    refused,
+    validate_config,
+)
+from martingale_harness.protocol.solver import SystemPrompt
 
-TRAIN_PARADIGMS: tuple[str, ...] = ("direct", "cot")
+TrainParadigm = Literal["direct", "cot"]
+TRAIN_PARADIGMS: tuple[str, ...] = get_args(TrainParadigm)
 """Paradigms with one posterior turn: the trained completion is that turn."""
-ALGORITHMS: tuple[str, ...] = ("grpo", "rloo", "expert_iteration")
+Algorithm = Literal["grpo", "rloo", "expert_iteration"]
+ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
 GRPO_ONLY_TRAINER_KEYS: tuple[str, ...] = (
     "num_generations", "steps_per_generation", "generation_batch_size", "max_completion_length",
     "temperature", "top_p", "top_k", "generation_kwargs", "epsilon", "epsilon_high", "loss_type",
     "scale_rewards", "num_iterations", "use_vllm", "reward_weights", "mask_truncated_completions")
 """Generation and policy-gradient keys of GRPOConfig/RLOOConfig: named in the error when an
 expert-iteration config (whose ``trainer`` is TRL's SFTConfig) carries them."""
-DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+DTYPES: tuple[str, ...] = get_args(Dtype)
 RESERVED_TRAINER_KEYS: tuple[str, ...] = ("output_dir", "seed", "beta", "report_to")
 """TRL arguments the top-level keys of the same name set (``beta``: ``martingale train`` only)."""
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_KEYS = ConfigDict(extra="forbid")
 
 
-@dataclass(frozen=True)
+# --- value types ---------------------------------------------------------------------------------------------
+
+
+def _as_written(value: Any, check: ValidatorFunctionWrapHandler) -> Any:
+    # an int stays an int, so training_config.json and the training report show what the file said
+    number = check(value)
+    return value if isinstance(value, int) else number
+
+
+def _not_negative(value: float) -> float:
+    if value < 0:
+        raise PydanticCustomError("negative", "negative")
+    return value
+
+
+def _none_as_empty(value: Any) -> Any:
+    return {} if value is None else value  # an empty YAML section (``lora:``) means its defaults
+
+
+def _path(value: Any) -> Path:
+    if isinstance(value, Path) or (isinstance(value, str) and value):
+        return Path(value)
+    raise invalid("must be a path")
+
+
+def _modules(value: Any) -> str | tuple[str, ...]:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple):
+        return tuple(str(m) for m in value)
+    raise invalid("must be 'all-linear' or a list of module names")
+
+
+def _model_string(value: str) -> str:
+    if "/" not in value:
+        raise invalid("must be an inspect model string such as sim/entrenched")
+    return value
+
+
+def _distinct_seeds(seeds: tuple[int, ...]) -> tuple[int, ...]:
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise invalid("must be a list of distinct integers")
+    return seeds
+
+
+def _report_to(value: Any) -> tuple[str, ...]:
+    """``report_to`` as the integrations' names (``all``: every installed one; ``none`` or ``[]``: none)."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+        raise invalid("must be a list of integration names, 'all' or 'none'")
+    if list(names) in (["none"], []):
+        return ()
+    from transformers.integrations.integration_utils import (
+        INTEGRATION_TO_CALLBACK,
+        get_available_reporting_integrations,
+    )
+
+    installed = get_available_reporting_integrations()
+    if list(names) == ["all"]:
+        return tuple(installed)
+    for name in names:
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise refused(f"report_to {name!r} is not a transformers integration; known: "
+                          f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}")
+        if name not in installed:
+            raise refused(f"report_to {name!r} needs its package installed (e.g. pip install {name})")
+    return tuple(names)
+
+
+Number = Annotated[float, Strict(), AllowInfNan(False), WrapValidator(_as_written)]
+"""A finite int or float (not a bool), kept as written."""
+NonNegative = Annotated[Number, AfterValidator(_not_negative)]
+Text = Annotated[str, StringConstraints(strict=True, min_length=1)]
+Kwargs = dict[str, Any]
+_EMPTY_IS_DEFAULT = BeforeValidator(_none_as_empty)
+
+
+# --- the config classes --------------------------------------------------------------------------------------
+
+
+@config_class(frozen=True, config=_KEYS)
 class LoraSettings:
     """The peft ``LoraConfig`` of the trained adapter."""
 
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: str | tuple[str, ...] = "all-linear"
+    r: StrictInt = Field(16, ge=1)
+    alpha: StrictInt = Field(32, ge=1)
+    dropout: NonNegative = 0.05
+    target_modules: Annotated[str | tuple[str, ...], BeforeValidator(_modules)] = "all-linear"
 
 
-@dataclass(frozen=True)
+@config_class(frozen=True, config=_KEYS)
 class RewardSettings:
     """Coefficients and plugins of the reward (:mod:`martingale_harness.training.reward`)."""
 
-    ms_coef: float = 1.0
-    info_term: str = "brier_gain"
-    info_coef: float = 0.5
-    format_penalty: float = 1.0
-    extractor: str = "self_report"
+    ms_coef: NonNegative = 1.0
+    info_term: Text = Field("brier_gain", description="a reward term plugin name")
+    info_coef: NonNegative = 0.5
+    format_penalty: NonNegative = 1.0
+    extractor: Text = Field("self_report", description="an extractor plugin name")
+
+    @model_validator(mode="after")
+    def _something_to_train_for(self) -> RewardSettings:
+        if self.ms_coef == 0 and self.info_coef == 0:
+            raise refused("reward.ms_coef and reward.info_coef are both 0: nothing to train for")
+        return self
 
 
-@dataclass(frozen=True)
+@config_class(frozen=True, config=_KEYS)
 class EpisodeSettings:
     """How the prior turn of each episode is produced (:mod:`martingale_harness.training.episodes`)."""
 
-    prior_refresh_steps: int = 0
-    prior_max_new_tokens: int = 128
-    prior_temperature: float = 0.0
+    prior_refresh_steps: StrictInt = Field(0, ge=0)
+    prior_max_new_tokens: StrictInt = Field(128, ge=1)
+    prior_temperature: NonNegative = 0.0
     """0 = greedy priors; above 0 the prior pass samples (so a model whose greedy prior is always the
     same still shows the spread of priors it states when sampled, as an evaluation at that temperature does)."""
-    prior_generation_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    prior_generation_kwargs: Kwargs = Field(default_factory=dict)
     """Extra keyword arguments for transformers' ``generate`` in the prior pass (e.g. a ``sequence_bias``)."""
 
 
-@dataclass(frozen=True)
+@config_class(frozen=True, config=_KEYS)
 class EvalSettings:
     """The held-out evaluation through the harness after training."""
 
-    enabled: bool = True
-    max_tokens: int = 256
-    temperature: float = 0.0
-    data: str | None = None
+    enabled: StrictBool = True
+    max_tokens: StrictInt = Field(256, ge=1)
+    temperature: NonNegative = 0.0
+    data: Text | None = Field(None, description="a data file, or omit the key")
     """Evaluate on this data file (another source) instead of the held-out part of the training data."""
-    limit: int | None = None
-    sample_shuffle: int | None = None
+    limit: StrictInt | None = Field(None, ge=1)
+    sample_shuffle: StrictInt | None = None
     """As inspect's ``--limit`` and ``--sample-shuffle SEED``: which samples of the evaluation set run."""
-    start: bool = True
+    start: StrictBool = True
     """Also evaluate the start model (false: only the trained adapter, e.g. for an ablation whose start
     model another run already evaluated on the same questions)."""
-    seed: int | None = 0
+    seed: StrictInt | None = Field(0, ge=0)
     """inspect's ``--seed`` for both evaluations (None: unseeded, each run draws anew)."""
-    epochs: int = 1
+    epochs: StrictInt = Field(1, ge=1)
     """inspect's ``--epochs``: draws per held-out sample; every draw enters the metrics."""
 
 
-@dataclass(frozen=True)
+@config_class(frozen=True, config=_KEYS)
 class ExpertIterationSettings:
     """``algorithm: expert_iteration`` (:mod:`martingale_harness.training.expert_iteration`)."""
 
-    rounds: int = 3
-    samples: int = 4
+    rounds: StrictInt = Field(3, ge=1)
+    samples: StrictInt = Field(4, ge=2)
     """K: posterior completions sampled per episode and round."""
-    margin: float = 0.1
+    margin: NonNegative = 0.1
     """A group's best completion is kept only if its reward exceeds the group's mean by more than this."""
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 128
-    refresh_priors: bool = True
+    temperature: Number = Field(1.0, gt=0)
+    """Above 0: the K samples must differ."""
+    top_p: Number = Field(1.0, gt=0, le=1)
+    max_new_tokens: StrictInt = Field(128, ge=1)
+    refresh_priors: StrictBool = True
     """Run the prior pass again with the current policy before every round after the first."""
-    replay_priors: bool = True
+    replay_priors: StrictBool = True
     """Also fine-tune on the round's readable prior answers (the policy's own, from the prior pass), so that
     training on posterior turns alone cannot wear away the prior turn (measured: after one round without
     it, 48 of 64 ForecastBench priors came back empty)."""
-    generation_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    generation_kwargs: Kwargs = Field(default_factory=dict)
     """Extra keyword arguments for transformers' ``generate`` when sampling (as TRL's ``generation_kwargs``)."""
 
 
-@dataclass(frozen=True)
+@config_class(frozen=True, config=_KEYS)
 class TeacherSettings:
     """The entrenched teacher whose transcripts ``martingale distill`` imitates."""
 
-    model: str = "sim/entrenched"
-    model_args: Mapping[str, Any] = field(default_factory=dict)
-    system_prompt: str = "none"
-    max_tokens: int = 256
-    temperature: float | None = None
-    seeds: tuple[int, ...] | None = None
+    model: Annotated[Text, AfterValidator(_model_string)] = "sim/entrenched"
+    model_args: Kwargs = Field(default_factory=dict)
+    system_prompt: SystemPrompt = "none"
+    max_tokens: StrictInt = Field(256, ge=1)
+    temperature: NonNegative | None = None
+    seeds: Annotated[tuple[StrictInt, ...], AfterValidator(_distinct_seeds)] | None = None
     """One teacher run per seed (see the module docstring); None = a single run."""
 
+    @model_validator(mode="after")
+    def _one_seed_source(self) -> TeacherSettings:
+        if self.seeds is not None and "seed" in self.model_args:
+            raise refused("give the teacher's seed either in teacher.model_args or in teacher.seeds")
+        return self
 
-@dataclass(frozen=True)
+
+@config_class(frozen=True, config=_KEYS)
 class CommonConfig:
     """Keys shared by both commands (see the module docstring)."""
 
-    base_model: str
-    output_dir: Path
-    task: str = "forecast"
-    data: str | None = None
-    system_prompt: str = "none"
-    paradigm: str = "direct"
-    evidence_budget: int | None = None
-    holdout_fraction: float = 0.25
-    split_seed: int = 0
-    max_items: int | None = None
-    seed: int = 0
-    dtype: str = "auto"
-    report_to: tuple[str, ...] = ()
-    lora: LoraSettings = LoraSettings()
-    evaluation: EvalSettings = EvalSettings()
-    trainer: Mapping[str, Any] = field(default_factory=dict)
-    source: str = "<dict>"
-    """The file the config came from (for messages)."""
+    base_model: Text = Field(description="a path")
+    output_dir: Annotated[Path, BeforeValidator(_path)] = Field(description="a path")
+    task: Text = Field("forecast", description="a task name such as forecast")
+    data: Text | None = Field(None, description="a path, or omit the key")
+    system_prompt: SystemPrompt = "none"
+    paradigm: Annotated[str, StringConstraints(strict=True)] = "direct"
+    evidence_budget: StrictInt | None = Field(None, ge=0)
+    holdout_fraction: float = Field(0.25, ge=0, lt=1, strict=True, allow_inf_nan=False)
+    split_seed: StrictInt = 0
+    max_items: StrictInt | None = Field(None, ge=3)
+    seed: StrictInt = 0
+    dtype: Dtype = "auto"
+    report_to: Annotated[tuple[str, ...], BeforeValidator(_report_to)] = ()
+    lora: Annotated[LoraSettings, _EMPTY_IS_DEFAULT] = LoraSettings()
+    evaluation: Annotated[EvalSettings, _EMPTY_IS_DEFAULT] = EvalSettings()
+    trainer: Annotated[Kwargs, _EMPTY_IS_DEFAULT] = Field(default_factory=dict)
+    source: str = Field("<dict>", exclude=True)
+    """The file the config came from (for messages); set by the loader, not a key of the file."""
+
+    @field_validator("paradigm")
+    @classmethod
+    def _one_posterior_turn(cls, paradigm: str) -> str:
+        if paradigm not in TRAIN_PARADIGMS:
+            raise refused(f"paradigm={paradigm!r} is not supported for training; allowed: "
+                          f"{', '.join(TRAIN_PARADIGMS)} (one posterior turn, which is the trained completion)")
+        return paradigm
+
+    @field_validator("trainer")
+    @classmethod
+    def _no_reserved_keys(cls, trainer: dict[str, Any]) -> dict[str, Any]:
+        reserved = sorted(set(trainer) & set(RESERVED_TRAINER_KEYS) & set(cls.__pydantic_fields__))
+        if reserved:
+            raise refused(f"trainer.{reserved[0]} is set by the top-level key {reserved[0]!r}; "
+                          "remove it from 'trainer'")
+        return trainer
 
     @property
     def task_name(self) -> str:
@@ -209,23 +347,52 @@ class CommonConfig:
         return json.loads(json.dumps(_plain(self), default=str))
 
 
-@dataclass(frozen=True)
+@config_class(frozen=True, config=_KEYS)
 class TrainConfig(CommonConfig):
     """``martingale train``: GRPO, RLOO or expert iteration with the Martingale reward on a LoRA."""
 
-    algorithm: str = "grpo"
-    beta: float = 0.04
-    init_adapter: str | None = None
-    reward: RewardSettings = RewardSettings()
-    episodes: EpisodeSettings = EpisodeSettings()
-    expert_iteration: ExpertIterationSettings = ExpertIterationSettings()
+    algorithm: Algorithm = "grpo"
+    beta: float = Field(0.04, ge=0, strict=True, allow_inf_nan=False)
+    init_adapter: Text | None = Field(None, description="a LoRA adapter directory, or omit the key")
+    reward: Annotated[RewardSettings, _EMPTY_IS_DEFAULT] = RewardSettings()
+    episodes: Annotated[EpisodeSettings, _EMPTY_IS_DEFAULT] = EpisodeSettings()
+    expert_iteration: Annotated[ExpertIterationSettings, _EMPTY_IS_DEFAULT] = ExpertIterationSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys_of_one_algorithm(cls, data: Any) -> Any:
+        # judged on the mapping as written: a config made in code (dataclasses.replace) carries every key
+        if not isinstance(data, Mapping):
+            return data
+        algorithm = data.get("algorithm", "grpo")
+        if algorithm in ("grpo", "rloo") and "expert_iteration" in data:
+            raise refused(f"the expert_iteration section applies to algorithm: expert_iteration only "
+                          f"(algorithm is {algorithm!r})")
+        if algorithm == "expert_iteration" and "beta" in data:
+            raise refused("beta is GRPO/RLOO's KL coefficient; expert iteration has no KL term in its loss (it "
+                          "fine-tunes on selected samples; the KL to the start is logged per round). Remove beta")
+        return data
+
+    @model_validator(mode="after")
+    def _expert_iteration_is_not_grpo(self) -> TrainConfig:
+        if self.algorithm != "expert_iteration":
+            return self
+        if self.episodes.prior_refresh_steps:
+            raise refused("episodes.prior_refresh_steps counts GRPO steps; expert iteration refreshes the priors "
+                          "between rounds (expert_iteration.refresh_priors)")
+        grpo_only = sorted(set(self.trainer) & set(GRPO_ONLY_TRAINER_KEYS))
+        if grpo_only:
+            raise refused(f"trainer.{', trainer.'.join(grpo_only)}: GRPO/RLOO key(s); expert iteration samples "
+                          "with the expert_iteration section (samples, temperature, top_p, max_new_tokens, "
+                          "generation_kwargs) and fine-tunes with TRL's SFTConfig")
+        return self
 
 
-@dataclass(frozen=True)
+@config_class(frozen=True, config=_KEYS)
 class DistillConfig(CommonConfig):
     """``martingale distill``: SFT of a LoRA on an entrenched teacher's transcripts."""
 
-    teacher: TeacherSettings = TeacherSettings()
+    teacher: Annotated[TeacherSettings, _EMPTY_IS_DEFAULT] = TeacherSettings()
 
 
 def _plain(value: Any) -> Any:
@@ -256,267 +423,30 @@ def load_distill_config(path: str | Path, overrides: list[str] | None = None) ->
     return distill_config_from_dict(apply_overrides(_read(path), overrides or []), str(path))
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """``raw`` with each ``a.b=value`` applied (``value`` read as YAML: ``0``, ``null``, ``[a, b]``)."""
-    merged = json.loads(json.dumps(raw, default=str))  # a deep copy; the file's values are plain YAML
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. reward.info_coef=0")
-        try:
-            value = load_yaml(text)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({e})") from None
-        *parents, leaf = key.strip().split(".")
-        target = merged
-        for part in parents:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                raise ConfigError(f"--set {item!r}: {part!r} is not a mapping in the config")
-        target[leaf] = value
-    return merged
-
-
 def _read(path: str | Path) -> dict[str, Any]:
     return read_yaml(Path(path))
 
 
 def train_config_from_dict(raw: Mapping[str, Any], where: str = "<dict>") -> TrainConfig:
     """A :class:`TrainConfig` from a mapping laid out like the YAML file, with every value checked."""
-    values = _common(raw, where, TrainConfig)
-    algorithm = _choice(raw, "algorithm", ALGORITHMS, where, "grpo")
-    beta = _number(raw, "beta", where, 0.04, minimum=0.0)
-    init_adapter = _optional_str(raw, "init_adapter", where)
-    reward = _section(raw, "reward", RewardSettings, where)
-    for key in ("ms_coef", "info_coef", "format_penalty"):
-        _check_nonnegative(getattr(reward, key), f"reward.{key}", where)
-    if reward.ms_coef == 0 and reward.info_coef == 0:
-        raise ConfigError(f"{where}: reward.ms_coef and reward.info_coef are both 0: nothing to train for")
-    for key in ("info_term", "extractor"):
-        if not isinstance(getattr(reward, key), str) or not getattr(reward, key):
-            raise ConfigError(f"{where}: reward.{key} must be a plugin name, got {getattr(reward, key)!r}")
-    episodes = _section(raw, "episodes", EpisodeSettings, where)
-    _check_int(episodes.prior_refresh_steps, "episodes.prior_refresh_steps", where, minimum=0)
-    _check_int(episodes.prior_max_new_tokens, "episodes.prior_max_new_tokens", where, minimum=1)
-    _check_nonnegative(episodes.prior_temperature, "episodes.prior_temperature", where)
-    if not isinstance(episodes.prior_generation_kwargs, Mapping):
-        raise ConfigError(f"{where}: episodes.prior_generation_kwargs must be a mapping")
-    episodes = replace(episodes, prior_generation_kwargs=dict(episodes.prior_generation_kwargs))
-    expert = _expert_iteration(raw, algorithm, values["trainer"], episodes, where)
-    config = TrainConfig(**values, algorithm=algorithm, beta=beta, init_adapter=init_adapter, reward=reward,
-                         episodes=episodes, expert_iteration=expert)
+    config = _validated(TrainConfig, raw, where)
     check_plugins(config)
     if config.init_adapter is not None:
         check_adapter_base(config.init_adapter, config.base_model, where)
     return config
 
 
-def _expert_iteration(raw: Mapping[str, Any], algorithm: str, trainer: Mapping[str, Any],
-                       episodes: EpisodeSettings, where: str) -> ExpertIterationSettings:
-    """The ``expert_iteration`` section, and the keys that belong to one algorithm only."""
-    if algorithm != "expert_iteration":
-        if "expert_iteration" in raw:
-            raise ConfigError(f"{where}: the expert_iteration section applies to algorithm: expert_iteration only "
-                              f"(algorithm is {algorithm!r})")
-        return ExpertIterationSettings()
-    if "beta" in raw:
-        raise ConfigError(f"{where}: beta is GRPO/RLOO's KL coefficient; expert iteration has no KL term in its "
-                          "loss (it fine-tunes on selected samples; the KL to the start is logged per round). "
-                          "Remove beta")
-    if episodes.prior_refresh_steps:
-        raise ConfigError(f"{where}: episodes.prior_refresh_steps counts GRPO steps; expert iteration refreshes "
-                          "the priors between rounds (expert_iteration.refresh_priors)")
-    grpo_only = sorted(set(trainer) & set(GRPO_ONLY_TRAINER_KEYS))
-    if grpo_only:
-        raise ConfigError(f"{where}: trainer.{', trainer.'.join(grpo_only)}: GRPO/RLOO key(s); expert iteration "
-                          "samples with the expert_iteration section (samples, temperature, top_p, max_new_tokens, "
-                          "generation_kwargs) and fine-tunes with TRL's SFTConfig")
-    settings = _section(raw, "expert_iteration", ExpertIterationSettings, where)
-    _check_int(settings.rounds, "expert_iteration.rounds", where, minimum=1)
-    _check_int(settings.samples, "expert_iteration.samples", where, minimum=2)
-    _check_int(settings.max_new_tokens, "expert_iteration.max_new_tokens", where, minimum=1)
-    _check_nonnegative(settings.margin, "expert_iteration.margin", where)
-    if isinstance(settings.temperature, bool) or not isinstance(settings.temperature, int | float) \
-            or not settings.temperature > 0:
-        raise ConfigError(f"{where}: expert_iteration.temperature must be > 0 (the K samples must differ), "
-                          f"got {settings.temperature!r}")
-    if isinstance(settings.top_p, bool) or not isinstance(settings.top_p, int | float) or not 0 < settings.top_p <= 1:
-        raise ConfigError(f"{where}: expert_iteration.top_p must lie in (0, 1], got {settings.top_p!r}")
-    for flag in ("refresh_priors", "replay_priors"):
-        if not isinstance(getattr(settings, flag), bool):
-            raise ConfigError(f"{where}: expert_iteration.{flag} must be true or false")
-    if not isinstance(settings.generation_kwargs, Mapping):
-        raise ConfigError(f"{where}: expert_iteration.generation_kwargs must be a mapping")
-    return replace(settings, generation_kwargs=dict(settings.generation_kwargs))
-
-
 def distill_config_from_dict(raw: Mapping[str, Any], where: str = "<dict>") -> DistillConfig:
     """A :class:`DistillConfig` from a mapping laid out like the YAML file, with every value checked."""
-    values = _common(raw, where, DistillConfig)
-    teacher = _section(raw, "teacher", TeacherSettings, where)
-    if not isinstance(teacher.model, str) or "/" not in teacher.model:
-        raise ConfigError(f"{where}: teacher.model must be an inspect model string such as sim/entrenched, "
-                          f"got {teacher.model!r}")
-    if not isinstance(teacher.model_args, Mapping):
-        raise ConfigError(f"{where}: teacher.model_args must be a mapping of -M values, got {teacher.model_args!r}")
-    if teacher.system_prompt not in SYSTEM_PROMPTS:
-        raise ConfigError(f"{where}: teacher.system_prompt={teacher.system_prompt!r} is not allowed; "
-                          f"allowed: {', '.join(SYSTEM_PROMPTS)}")
-    _check_int(teacher.max_tokens, "teacher.max_tokens", where, minimum=1)
-    if teacher.temperature is not None:
-        _check_nonnegative(teacher.temperature, "teacher.temperature", where)
-    seeds = teacher.seeds
-    if seeds is not None:
-        if not isinstance(seeds, list | tuple) or not seeds or len(set(seeds)) != len(seeds):
-            raise ConfigError(f"{where}: teacher.seeds must be a list of distinct integers, got {seeds!r}")
-        for seed in seeds:
-            _check_int(seed, "teacher.seeds[]", where)
-        if "seed" in teacher.model_args:
-            raise ConfigError(f"{where}: give the teacher's seed either in teacher.model_args or in teacher.seeds")
-        seeds = tuple(seeds)
-    return DistillConfig(**values, teacher=replace(teacher, model_args=dict(teacher.model_args), seeds=seeds))
+    return _validated(DistillConfig, raw, where)
 
 
-def _common(raw: Mapping[str, Any], where: str, cls: type[CommonConfig]) -> dict[str, Any]:
-    allowed = [f.name for f in fields(cls) if f.name != "source"]
-    unknown = sorted(set(raw) - set(allowed))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
-    for key in ("base_model", "output_dir"):
-        if not isinstance(raw.get(key), str) or not raw[key]:
-            raise ConfigError(f"{where}: missing key {key!r} (a path)")
-    base_model = check_base_model(raw["base_model"], where)
-    task = raw.get("task", "forecast")
-    if not isinstance(task, str) or not task:
-        raise ConfigError(f"{where}: task must be a task name such as forecast, got {task!r}")
-    data = _optional_str(raw, "data", where)
-    system_prompt = _choice(raw, "system_prompt", SYSTEM_PROMPTS, where, "none")
-    paradigm = raw.get("paradigm", "direct")
-    if paradigm not in TRAIN_PARADIGMS:
-        raise ConfigError(f"{where}: paradigm={paradigm!r} is not supported for training; allowed: "
-                          f"{', '.join(TRAIN_PARADIGMS)} (one posterior turn, which is the trained completion)")
-    evidence_budget = raw.get("evidence_budget")
-    if evidence_budget is not None:
-        _check_int(evidence_budget, "evidence_budget", where, minimum=0)
-    holdout = _number(raw, "holdout_fraction", where, 0.25, minimum=0.0)
-    if holdout >= 1.0:
-        raise ConfigError(f"{where}: holdout_fraction must lie in [0, 1), got {holdout}")
-    split_seed = raw.get("split_seed", 0)
-    _check_int(split_seed, "split_seed", where)
-    max_items = raw.get("max_items")
-    if max_items is not None:
-        _check_int(max_items, "max_items", where, minimum=3)
-    seed = raw.get("seed", 0)
-    _check_int(seed, "seed", where)
-    dtype = _choice(raw, "dtype", DTYPES, where, "auto")
-    report_to = _report_to(raw.get("report_to", []), where)
-    lora = _section(raw, "lora", LoraSettings, where)
-    _check_int(lora.r, "lora.r", where, minimum=1)
-    _check_int(lora.alpha, "lora.alpha", where, minimum=1)
-    _check_nonnegative(lora.dropout, "lora.dropout", where)
-    if isinstance(lora.target_modules, list):
-        lora = replace(lora, target_modules=tuple(str(m) for m in lora.target_modules))
-    elif not isinstance(lora.target_modules, str):
-        raise ConfigError(f"{where}: lora.target_modules must be 'all-linear' or a list of module names")
-    evaluation = _section(raw, "evaluation", EvalSettings, where)
-    if not isinstance(evaluation.enabled, bool):
-        raise ConfigError(f"{where}: evaluation.enabled must be true or false, got {evaluation.enabled!r}")
-    _check_int(evaluation.max_tokens, "evaluation.max_tokens", where, minimum=1)
-    _check_nonnegative(evaluation.temperature, "evaluation.temperature", where)
-    if not isinstance(evaluation.start, bool):
-        raise ConfigError(f"{where}: evaluation.start must be true or false")
-    if evaluation.data is not None and (not isinstance(evaluation.data, str) or not evaluation.data):
-        raise ConfigError(f"{where}: evaluation.data must be a data file or omitted, got {evaluation.data!r}")
-    if evaluation.limit is not None:
-        _check_int(evaluation.limit, "evaluation.limit", where, minimum=1)
-    if evaluation.sample_shuffle is not None:
-        _check_int(evaluation.sample_shuffle, "evaluation.sample_shuffle", where)
-    if evaluation.seed is not None:
-        _check_int(evaluation.seed, "evaluation.seed", where, minimum=0)
-    _check_int(evaluation.epochs, "evaluation.epochs", where, minimum=1)
-    trainer = raw.get("trainer") or {}
-    if not isinstance(trainer, Mapping):
-        raise ConfigError(f"{where}: trainer must be a mapping of TRL config keys")
-    reserved = sorted(set(trainer) & (set(RESERVED_TRAINER_KEYS) & set(allowed)))
-    if reserved:
-        raise ConfigError(f"{where}: trainer.{reserved[0]} is set by the top-level key {reserved[0]!r}; "
-                          "remove it from 'trainer'")
-    return dict(base_model=base_model, output_dir=Path(raw["output_dir"]), task=task, data=data,
-                system_prompt=system_prompt, paradigm=paradigm, evidence_budget=evidence_budget,
-                holdout_fraction=holdout, split_seed=split_seed, max_items=max_items, seed=seed, dtype=dtype,
-                report_to=report_to, lora=lora, evaluation=evaluation, trainer=dict(trainer), source=where)
-
-
-def _section(raw: Mapping[str, Any], key: str, cls: type[Any], where: str) -> Any:
-    value = raw.get(key) or {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where}: {key} must be a mapping")
-    allowed = [f.name for f in fields(cls)]
-    unknown = sorted(set(value) - set(allowed))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(f'{key}.{u}' for u in unknown)}; "
-                          f"allowed: {', '.join(allowed)}")
-    return cls(**value)
-
-
-def _choice(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str, default: str) -> str:
-    value = raw.get(key, default)
-    if value not in allowed:
-        raise ConfigError(f"{where}: {key}={value!r} is not allowed; allowed: {', '.join(allowed)}")
-    return str(value)
-
-
-def _optional_str(raw: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = raw.get(key)
-    if value is not None and (not isinstance(value, str) or not value):
-        raise ConfigError(f"{where}: {key} must be a path or omitted, got {value!r}")
-    return value
-
-
-def _number(raw: Mapping[str, Any], key: str, where: str, default: float, minimum: float | None = None) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{where}: {key}={value} must be >= {minimum:g}")
-    return float(value)
-
-
-def _check_nonnegative(value: Any, name: str, where: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{where}: {name} must be a number, got {value!r}")
-    if value < 0:
-        raise ConfigError(f"{where}: {name}={value} is negative; it must be >= 0")
-
-
-def _check_int(value: Any, name: str, where: str, minimum: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}: {name} must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{where}: {name}={value} must be >= {minimum}")
-
-
-def _report_to(value: Any, where: str) -> tuple[str, ...]:
-    names = [value] if isinstance(value, str) else value
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"{where}: report_to must be a list of integration names, 'all' or 'none'")
-    if names in (["none"], []):
-        return ()
-    from transformers.integrations.integration_utils import (
-        INTEGRATION_TO_CALLBACK,
-        get_available_reporting_integrations,
-    )
-
-    installed = get_available_reporting_integrations()
-    if names == ["all"]:
-        return tuple(installed)
-    for name in names:
-        if name not in INTEGRATION_TO_CALLBACK:
-            raise ConfigError(f"{where}: report_to {name!r} is not a transformers integration; known: "
-                              f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}")
-        if name not in installed:
-            raise ConfigError(f"{where}: report_to {name!r} needs its package installed (e.g. pip install {name})")
-    return tuple(names)
+def _validated(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
+    """``raw`` as a ``cls``, recording ``where`` as its source, with the base model found."""
+    if "source" in raw:  # a field of the class but not a key of the file
+        raise ConfigError(f"{where}: unknown key(s) source; allowed: {', '.join(config_keys(cls))}")
+    config = validate_config(cls, {**raw, "source": where}, where)
+    return replace(config, base_model=check_base_model(config.base_model, where))
 
 
 # --- checks against the installed plugins and files ----------------------------------------------------------

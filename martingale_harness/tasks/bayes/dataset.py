@@ -42,14 +42,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
+from pydantic.dataclasses import dataclass as config_class
 from scipy.optimize import brentq
 from scipy.special import betainc, expit, logit
 
-from martingale_harness.errors import ConfigError
-from martingale_harness.project_files import read_yaml
+from martingale_harness.project_files import config_keys, not_allowed, read_yaml, validate_config
 from martingale_harness.tasks.base import (
     DEFAULT_EVIDENCE_BUDGET,
     DomainItem,
@@ -58,63 +59,45 @@ from martingale_harness.tasks.base import (
     check_budget,
     truncate_evidence,
 )
-from martingale_harness.tasks.config import parse_name_list
+from martingale_harness.tasks.config import each_once, name_tuple
 
-FAMILIES: tuple[str, ...] = ("urn", "diagnostic", "coin")
+Family = Literal["urn", "diagnostic", "coin"]
+FAMILIES: tuple[str, ...] = get_args(Family)
 PRIOR_RANGE: tuple[float, float] = (0.05, 0.95)
 MAX_ITEMS = 20
 MAX_PROBLEMS = 100_000
-GENERATOR_KEYS: tuple[str, ...] = ("n", "seed", "families", "min_items", "max_items")
 
 
-@dataclass(frozen=True)
+@config_class(frozen=True, config=ConfigDict(extra="forbid"))
 class GeneratorSettings:
-    """What the generator is asked for; :meth:`validated` explains every bad value."""
+    """What the generator is asked for; a bad value is refused when the settings are made."""
 
-    n: int = 120
-    seed: int = 0
-    families: tuple[str, ...] = FAMILIES
-    min_items: int = 3
-    max_items: int = 6
+    n: StrictInt = Field(120, ge=1, le=MAX_PROBLEMS, description=f"an integer from 1 to {MAX_PROBLEMS}")
+    seed: StrictInt = Field(0, ge=0, description="an integer >= 0")
+    families: Annotated[tuple[Family, ...], BeforeValidator(name_tuple), AfterValidator(each_once)] = Field(
+        FAMILIES, min_length=1, description=f"a comma-separated subset of {', '.join(FAMILIES)}, each once")
+    min_items: StrictInt = Field(3, ge=1, le=MAX_ITEMS, description=f"an integer from 1 to {MAX_ITEMS}")
+    max_items: StrictInt = Field(6, description=f"an integer from min_items to {MAX_ITEMS}")
 
-    def validated(self, where: str) -> GeneratorSettings:
-        """These settings, checked; ``where`` (a file, or ``-T``) prefixes the error."""
-
-        def fail(key: str, value: Any, allowed: str) -> ConfigError:
-            return ConfigError(f"{where}: {key}={value!r} is not allowed; allowed: {allowed}")
-
-        if not _is_int(self.n) or not 1 <= self.n <= MAX_PROBLEMS:
-            raise fail("n", self.n, f"an integer from 1 to {MAX_PROBLEMS}")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise fail("seed", self.seed, "an integer >= 0")
-        if not self.families or any(f not in FAMILIES for f in self.families):
-            raise fail("families", ",".join(self.families), f"a comma-separated subset of {', '.join(FAMILIES)}")
-        if len(set(self.families)) != len(self.families):
-            raise fail("families", ",".join(self.families), "each family once")
-        if not _is_int(self.min_items) or not 1 <= self.min_items <= MAX_ITEMS:
-            raise fail("min_items", self.min_items, f"an integer from 1 to {MAX_ITEMS}")
-        if not _is_int(self.max_items) or not self.min_items <= self.max_items <= MAX_ITEMS:
-            raise fail("max_items", self.max_items, f"an integer from min_items ({self.min_items}) to {MAX_ITEMS}")
+    @model_validator(mode="after")
+    def _items_range(self) -> GeneratorSettings:
+        if not self.min_items <= self.max_items <= MAX_ITEMS:
+            allowed = f"an integer from min_items ({self.min_items}) to {MAX_ITEMS}"
+            raise not_allowed("max_items", self.max_items, allowed)
         return self
 
     def override(self, where: str, **values: Any) -> GeneratorSettings:
         """These settings with the non-``None`` ``values`` replacing them (``-T`` strings are parsed)."""
-        given: dict[str, Any] = {}
-        for key, value in values.items():
-            if value is None:
-                continue
-            if key not in GENERATOR_KEYS:
-                raise ConfigError(f"{where}: unknown generator setting {key!r}; allowed: {', '.join(GENERATOR_KEYS)}")
-            if key == "families":
-                value = parse_name_list(value)
-            elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                value = int(value)
-            given[key] = value
-        return GeneratorSettings(**{**self.__dict__, **given}).validated(where)
+        given = {k: v if k == "families" else _int_text(v) for k, v in values.items() if v is not None}
+        return validate_config(GeneratorSettings, {**vars(self), **given}, where)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+GENERATOR_KEYS: tuple[str, ...] = tuple(config_keys(GeneratorSettings))
+
+
+def _int_text(value: Any) -> Any:
+    # -T may pass numbers as text; a file's numbers must be numbers
+    return int(value) if isinstance(value, str) and value.strip().lstrip("-").isdigit() else value
 
 
 @dataclass(frozen=True)
@@ -478,7 +461,6 @@ def stratified_priors(rng: np.random.Generator, m: int) -> np.ndarray:
 
 def generate(settings: GeneratorSettings) -> list[BayesProblem]:
     """``settings.n`` problems, deterministic for the settings (see the module docstring)."""
-    settings = settings.validated("generator")
     n, k = settings.n, len(settings.families)
     rng = np.random.default_rng(np.random.SeedSequence([settings.seed, _SEED_TAG]))
     families = [settings.families[j] for j in rng.permutation(np.arange(n) % k)]
@@ -538,14 +520,7 @@ def registered(question: str) -> Mapping[tuple[str, ...], tuple[float, ...]]:
 
 def read_settings(path: str | Path) -> GeneratorSettings:
     """Generator settings from a YAML file (``n, seed, families, min_items, max_items``)."""
-    path = Path(path)
-    raw = read_yaml(path)
-    unknown = sorted(set(raw) - set(GENERATOR_KEYS))
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(GENERATOR_KEYS)}")
-    if "families" in raw:
-        raw["families"] = parse_name_list(raw["families"])
-    return GeneratorSettings(**raw).validated(str(path))
+    return validate_config(GeneratorSettings, read_yaml(Path(path)), str(path))
 
 
 def load(
