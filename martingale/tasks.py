@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from pathlib import Path
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 from inspect_ai import Task, task
 
@@ -16,7 +15,8 @@ from martingale_harness._inspect_compat import (  # inspect prints PrerequisiteE
 )
 from martingale_harness.errors import ConfigError, MartingaleError
 from martingale_harness.tasks.bayes import dataset as bayes_domain
-from martingale_harness.tasks.builder import _sample, build_task, domain_task
+from martingale_harness.tasks.bayes.task import bayes_task
+from martingale_harness.tasks.builder import domain_task
 from martingale_harness.tasks.config import task_config
 
 P = ParamSpec("P")
@@ -95,146 +95,108 @@ def _task_name(name: str) -> str:
     return name if get_installed_package_name(_task_name) == "martingale" else f"martingale/{name}"
 
 
-_ARGS_DOC = """
+Param = inspect.Parameter
 
-    Args:
-        data: The data file (default: the bundled demo set); see the README for each domain.
-        paradigm: ``direct``, ``cot``, ``debate`` or ``evidence`` (default from the task YAML).
-        system_prompt: ``none``, ``critical`` or ``prior_conforming``.
-        extractors: Comma-separated extractor plugin names (default ``self_report``).
-        rounds: Debate rounds (``debate`` only).
-        prior_samples: Independent elicitations of the prior; 2 or more add ``ms_slope_iv``.
-        evidence_budget: Characters per evidence item before it is cut with a marker (0 = no limit).
-        bad_rows: ``skip_few`` (record and leave out; stop if more than half are bad), ``skip`` (any number) or
-            ``error`` (stop at the first bad row).
-        shuffle: Shuffle the sample order (with ``seed``).
-        seed: Seed for shuffling.
+
+def _param(name: str, annotation: str, default: object = None) -> inspect.Parameter:
+    return Param(name, Param.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
+
+
+PROTOCOL_PARAMS: tuple[inspect.Parameter, ...] = (
+    _param("paradigm", "str | None"),
+    _param("system_prompt", "str | None"),
+    _param("extractors", "str | list[str] | None"),
+    _param("rounds", "int | None"),
+    _param("prior_samples", "int | None"),
+    _param("evidence_budget", "int | None"),
+    _param("bad_rows", "str | None"),
+)
+"""The protocol settings every task takes as ``-T`` (the ``protocol`` keys of its YAML; None = the YAML's)."""
+
+_DATA, _SHUFFLE, _SEED = _param("data", "str | None"), _param("shuffle", "bool", False), _param("seed", "int", 0)
+
+ARG_DOCS: dict[str, str] = {
+    "data": "The data file (default: the bundled demo set); see the README for each domain.",
+    "paradigm": "``direct``, ``cot``, ``debate`` or ``evidence`` (default from the task YAML).",
+    "system_prompt": "``none``, ``critical`` or ``prior_conforming``.",
+    "extractors": "Comma-separated extractor plugin names (default ``self_report``).",
+    "rounds": "Debate rounds (``debate`` only).",
+    "prior_samples": "Independent elicitations of the prior; 2 or more add ``ms_slope_iv``.",
+    "evidence_budget": "Characters per evidence item before it is cut with a marker (0 = no limit).",
+    "bad_rows": "``skip_few`` (record and leave out; stop if more than half are bad), ``skip`` (any number) or "
+                "``error`` (stop at the first bad row).",
+    "shuffle": "Shuffle the sample order (with ``seed``).",
+    "seed": "Seed for shuffling.",
+}
+"""What each ``-T`` argument means; a task overrides the entries that differ for it."""
+
+
+def _define(name: str, summary: str, build: Callable[..., Task], parameters: Sequence[inspect.Parameter],
+            docs: dict[str, str] | None = None) -> Callable[..., Task]:
+    """The task ``martingale/<name>``: ``build`` called with every ``-T`` argument by name.
+
+    One definer for every task: the signature (what inspect records and ``-T`` may name) is
+    ``parameters``, the docstring lists each with its :data:`ARG_DOCS` entry (or the task's own).
     """
+    docs = {**ARG_DOCS, **(docs or {})}
 
+    # the function's own defaults (None = "from the YAML"); _recorded_defaults only changes what inspect shows
+    own = inspect.Signature(list(parameters), return_annotation="Task")
 
-def _define(name: str, summary: str) -> Callable[..., Task]:
-    """One ``martingale/<name>`` task built from ``tasks/<name>`` YAML; every protocol key is a ``-T``."""
-
-    def task_fn(
-        data: str | None = None,
-        paradigm: str | None = None,
-        system_prompt: str | None = None,
-        extractors: str | list[str] | None = None,
-        rounds: int | None = None,
-        prior_samples: int | None = None,
-        evidence_budget: int | None = None,
-        bad_rows: str | None = None,
-        shuffle: bool = False,
-        seed: int = 0,
-    ) -> Task:
-        return domain_task(name, data=data, shuffle=shuffle, seed=seed, paradigm=paradigm,
-                           system_prompt=system_prompt, extractors=extractors, rounds=rounds,
-                           prior_samples=prior_samples,
-                           evidence_budget=evidence_budget, bad_rows=bad_rows)
+    def task_fn(**arguments: Any) -> Task:
+        bound = own.bind(**arguments)
+        bound.apply_defaults()
+        return build(**bound.arguments)
 
     task_fn.__name__ = task_fn.__qualname__ = name
-    task_fn.__doc__ = summary + _ARGS_DOC
+    task_fn.__doc__ = summary + "\n\n    Args:\n" + "".join(
+        f"        {p.name}: {docs[p.name]}\n" for p in parameters)
+    task_fn.__signature__ = own  # type: ignore[attr-defined]
     return task(name=_task_name(name))(_user_errors(_recorded_defaults(name)(task_fn)))
 
 
-forecast = _define("forecast", "Forecasting questions (ForecastBench format): prior -> evidence -> posterior.")
+def _domain_builder(name: str, loader_keys: Sequence[str] = ()) -> Callable[..., Task]:
+    def build(data: str | None, shuffle: bool, seed: int, **arguments: Any) -> Task:
+        loader_args = {key: arguments.pop(key) for key in loader_keys}
+        return domain_task(name, data=data, shuffle=shuffle, seed=seed, loader_args=loader_args, **arguments)
+
+    return build
 
 
-@task(name=_task_name("cmv"))
-@_user_errors
-@_recorded_defaults("cmv")
-def cmv(
-    data: str | None = None,
-    format: str | None = None,
-    evidence: str | None = None,
-    paradigm: str | None = None,
-    system_prompt: str | None = None,
-    extractors: str | list[str] | None = None,
-    rounds: int | None = None,
-    prior_samples: int | None = None,
-    evidence_budget: int | None = None,
-    bad_rows: str | None = None,
-    shuffle: bool = False,
-    seed: int = 0,
-) -> Task:
-    """Value-laden views from r/ChangeMyView; the evidence is the replies that changed minds (or those that did not).
+forecast = _define(
+    "forecast", "Forecasting questions (ForecastBench format): prior -> evidence -> posterior.",
+    _domain_builder("forecast"), (_DATA, *PROTOCOL_PARAMS, _SHUFFLE, _SEED))
 
-    Args:
-        data: A CMV source (default: the bundled demo set): JSONL posts with delta threads, a ConvoKit
-            winning-args corpus folder, or Tan et al.'s pair lists; see the README.
-        format: ``threads``, ``convokit`` or ``pairs`` (default: recognised from the source).
-        evidence: ``persuasive`` (the replies that earned a delta; default), ``unpersuasive`` (matched
-            replies that did not; Tan et al.'s corpora only) or ``both`` (alternating).
-        paradigm: ``direct``, ``cot``, ``debate`` or ``evidence`` (default from the task YAML).
-        system_prompt: ``none``, ``critical`` or ``prior_conforming``.
-        extractors: Comma-separated extractor plugin names (default ``self_report``).
-        rounds: Debate rounds (``debate`` only).
-        prior_samples: Independent elicitations of the prior; 2 or more add ``ms_slope_iv``.
-        evidence_budget: Characters per evidence item before it is cut with a marker (0 = no limit).
-        bad_rows: ``skip_few`` (record and leave out; stop if more than half are bad), ``skip`` or ``error``.
-        shuffle: Shuffle the sample order (with ``seed``).
-        seed: Seed for shuffling.
-    """
-    return domain_task("cmv", data=data, shuffle=shuffle, seed=seed, loader_args={"format": format,
-                       "evidence": evidence}, paradigm=paradigm, system_prompt=system_prompt, extractors=extractors,
-                       rounds=rounds, prior_samples=prior_samples, evidence_budget=evidence_budget, bad_rows=bad_rows)
+cmv = _define(
+    "cmv", "Value-laden views from r/ChangeMyView; the evidence is the replies that changed minds (or those that "
+           "did not).",
+    _domain_builder("cmv", ("format", "evidence")),
+    (_DATA, _param("format", "str | None"), _param("evidence", "str | None"), *PROTOCOL_PARAMS, _SHUFFLE, _SEED),
+    docs={
+        "data": "A CMV source (default: the bundled demo set): JSONL posts with delta threads, a ConvoKit "
+                "winning-args corpus folder, or Tan et al.'s pair lists; see the README.",
+        "format": "``threads``, ``convokit`` or ``pairs`` (default: recognised from the source).",
+        "evidence": "``persuasive`` (the replies that earned a delta; default), ``unpersuasive`` (matched replies "
+                    "that did not; Tan et al.'s corpora only) or ``both`` (alternating).",
+    })
 
-openreview = _define("openreview", "Paper review: accept this paper? The evidence is its reviews, one by one.")
+openreview = _define(
+    "openreview", "Paper review: accept this paper? The evidence is its reviews, one by one.",
+    _domain_builder("openreview"), (_DATA, *PROTOCOL_PARAMS, _SHUFFLE, _SEED))
 
-
-@task(name=_task_name("bayes"))
-@_user_errors
-@_recorded_defaults("bayes")
-def bayes(
-    n: int | None = None,
-    seed: int | None = None,
-    families: str | list[str] | None = None,
-    min_items: int | None = None,
-    max_items: int | None = None,
-    data: str | None = None,
-    paradigm: str | None = None,
-    system_prompt: str | None = None,
-    extractors: str | list[str] | None = None,
-    rounds: int | None = None,
-    prior_samples: int | None = None,
-    evidence_budget: int | None = None,
-    bad_rows: str | None = None,
-    shuffle: bool = False,
-) -> Task:
-    """Generated problems with exact Bayesian posteriors (urns, diagnostic tests, coins), one observation per turn.
-
-    Args:
-        n: Number of problems (default from ``martingale_harness/tasks/bayes/generator.yaml``).
-        seed: Generator seed; the same settings give the same problems (also seeds ``shuffle``).
-        families: Comma-separated subset of ``urn,diagnostic,coin``.
-        min_items: Fewest observations per problem.
-        max_items: Most observations per problem (at most 20).
-        data: Another generator settings file (YAML with the keys above).
-        paradigm: ``evidence`` by default (one observation per turn); ``direct``, ``cot``, ``debate`` too.
-        system_prompt: ``none``, ``critical`` or ``prior_conforming``.
-        extractors: Comma-separated extractor plugin names (default ``self_report``).
-        rounds: Debate rounds (``debate`` only).
-        prior_samples: Independent elicitations of the prior; 2 or more add ``ms_slope_iv``.
-        evidence_budget: Characters per evidence item before it is cut with a marker (0 = no limit).
-        bad_rows: Checked for uniformity with the other tasks; generated problems have no bad rows.
-        shuffle: Shuffle the sample order (with ``seed``).
-    """
-    config = task_config("bayes")
-    settings = config.protocol.override(paradigm=paradigm, system_prompt=system_prompt, extractors=extractors,
-                                        rounds=rounds, prior_samples=prior_samples,
-                                        evidence_budget=evidence_budget, bad_rows=bad_rows)
-    path = Path(data) if data else config.default_data
-    generator = bayes_domain.read_settings(path).override(
-        "-T", n=n, seed=seed, families=families, min_items=min_items, max_items=max_items)
-    loaded = bayes_domain.load_generated(generator, evidence_budget=settings.evidence_budget)
-    samples = []
-    for item in loaded.items:
-        sample = _sample(config, item)
-        if sample.input != item.question:  # doc_to_text rewrote it: the sim agents see this text
-            bayes_domain.register(str(sample.input), item.evidence, item.metadata["exact_posteriors"])
-        samples.append(sample)
-    built = build_task(config, samples, dataset_name=f"bayes-n{generator.n}-seed{generator.seed}",
-                       settings=settings, loaded=loaded, shuffle=shuffle, seed=generator.seed)
-    built.metadata = {**(built.metadata or {}), "generator": {**generator.__dict__,
-                                                             "families": list(generator.families)}}
-    return built
+bayes = _define(
+    "bayes", "Generated problems with exact Bayesian posteriors (urns, diagnostic tests, coins), one observation "
+             "per turn.",
+    bayes_task,
+    (_param("n", "int | None"), _param("seed", "int | None"), _param("families", "str | list[str] | None"),
+     _param("min_items", "int | None"), _param("max_items", "int | None"), _DATA, *PROTOCOL_PARAMS, _SHUFFLE),
+    docs={
+        "n": "Number of problems (default from ``martingale_harness/tasks/bayes/generator.yaml``).",
+        "seed": "Generator seed; the same settings give the same problems (also seeds ``shuffle``).",
+        "families": "Comma-separated subset of ``urn,diagnostic,coin``.",
+        "min_items": "Fewest observations per problem.",
+        "max_items": "Most observations per problem (at most 20).",
+        "data": "Another generator settings file (YAML with the keys above).",
+        "paradigm": "``evidence`` by default (one observation per turn); ``direct``, ``cot``, ``debate`` too.",
+        "bad_rows": "Checked for uniformity with the other tasks; generated problems have no bad rows.",
+    })

@@ -77,12 +77,13 @@ def domain_task(
         first = loaded.skipped[0]
         logger.warning(f"{len(loaded.skipped)} row(s) of {path} skipped (bad_rows={settings.bad_rows}), e.g. "
                        f"{first.where}: {first.reason}; all reasons are in the log's task metadata (data_report)")
-    samples = [_sample(config, item) for item in loaded.items]
+    samples = [task_sample(config, item) for item in loaded.items]
     return build_task(config, samples, dataset_name=Path(str(path)).name, settings=settings, loaded=loaded,
                       shuffle=shuffle, seed=seed)
 
 
-def _sample(config: TaskConfig, item: DomainItem) -> Sample:
+def task_sample(config: TaskConfig, item: DomainItem) -> Sample:
+    """The Sample of a domain item, its question rendered by the YAML's ``doc_to_text``."""
     sample = item_to_sample(item)
     if config.doc_to_text != "{question}":
         fields = {**item.metadata, "question": item.question, "question_id": item.question_id,
