@@ -144,3 +144,17 @@ def test_the_log_records_the_task_arguments_actually_used(tmp_path: Path, task_n
     assert recorded["evidence_budget"] == task_config(task_name.split("/")[1]).protocol.evidence_budget
     assert Path(recorded["data"]).is_file()
     assert log.eval.task_args_passed == passed  # what eval-retry replays
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("  - metric: ms_slop\n    aggregation: mean\n",
+     r"metric_list\[0\]\.metric must be a metric the scorer reports .*got 'ms_slop'"),
+    ("  - metric: ms_slope\n    aggregation: median\n",
+     r"metric_list\[0\]\.aggregation='median' is not allowed; allowed: martingale_score, brier, mean"),
+    ("  - metric: inertia\n    aggregation: mean\n    better: up\n", r"unknown key\(s\) metric_list\[0\]\.better"),
+])
+def test_a_metric_list_entry_the_scorer_cannot_honour_is_refused(tmp_path: Path, entry: str, message: str) -> None:
+    path = _write(tmp_path / "task.yaml", "task: x\ndataset_path: forecastbench\ndataset_kwargs: {data: d.json}\n"
+                                          "metric_list:\n" + entry)
+    with pytest.raises(ConfigError, match=message):
+        load_task_config(path)

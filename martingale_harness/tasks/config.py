@@ -28,6 +28,7 @@ from pydantic.dataclasses import dataclass as config_class
 from martingale_harness.errors import ConfigError
 from martingale_harness.project_files import config_keys, invalid, read_yaml, resource_path, validate_config
 from martingale_harness.protocol.solver import Paradigm, SystemPrompt
+from martingale_harness.scoring.scorer import BAYES_KEYS, FAILURE_KEYS, IV_KEYS, METRIC_KEYS
 from martingale_harness.tasks.base import BAD_ROW_RULES, DEFAULT_EVIDENCE_BUDGET
 from martingale_harness.tasks.loaders import LOADERS
 
@@ -121,6 +122,32 @@ class ProtocolSettings:
 
 PROTOCOL_KEYS: tuple[str, ...] = tuple(config_keys(ProtocolSettings))
 
+REPORTED_METRICS: frozenset[str] = frozenset((*METRIC_KEYS, *FAILURE_KEYS, *IV_KEYS, *BAYES_KEYS))
+"""The metric keys the scorer reports per extractor (docs/architecture.md, section 3)."""
+
+
+def _reported(name: str) -> str:
+    if name not in REPORTED_METRICS:
+        raise invalid("must be a metric the scorer reports (e.g. ms_slope, brier_posterior, inertia, "
+                      "extraction_failure_rate)")
+    return name
+
+
+@config_class(frozen=True, config=ConfigDict(extra="forbid"))
+class MetricEntry:
+    """One ``metric_list`` entry, in lm-eval's vocabulary.
+
+    It declares, for the results JSON (lm-eval's ``configs`` and ``higher_is_better``), how a metric the
+    scorer reports is aggregated and which direction is better; it does not select metrics: every metric
+    is computed and logged for every extractor, the results table leads with the headline ones and
+    ``martingale report --all`` shows the rest. A metric the scorer does not report is refused, so a
+    misspelt name cannot silently declare nothing.
+    """
+
+    metric: Annotated[str, AfterValidator(_reported)]
+    aggregation: Literal["martingale_score", "brier", "mean", "ratio", "regression"]
+    higher_is_better: bool | None = None
+
 
 @dataclass(frozen=True)
 class TaskConfig:
@@ -173,6 +200,8 @@ def load_task_config(path: Path) -> TaskConfig:
     metric_list = raw.get("metric_list") or []
     if not isinstance(metric_list, list) or not all(isinstance(m, dict) and "metric" in m for m in metric_list):
         raise ConfigError(f"{path}: metric_list must be a list of mappings with a 'metric' key")
+    for i, entry in enumerate(metric_list):
+        validate_config(MetricEntry, entry, str(path), f"metric_list[{i}].")
     tags = raw.get("tag") or []
     return TaskConfig(
         task=str(need("task")),
