@@ -1,10 +1,11 @@
 """martingale-harness: the Martingale Score of language models' belief updates.
 
-The pipeline, one module per step: :mod:`~martingale_harness.protocol.solver` (what is asked) ->
-:mod:`~martingale_harness.extraction.transcript` -> :mod:`~martingale_harness.extraction.base` (beliefs out of
-text, via plugins) -> :mod:`~martingale_harness.scoring.scorer` (per sample, per extractor) ->
-:mod:`~martingale_harness.stats.martingale` (across samples). Backends live in
-:mod:`~martingale_harness.backends`, domains (datasets) in :mod:`~martingale_harness.tasks.loaders`.
+The pipeline, one sub-package per step (docs/architecture.md): :mod:`~martingale_harness.tasks` (one folder
+per eval: its data as samples) -> :mod:`~martingale_harness.protocol` (what is asked, the recorded turns) ->
+:mod:`~martingale_harness.extraction` (beliefs out of text, via plugins) -> :mod:`~martingale_harness.scoring`
+(one belief-score record per sample and extractor, the metrics) -> :mod:`~martingale_harness.stats` (across
+samples). Models are served by :mod:`~martingale_harness.backends`; after a run,
+:mod:`~martingale_harness.reporting`; before one, :mod:`~martingale_harness.planning`.
 """
 
 from importlib.metadata import PackageNotFoundError, version

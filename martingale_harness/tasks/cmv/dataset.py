@@ -265,7 +265,7 @@ def load(
     format: str | None = None,
     evidence: str | None = None,
 ) -> LoadResult:
-    """The ``cmv`` domain loader (see ``domains.base``).
+    """The ``cmv`` domain loader (see ``tasks.base``).
 
     ``format`` (``threads``, ``convokit``, ``pairs``; None: recognised from the source), ``evidence``
     (``persuasive``, the default, ``unpersuasive`` or ``both``), ``max_evidence`` keeps the first N replies.

@@ -176,7 +176,7 @@ def _question_problem(q: Any, i: int) -> str | None:
 def load(
     path: str | Path, *, evidence_budget: int | None = DEFAULT_EVIDENCE_BUDGET, bad_rows: str = "skip"
 ) -> LoadResult:
-    """The ``forecastbench`` domain loader (see ``domains.base``)."""
+    """The ``forecastbench`` domain loader (see ``tasks.base``)."""
     budget = check_budget(evidence_budget)
     rows = RowCollector(bad_rows)
     items = []

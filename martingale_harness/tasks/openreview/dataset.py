@@ -365,7 +365,7 @@ def load(
     bad_rows: str = "skip",
     venue: str | None = None,
 ) -> LoadResult:
-    """The ``openreview`` domain loader (see ``domains.base``); ``venue`` overrides the venue named in the data."""
+    """The ``openreview`` domain loader (see ``tasks.base``); ``venue`` overrides the venue named in the data."""
     budget = check_budget(evidence_budget)
     rows = RowCollector(bad_rows)
     path_venue = venue_from_path(str(path))
