@@ -7,8 +7,8 @@ one is accounted for in ``PLANS``, one plan per entry, found by a piece of its t
 which moves whenever the document is edited above it):
 
 * ``Run``: executed with bash in the document's own workspace (``Workspace``): cwd, HOME, XDG and the inspect
-  log and cache folders inside a temporary folder; ``examples/`` and ``benchmarks/`` linked from the repository
-  and ``../shared/data`` from the real data, so the documents' repository-relative paths mean what they say;
+  log and cache folders inside a temporary folder; ``examples/``, ``benchmarks/`` and ``tests/`` linked from the
+  repository and ``../shared/data`` from the real data, so the documents' repository-relative paths mean what they say;
   the repository's virtual environment first on PATH. Blocks run in the document's order where one reads
   what an earlier one wrote (``needs``), sharing the shell variables the earlier blocks assigned (``GGUF=``).
   ``subs`` lists every change made to the text, each with its reason; a plan without ``subs``, ``server`` or
@@ -843,7 +843,7 @@ class Workspace:
         self.work = root / "work"
         for folder in ("work", "home", "xdg/config", "xdg/cache", "xdg/data", "xdg/state", "bin", "tmp", "shared"):
             (root / folder).mkdir(parents=True, exist_ok=True)
-        for linked in ("examples", "benchmarks"):
+        for linked in ("examples", "benchmarks", "tests"):  # tests/fakes: the stand-in servers a document starts
             (self.work / linked).symlink_to(ROOT / linked)
         if SHARED_DATA.is_dir():
             (root / "shared" / "data").symlink_to(SHARED_DATA)
