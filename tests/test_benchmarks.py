@@ -145,3 +145,15 @@ def test_repeatability_says_when_a_null_comparison_is_undefined(tmp_path: Path, 
     summary = json.loads((tmp_path / "r.json").read_text())["summary"]
     assert (summary["null_pairs"], summary["null_pairs_undefined"]) == (0, 1)
     assert "excludes 0" not in out and "undefined: " in out and undefined in out
+
+
+@pytest.mark.slow
+def test_sampling_throughput_benchmark_compares_three_ways_on_the_same_draws(tiny_model: Path,
+                                                                             forecastbench_dir: Path) -> None:
+    """On the tiny model: every variant samples the same completions (the ratios are the script's to print)."""
+    out = _run("sampling_throughput.py", "--model", str(tiny_model), "--prompts", "3", "--k", "3",
+               "--max-new-tokens", "6")
+    rows = dict(re.findall(r"^(plain|separate|shared)\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+\d+\s+-?\d+\s+(\d+/\d+)$",
+                           out, flags=re.M))
+    assert rows == {"plain": "9/9", "separate": "9/9", "shared": "9/9"}, out
+    assert re.search(r"shared prefill vs the previous sampling \(separate\): [\d.]+x", out), out

@@ -47,3 +47,23 @@ def test_answers_and_logprobs_come_back_in_input_order(tiny_model: Path) -> None
             logp = torch.log_softmax(model(input_ids=seq).logits.float()[0], dim=-1)
         want = [float(logp[len(s.prompt_ids) - 1 + k, t]) for k, t in enumerate(s.completion_ids)]
         assert got == pytest.approx(want, abs=1e-4)
+
+
+def test_a_shared_prefill_samples_the_same_completions_as_separate_prefills(tiny_model: Path) -> None:
+    """K completions of a prompt from one prefill are, for one torch seed, those of K separate prefills."""
+    import torch
+
+    from martingale_harness.training.models import load_model, load_tokenizer, sample
+
+    tokenizer, model = load_tokenizer(str(tiny_model)), load_model(str(tiny_model), "float32")
+    words = ["a much longer question about the weather in the north " * 6, "yes", "middle sized one " * 3]
+    conversations = [[{"role": "user", "content": w}] for w in words]  # lengths differ: left padding in a batch
+    drawn = {}
+    for shared in (False, True):
+        torch.manual_seed(7)
+        drawn[shared] = sample(model, tokenizer, conversations, n=4, max_new_tokens=12, temperature=1.0,
+                               batch_size=3, shared_prefill=shared)
+    assert [[s.completion_ids for s in g] for g in drawn[True]] == [[s.completion_ids for s in g] for g in drawn[False]]
+    assert [[s.prompt_ids for s in g] for g in drawn[True]] == [[s.prompt_ids for s in g] for g in drawn[False]]
+    # the K completions of a prompt do differ (the test would pass vacuously on one repeated sequence)
+    assert all(len({s.completion_ids for s in g}) > 1 for g in drawn[True])

@@ -157,8 +157,16 @@ class Sampled:
 
 def sample(model: Any, tokenizer: PreTrainedTokenizerBase, conversations: Sequence[Sequence[Message]], *, n: int,
            max_new_tokens: int, temperature: float, top_p: float = 1.0, batch_size: int = 8,
-           generation_kwargs: dict[str, Any] | None = None, progress: str | None = None) -> list[list[Sampled]]:
-    """``n`` completions per conversation (greedy when ``temperature`` is 0, then ``n`` must be 1)."""
+           generation_kwargs: dict[str, Any] | None = None, progress: str | None = None,
+           shared_prefill: bool = True) -> list[list[Sampled]]:
+    """``n`` completions per conversation (greedy when ``temperature`` is 0, then ``n`` must be 1).
+
+    With ``shared_prefill`` (the default) the ``n`` completions of a prompt share one prefill: the prompt's
+    keys and values are computed once and repeated ``n`` times, where ``generate(num_return_sequences=n)``
+    computes them ``n`` times. Decoding then runs on the same ``batch x n`` rows in the same order, so for
+    one torch seed the completions are the ones separate prefills give (up to floating-point ties).
+    ``batch_size`` counts prompts, each with its ``n`` completions.
+    """
     import torch
     from tqdm.auto import tqdm
 
@@ -177,8 +185,13 @@ def sample(model: Any, tokenizer: PreTrainedTokenizerBase, conversations: Sequen
             enc = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True,
                             add_special_tokens=False).to(model.device)
             with torch.inference_mode():
-                out = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=n,
-                                     pad_token_id=tokenizer.pad_token_id, **sampling, **(generation_kwargs or {}))
+                if shared_prefill and n > 1:
+                    out = _generate_shared_prefill(model, enc["input_ids"], enc["attention_mask"], n,
+                                                   max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                                   **sampling, **(generation_kwargs or {}))
+                else:
+                    out = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=n,
+                                         pad_token_id=tokenizer.pad_token_id, **sampling, **(generation_kwargs or {}))
             width = enc["input_ids"].shape[1]
             for row, ids in enumerate(out.tolist()):
                 mask = enc["attention_mask"][row // n].tolist()
@@ -191,6 +204,27 @@ def sample(model: Any, tokenizer: PreTrainedTokenizerBase, conversations: Sequen
     finally:
         model.train(was_training)
     return groups
+
+
+def _generate_shared_prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, n: int,
+                             **generate_kwargs: Any) -> torch.Tensor:
+    """``generate`` of ``n`` completions per (left-padded) prompt, the prompts' prefill computed once.
+
+    The prompt minus its last token goes through the model once; its cache is repeated ``n`` times per row
+    (``repeat_interleave``, the row order ``num_return_sequences`` uses) and ``generate`` continues from it
+    with the full prompt, so it computes only the last prompt token and the new ones. Positions follow the
+    attention mask, as ``generate``'s own for left padding.
+    """
+    from transformers import DynamicCache
+
+    head, head_mask = input_ids[:, :-1], attention_mask[:, :-1]
+    positions = (head_mask.long().cumsum(-1) - 1).masked_fill(head_mask == 0, 1)  # as generate's own
+    cache = DynamicCache()
+    model(input_ids=head, attention_mask=head_mask, position_ids=positions, past_key_values=cache, use_cache=True)
+    cache.batch_repeat_interleave(n)
+    return model.generate(input_ids=input_ids.repeat_interleave(n, dim=0),
+                          attention_mask=attention_mask.repeat_interleave(n, dim=0),
+                          past_key_values=cache, num_return_sequences=1, **generate_kwargs)
 
 
 def completion_logprobs(model: Any, samples: Sequence[Sampled], batch_size: int = 8) -> list[list[float]]:
