@@ -140,3 +140,35 @@ def test_rounds_keep_only_above_margin_samples_and_fine_tune_on_exactly_those(
     assert saved.keys() == weights.keys()
     if record["martingale/kept"]:  # the trained adapter is the continued one, not its frozen copy
         assert any(not torch.equal(saved[k], weights[k]) for k in saved)
+
+
+@pytest.mark.slow
+def test_every_round_evaluates_the_rounds_before_the_last_and_samples_as_a_run_without_it(
+        tiny_model: Path, tmp_path: Path) -> None:
+    from martingale_harness.training.run import train
+    from martingale_harness.training.train_report import heldout_rows, read_training_log, report_markdown
+
+    evaluation = {"enabled": True, "max_tokens": 4, "temperature": 1.0, "limit": 4, "every_round": True}
+    result = train(_config(tiny_model, tmp_path / "every", evaluation=evaluation), progress=False)
+    lines = _lines(result.metrics_file)
+    # round 1's adapter is evaluated after its round; round 2's evaluation is the run's own (the card's)
+    assert [(x["event"], x["round"]) for x in lines if x.get("event") in ("round", "heldout")] == [
+        ("round", 1), ("heldout", 1), ("round", 2)]
+    (held,) = [x for x in lines if x.get("event") == "heldout"]
+    assert Path(held["log"]).is_file() and Path(held["log"]).parent == tmp_path / "every" / "eval" / "round-1"
+    assert 0 < held["metrics"]["n_draws"] <= 4
+    round_adapter = tmp_path / "every" / "rounds" / "round-1" / "adapter"
+    assert json.loads((round_adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(
+        tiny_model)
+    assert not (tmp_path / "every" / "rounds" / "round-2").exists()
+    assert result.evaluation is not None and {"start", "trained"} <= set(result.evaluation)
+    log = read_training_log(tmp_path / "every")
+    assert [(row.x, row.source) for row in heldout_rows(log)] == [(0, "start"), (1, "round"), (2, "trained")]
+    text = report_markdown(log)
+    assert "## Held-out per round" in text and "| 1 |" in text and "| 2 (trained) |" in text
+
+    # the evaluation leaves the random state as it found it: the same seed samples the same round 2 without it
+    train(_config(tiny_model, tmp_path / "plain"), progress=False)
+    every, plain = (_lines(tmp_path / name / "rounds" / "round-2.jsonl") for name in ("every", "plain"))
+    assert [s["completion"] for s in every] == [s["completion"] for s in plain]
+    assert [s["prior_answer"] for s in every] == [s["prior_answer"] for s in plain]

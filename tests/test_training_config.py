@@ -148,6 +148,8 @@ def test_trainer_keys_are_trls(base_dir: Path, tmp_path: Path) -> None:
     ({"teacher": {"seeds": [1, 1]}}, "teacher.seeds must be a list of distinct integers"),
     ({"teacher": {"seeds": ["a"]}}, r"teacher.seeds\[\] must be an integer"),
     ({"teacher": {"seeds": [0], "model_args": {"seed": 3}}}, "either in teacher.model_args or in teacher.seeds"),
+    ({"evaluation": {"every_round": True}}, "evaluation.every_round applies to martingale train with algorithm: "
+                                            "expert_iteration; distillation has no rounds"),
 ])
 def test_bad_distill_configs_are_refused(base_dir: Path, tmp_path: Path, changes: dict[str, Any],
                                          message: str) -> None:
@@ -307,6 +309,12 @@ _EI = {"algorithm": "expert_iteration"}
     ({"evaluation": {"epochs": 0}}, r"evaluation.epochs=0 must be >= 1"),
     ({"evaluation": {"seed": -1}}, r"evaluation.seed=-1 must be >= 0"),
     ({"evaluation": {"seed": "x"}}, r"evaluation.seed"),
+    ({"evaluation": {"every_round": True}}, r"evaluation.every_round evaluates the adapter after each "
+                                            r"expert-iteration round; algorithm 'grpo' has no rounds"),
+    ({"algorithm": "rloo", "evaluation": {"every_round": True}}, r"algorithm 'rloo' has no rounds"),
+    ({**_EI, "evaluation": {"enabled": False, "every_round": True}},
+     r"evaluation.every_round needs evaluation.enabled: true"),
+    ({**_EI, "evaluation": {"every_round": "yes"}}, r"evaluation.every_round must be true or false"),
 ])
 def test_bad_expert_iteration_configs_are_refused(base_dir: Path, tmp_path: Path, changes: dict[str, Any],
                                                   message: str) -> None:
@@ -329,6 +337,9 @@ def test_expert_iteration_config_with_grpo_keys_is_refused_by_the_cli_before_any
 
 def test_expert_iteration_plan(base_dir: Path, tmp_path: Path) -> None:
     config = train_config_from_dict(_raw(base_dir, tmp_path, **_EI, expert_iteration={"rounds": 2, "samples": 6}))
+    assert config.evaluation.every_round is False
+    assert train_config_from_dict(_raw(base_dir, tmp_path, **_EI, evaluation={"every_round": True})
+                                  ).evaluation.every_round is True
     assert (config.expert_iteration.rounds, config.expert_iteration.samples, config.expert_iteration.margin) == (
         2, 6, 0.1)
     result = CliRunner().invoke(main, ["train", str(_write(tmp_path, _raw(base_dir, tmp_path, **_EI))), "--check"])

@@ -28,8 +28,11 @@ Shared keys (both commands):
   items is refused), ``limit`` and ``sample_shuffle`` (inspect's ``--limit`` and ``--sample-shuffle``),
   ``start`` (true; false evaluates the trained adapter only), ``seed`` (0; inspect's ``--seed``: every
   call of the evaluation gets its own seed derived from it, so a sampled evaluation repeats exactly;
-  ``null`` for unseeded) and ``epochs`` (1; inspect's ``--epochs``: draws per held-out sample, all of
-  which enter the metrics).
+  ``null`` for unseeded), ``epochs`` (1; inspect's ``--epochs``: draws per held-out sample, all of
+  which enter the metrics), ``start_log`` (null; an eval log of the start model with these settings,
+  reused instead of evaluating the start model again) and ``every_round`` (false; expert iteration only:
+  also evaluate the adapter after every round but the last, whose evaluation is the run's own, logged as
+  ``event: heldout`` lines of ``metrics.jsonl``, with logs in ``eval/round-<r>``).
 * ``trainer``: passed to TRL's config class (``GRPOConfig``, ``RLOOConfig``, ``SFTConfig``); keys
   are checked against that class. ``output_dir``, ``seed``, ``beta`` and ``report_to`` are set from the
   keys above and may not appear here. ``bf16`` and ``activation_checkpointing`` default to on with a
@@ -253,6 +256,14 @@ class EvalSettings:
     """inspect's ``--seed`` for both evaluations (None: unseeded, each run draws anew)."""
     epochs: StrictInt = Field(1, ge=1)
     """inspect's ``--epochs``: draws per held-out sample; every draw enters the metrics."""
+    start_log: Text | None = Field(None, description="an eval log path, or omit the key")
+    """An eval log of the start model made with these evaluation settings, reused instead of evaluating the
+    start model again (``martingale train --seeds`` passes the first seed's to the others). It must name the
+    start model and hold the samples, seed, epochs, temperature and max_tokens this evaluation would use."""
+    every_round: StrictBool = False
+    """Expert iteration only: also save (``rounds/round-<r>/adapter``) and evaluate the adapter after every
+    round r < rounds that fine-tuned, so a drift such as rising inertia shows when it comes rather than only
+    at the end (the last round's evaluation is the run's own)."""
 
 
 @config_class(frozen=True, config=_KEYS)
@@ -375,6 +386,12 @@ class TrainConfig(CommonConfig):
 
     @model_validator(mode="after")
     def _expert_iteration_is_not_grpo(self) -> TrainConfig:
+        if self.evaluation.every_round and self.algorithm != "expert_iteration":
+            raise refused(f"evaluation.every_round evaluates the adapter after each expert-iteration round; "
+                          f"algorithm {self.algorithm!r} has no rounds (remove the key)")
+        if self.evaluation.every_round and not self.evaluation.enabled:
+            raise refused("evaluation.every_round needs evaluation.enabled: true (it adds evaluations after the "
+                          "rounds to the final one)")
         if self.algorithm != "expert_iteration":
             return self
         if self.episodes.prior_refresh_steps:
@@ -393,6 +410,13 @@ class DistillConfig(CommonConfig):
     """``martingale distill``: SFT of a LoRA on an entrenched teacher's transcripts."""
 
     teacher: Annotated[TeacherSettings, _EMPTY_IS_DEFAULT] = TeacherSettings()
+
+    @model_validator(mode="after")
+    def _no_rounds(self) -> DistillConfig:
+        if self.evaluation.every_round:
+            raise refused("evaluation.every_round applies to martingale train with algorithm: expert_iteration; "
+                          "distillation has no rounds (remove the key)")
+        return self
 
 
 def _plain(value: Any) -> Any:

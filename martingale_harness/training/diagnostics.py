@@ -20,18 +20,26 @@ Written for every generation batch (GRPO/RLOO: every reward call; expert iterati
 Groups are runs of consecutive completions with the same episode index, which is how TRL lays out a
 generation batch (``num_generations`` completions per prompt, one after the other) and how expert
 iteration lays out its K samples.
+
+Not logged per step but computed by ``martingale train-report`` from the batches' beliefs
+(``reward_batches.jsonl``, expert iteration's ``rounds/round-N.jsonl``): :func:`slope_noise`, what the power
+of a batch's MS slope depends on (episodes, draws per episode, the priors' SD, the updates' residual SD
+and its draw-to-draw part), and :func:`batch_power`, the power of :mod:`martingale_harness.stats.power` at
+that batch's size, i.e. whether a batch MS of a given size could be told from 0 at all.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from martingale_harness.stats import martingale as stats
+from martingale_harness.stats.power import PowerInputError, power_at, required_questions
 
 if TYPE_CHECKING:
     from martingale_harness.training.reward_records import RewardBreakdown, RewardWeights
@@ -102,3 +110,59 @@ def batch_diagnostics(breakdown: RewardBreakdown, weights: RewardWeights, items:
         "groups": float(groups.max() + 1) if groups.size else 0.0,
     }
     return {k: float(v) for k, v in values.items() if not math.isnan(v)}
+
+
+@dataclass(frozen=True)
+class SlopeNoise:
+    """What the power of one batch's MS slope depends on (the model of :mod:`martingale_harness.stats.power`)."""
+
+    episodes: int
+    """Episodes with at least one readable (prior, posterior) pair."""
+    draws: int
+    """K: readable pairs per episode (their mean, rounded; the draws of one episode share its prior)."""
+    sd_prior: float
+    """SD of the episodes' priors (one per episode)."""
+    sd_delta: float
+    """Residual SD of the updates around the OLS line over all readable pairs (n - 2 degrees of freedom)."""
+    sd_within: float
+    """Pooled within-episode SD of the posteriors (the draw-to-draw part of ``sd_delta``; capped at it)."""
+
+
+def slope_noise(items: Sequence[int], prior: Sequence[float | None],
+                posterior: Sequence[float | None]) -> SlopeNoise | None:
+    """The batch's :class:`SlopeNoise` (None when no slope can be fitted: under 3 episodes or 3 pairs, or
+    priors or residuals that do not vary)."""
+    p = np.array([math.nan if v is None else v for v in prior], dtype=np.float64)
+    q = np.array([math.nan if v is None else v for v in posterior], dtype=np.float64)
+    pair = np.isfinite(p) & np.isfinite(q)
+    p, q, episode = p[pair], q[pair], np.asarray(items)[pair]
+    _, first, codes, counts = np.unique(episode, return_index=True, return_inverse=True, return_counts=True)
+    n = counts.size
+    if n < 3 or p.size < 3:
+        return None
+    sd_prior = float(np.std(p[first], ddof=1))  # one prior per episode: its draws share it
+    if not sd_prior > 0:
+        return None
+    delta = q - p
+    slope, intercept = np.polyfit(p, delta, 1)
+    sd_delta = float(np.sqrt(np.sum((delta - slope * p - intercept) ** 2) / (p.size - 2)))
+    if not sd_delta > 0:
+        return None
+    means = np.bincount(codes, weights=q) / counts
+    within_df = int(np.sum(counts - 1))
+    sd_within = float(np.sqrt(np.sum((q - means[codes]) ** 2) / within_df)) if within_df else 0.0
+    return SlopeNoise(episodes=n, draws=max(1, round(p.size / n)), sd_prior=sd_prior, sd_delta=sd_delta,
+                      sd_within=min(sd_within, sd_delta))
+
+
+def batch_power(noise: SlopeNoise, effect: float, target: float = 0.8) -> tuple[float, float]:
+    """The power of the batch slope's test to detect MS = ``effect`` at the batch's size, and the episodes
+    (at the same K and SDs) it would need for power ``target`` (inf: beyond any run)."""
+    args = {"sd_prior": noise.sd_prior, "sd_delta": noise.sd_delta, "draws": noise.draws,
+            "sd_within": noise.sd_within}
+    power = power_at(noise.episodes, effect, **args)
+    try:
+        needed = float(required_questions(effect, power=target, **args).n)
+    except PowerInputError:
+        needed = math.inf
+    return power, needed

@@ -27,6 +27,14 @@ algorithms can be compared. Each round appends one line to ``metrics.jsonl`` (``
 the reward components, the diagnostics of :mod:`~martingale_harness.training.diagnostics`, the kept
 count and the SFT's loss and gradient norm; ``rounds/round-N.jsonl`` holds every sample with its
 reward parts and whether it was kept.
+
+With ``evaluation.every_round`` the adapter after each round r < ``rounds`` that fine-tuned is saved to
+``rounds/round-<r>/adapter`` and run through the same held-out evaluation as the final one (logs in
+``eval/round-<r>``), and ``metrics.jsonl`` gets an ``event: heldout`` line with its metrics, so the inertia
+trap (an MS-only objective met by not updating) shows in the round it sets in. The last round's evaluation is
+the run's own (the model card's ``evaluation.trained``). The evaluation loads its own copy of the model (the
+``local`` backend) beside the policy, and the random state is restored after it, so the rounds sample what
+they would without it.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from martingale_harness.training.diagnostics import group_ids, reward_parts
 if TYPE_CHECKING:
     from martingale_harness.training.episodes import PriorStore
     from martingale_harness.training.models import Sampled
+    from martingale_harness.training.policy_run import PolicyRun
     from martingale_harness.training.prepare import Prepared, TrainResult
     from martingale_harness.training.reward import RewardBreakdown, RewardWeights
 
@@ -121,6 +130,12 @@ def train_expert_iteration(prepared: Prepared, *, progress: bool = True) -> Trai
     n = len(run.store.episodes)
     k = settings.samples
 
+    # as PolicyRun.finish: no held-out questions and no evaluation set means nothing to evaluate
+    every_round = config.evaluation.every_round and bool(prepared.split.heldout or config.evaluation.data)
+    if config.evaluation.every_round and not every_round:
+        logger.warning("evaluation.every_round: no held-out questions (holdout_fraction 0, no evaluation.data); "
+                       "no round is evaluated")
+
     run.prior_pass(policy, 0, label="round")
     for round_no in range(1, settings.rounds + 1):
         if round_no > 1 and settings.refresh_priors:
@@ -161,7 +176,56 @@ def train_expert_iteration(prepared: Prepared, *, progress: bool = True) -> Trai
         run.log(record)
         last = {key: v for key, v in record.items() if isinstance(v, int | float)}
         logger.info("round %d: batch MS %s, kept %d of %d", round_no, metrics.get("martingale/batch_ms"), len(kept), n)
+        if every_round and kept and round_no < settings.rounds:  # the last round's is the final evaluation
+            _evaluate_round(run, policy, round_no)
     return run.finish(policy, last)
+
+
+def _evaluate_round(run: PolicyRun, policy: Any, round_no: int) -> None:
+    """Save the adapter after round ``round_no``, evaluate it as the final evaluation runs, log the metrics."""
+    from martingale_harness.training import models
+    from martingale_harness.training.evaluate import eval_heldout, heldout_questions, local_model, summary
+
+    config = run.config
+    extractor = config.reward.extractor
+    adapter_dir = run.out / "rounds" / f"round-{round_no}" / "adapter"
+    models.save_adapter(policy, adapter_dir, config.base_model)
+    ids, _ = heldout_questions(config, run.prepared.split)
+    side, training = run.tokenizer.padding_side, policy.training
+    with _random_state_kept():
+        try:
+            log = eval_heldout(config, local_model(config.base_model, adapter_dir.resolve()), ids,
+                               run.out / "eval" / f"round-{round_no}", extractor,
+                               display="plain" if run.progress else "none")
+        # the evaluation runs its own copy of the model; the policy goes on as it was (padding side for
+        # sampling, train/eval mode; its adapters are not touched)
+        finally:
+            run.tokenizer.padding_side = side
+            policy.train(training)
+    metrics = summary(log, extractor)["metrics"]
+    run.log({"event": "heldout", "round": round_no, "log": log.location, "metrics": metrics})
+    logger.info("round %d: held-out MS %s, inertia %s", round_no, metrics.get("ms_slope"), metrics.get("inertia"))
+
+
+@contextmanager
+def _random_state_kept() -> Iterator[None]:
+    """Restore python's, numpy's and torch's (CPU and CUDA) random state on exit, so what runs inside (an
+    evaluation loading a model) cannot change what the next round samples."""
+    import random
+
+    import torch
+
+    python, legacy_numpy = random.getstate(), np.random.get_state()
+    cpu = torch.random.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(legacy_numpy)
+        torch.random.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def _fine_tune(trainer_class: Any, callback_class: Any, dataset_class: Any, policy: Any, tokenizer: Any, args: Any,
