@@ -5,16 +5,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from martingale_harness.errors import LogFileError, MartingaleError
+from martingale_harness.errors import ConfigError, LogFileError, MartingaleError
 from martingale_harness.plugin.host import Contribution, load_plugins
 from martingale_harness.project_files import read_yaml, resource_path
 from martingale_harness.reporting.runs import read_log, run_from_log
 from martingale_harness.scoring.record import BeliefScore
 from martingale_harness.scoring.scorer import FAILURE_KEYS
+
+if TYPE_CHECKING:
+    from martingale_harness.training.prepare import TrainResult
 
 
 class UserError(click.ClickException):
@@ -387,18 +390,38 @@ def _training_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def _seed_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        seeds = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give seeds as integers separated by commas, e.g. 0,1,2") from None
+    if len(set(seeds)) != len(seeds):
+        raise click.BadParameter(f"{value!r} repeats a seed")
+    return seeds
+
+
 @main.command("train")
 @_training_options
-def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str | None, check: bool) -> None:
+@click.option("--seeds", callback=_seed_list, metavar="N,N,...",
+              help="Train once per seed into OUTPUT_DIR/seed-N (the start model is evaluated once and reused), "
+                   "then summarise the seeds as `martingale train-report OUTPUT_DIR` does.")
+def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str | None, check: bool,
+                  seeds: tuple[int, ...] | None) -> None:
     """GRPO/RLOO or expert iteration on a LoRA with the Martingale reward, configured by CONFIG_FILE (YAML; see
     examples/train.yaml)."""
     from martingale_harness.training.config import load_train_config
     from martingale_harness.training.prepare import prepare
     from martingale_harness.training.processes import launched_rank
-    from martingale_harness.training.run import train
+    from martingale_harness.training.run import seed_configs, train, train_seeds
 
     config = load_train_config(config_file, [*overrides, *([f"output_dir={output_dir}"] if output_dir else [])])
+    if seeds is not None and any(o.split("=", 1)[0].strip() == "seed" for o in overrides):
+        raise ConfigError(f"{config_file}: --seeds and --set seed=... both set the training seed; give one")
     prepared = prepare(config)
+    if seeds is not None:
+        seed_configs(config, seeds)  # every seed's config checked before the first loads a model
     r = config.reward
     # Expert iteration has no KL coefficient (it measures KL per round), so it shows its rounds instead.
     ei = config.expert_iteration
@@ -411,11 +434,30 @@ def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str 
          f"martingale/{config.task_name}: {len(prepared.split.train)} training, "
          f"{len(prepared.split.heldout)} held-out samples; reward: ms_coef = {r.ms_coef:g}, "
          f"{r.info_term} x {r.info_coef:g}, format penalty {r.format_penalty:g}, extractor {r.extractor}")
+    if seeds is not None:
+        echo(f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), one after the other, into "
+             f"{config.output_dir}/seed-N")
     if check:
         return
-    result = train(config)
+    if seeds is None:
+        result = train(config)
+        if main_process:
+            _report_training(result.adapter_dir, result.metrics_file, result.evaluation)
+        return
+
+    def report(seed: int, result: TrainResult) -> None:
+        if main_process:
+            echo(f"seed {seed}:")
+            _report_training(result.adapter_dir, result.metrics_file, result.evaluation)
+
+    train_seeds(config, seeds, on_result=report)
     if main_process:
-        _report_training(result.adapter_dir, result.metrics_file, result.evaluation)
+        from martingale_harness.training.seeds_report import seed_run_dirs, write_seeds_report
+
+        text, files = write_seeds_report(seed_run_dirs([config.output_dir]), Path(config.output_dir) / "report")
+        echo(text)
+        for path in files:
+            echo(f"wrote {path}")
 
 
 @main.command("distill")
@@ -440,15 +482,34 @@ def distill_command(config_file: str, overrides: tuple[str, ...], output_dir: st
 
 
 @main.command("train-report")
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--output-dir", type=click.Path(file_okay=False), help="Where to write (default: RUN_DIR/report).")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--output-dir", type=click.Path(file_okay=False),
+              help="Where to write (default: RUN_DIR/report; for several runs, their common folder's report/).")
 @click.option("--plots/--no-plots", default=True, show_default=True,
               help="Write training_curves.png (needs matplotlib: pip install 'martingale-harness[plots]').")
-def train_report_command(run_dir: str, output_dir: str | None, plots: bool) -> None:
-    """Why a `martingale train` run in RUN_DIR did or did not move MS: summary and training curves."""
+def train_report_command(run_dirs: tuple[str, ...], output_dir: str | None, plots: bool) -> None:
+    """Why a `martingale train` run in RUN_DIR did or did not move MS: summary and training curves.
+
+    Several runs (or the folder of `martingale train --seeds`): each run's report, then the seeds report:
+    held-out MS, paired ΔMS, inertia and readable rate per seed, their mean ± SD, and whether the effect
+    survives the seeds."""
+    import os
+
+    from martingale_harness.training.seeds_report import seed_run_dirs, write_seeds_report
     from martingale_harness.training.train_report import write_train_report
 
-    text, files = write_train_report(run_dir, output_dir, plots=plots)
+    dirs = seed_run_dirs(list(run_dirs))
+    if len(dirs) == 1 and (Path(run_dirs[0]) / "metrics.jsonl").is_file():
+        text, files = write_train_report(dirs[0], output_dir, plots=plots)
+        click.echo(text)
+        for path in files:
+            click.echo(f"wrote {path}")
+        return
+    for run in dirs:
+        _, files = write_train_report(run, None, plots=plots)
+        click.echo(f"{run}: wrote {', '.join(str(f) for f in files)}")
+    where = Path(output_dir) if output_dir else Path(os.path.commonpath([d.resolve() for d in dirs])) / "report"
+    text, files = write_seeds_report(dirs, where)
     click.echo(text)
     for path in files:
         click.echo(f"wrote {path}")

@@ -116,6 +116,8 @@ def evaluate_heldout(config: CommonConfig, split: Split, adapter_dir: Path, log_
     The start model is the base, or the base with ``init_adapter`` for a :class:`TrainConfig` that
     continues training an adapter (the organism), so the comparison is "before vs after training".
     With ``evaluation.start: false`` only the adapter runs (compare it with ``martingale compare``).
+    With ``evaluation.start_log`` the start model's evaluation is read from that log instead of run again
+    (checked by :func:`reused_start_log`; ``martingale train --seeds`` reuses the first seed's this way).
     """
     from martingale_harness.reporting.compare import compare_runs
     from martingale_harness.reporting.runs import run_from_log
@@ -133,8 +135,13 @@ def evaluate_heldout(config: CommonConfig, split: Split, adapter_dir: Path, log_
                               "seed": config.evaluation.seed, "epochs": config.evaluation.epochs,
                               "trained": summary(trained, extractor)}
     if not config.evaluation.start:
-        return _finite(result)
-    start = eval_heldout(config, local_model(config.base_model, start_adapter), ids, log_dir, extractor, display)
+        return json_safe(result)
+    start_model = local_model(config.base_model, start_adapter)
+    if config.evaluation.start_log is not None:
+        start = reused_start_log(config, config.evaluation.start_log, start_model, trained, extractor)
+        result["start_reused"] = True
+    else:
+        start = eval_heldout(config, start_model, ids, log_dir, extractor, display)
     result["start"] = summary(start, extractor)
     try:
         (row,) = compare_runs(run_from_log(start, Path(start.location)), run_from_log(trained, Path(trained.location)),
@@ -150,17 +157,53 @@ def evaluate_heldout(config: CommonConfig, split: Split, adapter_dir: Path, log_
             "brier_difference": row.brier_difference, "brier_p": row.brier_p,
             "inertia_start": row.inertia_a, "inertia_trained": row.inertia_b,
         }
-    return _finite(result)
+    return json_safe(result)
 
 
-def _finite(value: Any) -> Any:
+def reused_start_log(config: CommonConfig, path: str | Path, start_model: str, trained: Any, extractor: str) -> Any:
+    """The start model's evaluation read from ``path`` (``evaluation.start_log``), checked to be the one this run
+    would make: same model, the trained run's samples, and the same seed, epochs, temperature and max_tokens.
+
+    Anything else would make the paired comparison compare different things, so it is refused (ConfigError).
+    """
+    from inspect_ai.log import read_eval_log
+
+    where = f"{config.source}: evaluation.start_log {path}"
+    if not Path(path).is_file():
+        raise ConfigError(f"{where}: no such file")
+    try:
+        log = read_eval_log(str(path))
+    except Exception as e:  # inspect raises several kinds for a file that is not a log
+        raise ConfigError(f"{where}: not an eval log ({type(e).__name__}: {e})") from None
+    settings = config.evaluation
+    generate = log.plan.config
+    wanted = {"model": start_model, "seed": settings.seed, "epochs": settings.epochs,
+              "temperature": settings.temperature, "max_tokens": settings.max_tokens}
+    found = {"model": str(log.eval.model), "seed": generate.seed, "epochs": log.eval.config.epochs or 1,
+             "temperature": generate.temperature, "max_tokens": generate.max_tokens}
+    differ = [f"{k} {found[k]!r} (this run: {wanted[k]!r})" for k in wanted if found[k] != wanted[k]]
+    if log.status != "success":
+        differ.append(f"status {log.status!r}")
+    start_ids = {str(s.id) for s in log.samples or []}
+    trained_ids = {str(s.id) for s in trained.samples or []}
+    if start_ids != trained_ids:
+        differ.append(f"{len(start_ids ^ trained_ids)} sample id(s) not in both (e.g. "
+                      f"{', '.join(sorted(start_ids ^ trained_ids)[:3])})")
+    if log.results is None or not any(b.name == extractor for b in log.results.scores):
+        differ.append(f"no {extractor} scores")
+    if differ:
+        raise ConfigError(f"{where} is not this run's start evaluation: " + "; ".join(differ))
+    return log
+
+
+def json_safe(value: Any) -> Any:
     """NaN -> None, so the result is valid JSON (undefined stays undefined, never 0)."""
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _finite(dataclasses.asdict(value))
+        return json_safe(dataclasses.asdict(value))
     return value
