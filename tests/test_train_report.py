@@ -342,3 +342,15 @@ def test_without_batches_kl_or_card_the_why_finding_says_what_it_could_not_asses
     assert finding == ("**Why MS did (not) move** (no held-out start and trained evaluation to compare: whether it "
                        "moved is not known): none of the three (MS share 60.0% ≥ 10%). Not assessed: (a) (no batch "
                        "with 3 episodes of readable pairs and varying priors), (c) (no KL logged).")
+
+
+def test_a_one_round_expert_iteration_has_no_kl_of_a_trained_policy_to_judge(tmp_path: Path) -> None:
+    """Round r's KL is measured on its samples before its fine-tuning, so round 1's 0 says nothing about (c)."""
+    run = _run_dir(tmp_path, share_ms=0.6, no_signal=0.0, ms=[0.3], unit="round", kl=0.0)
+    finding = why_finding(read_training_log(run))
+    assert "(c) the policy barely moved" not in finding
+    assert "Not assessed:" in finding and "a one-round run has none" in finding
+    two = tmp_path / "two"
+    two.mkdir()
+    run = _run_dir(two, share_ms=0.6, no_signal=0.0, ms=[0.3, 0.2], unit="round", kl=0.001)
+    assert "(c) the policy barely moved (gradient/KL too small) (final KL 0.0010" in why_finding(read_training_log(run))

@@ -478,11 +478,14 @@ def why_finding(log: TrainingLog) -> str:
         holds.append(f"{b} (MS share {share:.1%} < {LOW_MS_SHARE:.0%})")
     else:
         clear.append(f"MS share {share:.1%} ≥ {LOW_MS_SHARE:.0%}")
-    kl = log.series("kl")[1]
+    x, kl = log.series("kl")
+    if log.unit == "round":  # round r's KL is measured on its samples, before its fine-tuning: round 1's is 0
+        kl = kl[x >= 2]
     grad = log.mean("grad_norm")
     grad_text = "" if math.isnan(grad) else f", mean gradient norm {grad:.3g}"
     if not kl.size:
-        unknown.append("(c) (no KL logged)")
+        unknown.append("(c) (no KL of a trained policy logged: expert iteration measures a round's KL before "
+                       "its fine-tuning, so a one-round run has none)" if log.unit == "round" else "(c) (no KL logged)")
     elif kl[-1] < LOW_KL:
         holds.append(f"(c) the policy barely moved (gradient/KL too small) (final KL {kl[-1]:.4f} < {LOW_KL:g}"
                      f"{grad_text})")
