@@ -527,9 +527,49 @@ def test_seeded_rows_do_not_depend_on_the_batch_or_the_order(tiny: Path, no_leak
 def test_unsupported_settings_are_refused(tiny: Path, no_leaks: None) -> None:
     model = _local(str(tiny))
     try:
-        with pytest.raises(ValueError, match="num_choices"):
-            _ask(model, "hi", GenerateConfig(num_choices=2, max_tokens=2))
+        with pytest.raises(ValueError, match="best_of"):
+            _ask(model, "hi", GenerateConfig(best_of=2, max_tokens=2))
     finally:
+        _api(model).close()
+
+
+def test_several_choices_share_one_prefill_and_each_draws_as_its_own_request(tiny: Path, no_leaks: None) -> None:
+    """``num_choices``: the prompt is prefilled once (the model never sees it repeated per choice), choice i
+    gives what one request seeded with ``choice_seed(seed, i)`` gives, usage counts the prompt once, and
+    greedy choices are all the greedy answer."""
+    from martingale_harness.backends.local_batching import choice_seed
+
+    model = _local(str(tiny), batch_size=8, batch_wait=0.3)
+    shapes: list[tuple[int, ...]] = []
+    engine_model = _api(model)._engine.model  # type: ignore[union-attr]
+    hook = engine_model.register_forward_pre_hook(
+        lambda _m, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+
+    def config(seed: int, choices: int | None = None) -> GenerateConfig:
+        return GenerateConfig(temperature=1.3, max_tokens=10, seed=seed, num_choices=choices)
+
+    try:
+        several = _ask(model, PROMPTS[3], config(7, 4))
+        prompt_length = several.usage.input_tokens  # type: ignore[union-attr]
+        assert (4, prompt_length) not in shapes and (1, prompt_length - 1) in shapes  # one prefill for four
+        texts = [c.message.text for c in several.choices]
+        assert len(texts) == 4 and len(set(texts)) > 1
+        alone = [_ask(model, PROMPTS[3], config(choice_seed(7, i))) for i in range(4)]
+        assert texts == [o.completion for o in alone]
+        assert several.usage.output_tokens == sum(o.usage.output_tokens for o in alone)  # type: ignore[union-attr]
+        assert several.usage.input_tokens == alone[0].usage.input_tokens  # type: ignore[union-attr]
+
+        async def together() -> list[ModelOutput]:  # batched with another prompt's choices: the same draws
+            return list(await asyncio.gather(*(model.generate([ChatMessageUser(content=p)], config=config(7, 4))
+                                               for p in (PROMPTS[3], PROMPTS[0]))))
+
+        batched = asyncio.run(together())
+        assert [c.message.text for c in batched[0].choices] == texts
+        assert batched[0].metadata["batch_size"] == 8  # type: ignore[index]
+        greedy = _ask(model, PROMPTS[3], GenerateConfig(temperature=0, max_tokens=10, num_choices=3))
+        assert [c.message.text for c in greedy.choices] == [_ask(model, PROMPTS[3], GREEDY).completion] * 3
+    finally:
+        hook.remove()
         _api(model).close()
 
 

@@ -317,7 +317,7 @@ def _read_adapter(spec: AdapterSpec) -> _Adapter:
     )
 
 
-async def _wait(future: Future[Completion]) -> Completion:
+async def _wait(future: Future[list[Completion]]) -> list[Completion]:
     # asyncio can await a thread's future directly; other event loops (trio) wait in a worker thread
     if sniffio.current_async_library() == "asyncio":
         return await asyncio.wrap_future(future)
@@ -461,7 +461,7 @@ class LocalModelAPI(ModelAPI):
             self._engine.submit(prompt, settings, adapter=name, batch_size=1, batch_wait=0.0)
             for name in (None, adapter.engine_name)
         ]
-        base_reply, adapted_reply = (self._canary_reply(f.result()) for f in futures)
+        base_reply, adapted_reply = (self._canary_reply(f.result()[0]) for f in futures)
         self._canary = check_canary(
             base_reply, adapted_reply, model=self.model_name, adapter=str(adapter.path), causes=CANARY_CAUSES
         )
@@ -536,7 +536,6 @@ class LocalModelAPI(ModelAPI):
 
         assert self._engine is not None, "the model is closed"
         unsupported = {
-            "num_choices": config.num_choices not in (None, 1),
             "best_of": config.best_of not in (None, 1),
             "logit_bias": bool(config.logit_bias),
             "frequency_penalty": config.frequency_penalty not in (None, 0, 0.0),
@@ -602,8 +601,24 @@ class LocalModelAPI(ModelAPI):
             batch_size=self.args.batch_size,
             batch_wait=self.args.batch_wait,
             seed=config.seed if settings.do_sample else None,
+            choices=config.num_choices or 1,
         )
-        completion = await _wait(future)
+        completions = await _wait(future)
+        first = completions[0]
+        output_tokens = sum(c.output_tokens for c in completions)  # the prompt was read once for all choices
+        return ModelOutput(
+            model=self.model_name,
+            choices=[self._choice(c, settings) for c in completions],
+            usage=ModelUsage(
+                input_tokens=first.input_tokens,
+                output_tokens=output_tokens,
+                total_tokens=first.input_tokens + output_tokens,
+            ),
+            time=first.time,
+            metadata={"batch_size": first.batch_size},
+        )
+
+    def _choice(self, completion: Completion, settings: GenerationSettings) -> ChatCompletionChoice:
         logprobs = None
         if completion.logprobs is not None:
             logprobs = Logprobs(
@@ -619,21 +634,10 @@ class LocalModelAPI(ModelAPI):
                     for t in completion.logprobs
                 ]
             )
-        choice = ChatCompletionChoice(
+        return ChatCompletionChoice(
             message=ChatMessageAssistant(content=completion.text, model=self.model_name, source="generate"),
             stop_reason=completion.stop_reason,
             logprobs=logprobs,
-        )
-        return ModelOutput(
-            model=self.model_name,
-            choices=[choice],
-            usage=ModelUsage(
-                input_tokens=completion.input_tokens,
-                output_tokens=completion.output_tokens,
-                total_tokens=completion.input_tokens + completion.output_tokens,
-            ),
-            time=completion.time,
-            metadata={"batch_size": completion.batch_size},
         )
 
 

@@ -19,6 +19,10 @@ generation picks the arg-max. A row's t-th token therefore uses the t-th draw of
 the batch's size or other rows: a seeded request gives the same text alone or batched (up to the
 floating-point differences of a padded batch), and seeded requests keep running in batches.
 
+Several choices (``num_choices``): a request for K completions makes K rows that share one prefill of its
+prompt (:mod:`~martingale_harness.backends.shared_prefill`); row i samples from :func:`choice_seed` (the
+request's seed for the first), and requests batch only with others of the same K.
+
 Constrained decoding: a request with a JSON schema (``GenerationSettings.json_schema``) batches only with
 requests of the same schema; its batch runs ``local_grammar.SchemaConstraint`` (one grammar matcher per
 row) as the first logits processor, before ``RowSampler``, so the per-row streams draw among allowed tokens
@@ -52,6 +56,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from martingale_harness.backends.local_grammar import SchemaGrammars
+from martingale_harness.backends.shared_prefill import generate_shared_prefill
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 """Values of ``-M dtype`` besides ``auto``."""
@@ -119,10 +124,27 @@ class _Request:
     batch_size: int
     batch_wait: float
     seed: int | None = None
-    future: Future[Completion] = field(default_factory=Future)
+    choices: int = 1
+    future: Future[list[Completion]] = field(default_factory=Future)
 
     def key(self) -> tuple[Any, ...]:
-        return (self.adapter, self.settings)
+        return (self.adapter, self.settings, self.choices)
+
+    def row_seeds(self) -> list[int]:
+        """The sampling seed of each of the request's rows (its choices; see :func:`choice_seed`)."""
+        if self.seed is None:  # unseeded: a stream per row all the same, drawn from torch's global generator
+            return [int(torch.randint(0, 2**62, ()).item()) for _ in range(self.choices)]
+        return [choice_seed(self.seed, i) for i in range(self.choices)]
+
+
+def choice_seed(seed: int, choice: int) -> int:
+    """The seed of choice ``choice`` of a request seeded with ``seed``: ``seed`` itself for the first (so one
+    choice samples as a request without ``num_choices``), a SeedSequence child of (seed, choice) for the others."""
+    if choice == 0:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, choice]).generate_state(1, np.uint64)[0] >> np.uint64(2))
 
 
 def resolve_device(device: str) -> str:
@@ -255,14 +277,20 @@ class Engine:
         batch_size: int = 16,
         batch_wait: float = 0.05,
         seed: int | None = None,
-    ) -> Future[Completion]:
-        """Queue one tokenized prompt; the future resolves when its batch has run.
+        choices: int = 1,
+    ) -> Future[list[Completion]]:
+        """Queue one tokenized prompt for ``choices`` completions; the future resolves to them when its batch
+        has run.
 
         ``seed`` seeds this request's own sampling stream (module docstring); greedy requests ignore it.
+        Several choices share the prompt's prefill (:mod:`~martingale_harness.backends.shared_prefill`) and
+        each samples from its own stream (:func:`choice_seed`); greedy choices are all the same text.
         """
         if not prompt_ids:
             raise ValueError("empty prompt: the chat template produced no tokens")
-        request = _Request(list(prompt_ids), adapter, settings, batch_size, batch_wait, seed)
+        if choices < 1:
+            raise ValueError(f"choices must be at least 1, got {choices}")
+        request = _Request(list(prompt_ids), adapter, settings, batch_size, batch_wait, seed, choices)
         self._queue.put(request)
         return request.future
 
@@ -342,8 +370,9 @@ class Engine:
             return
         with self._stats_lock:
             self._batch_sizes[len(batch)] += 1
-        for request, completion in zip(batch, completions, strict=True):
-            request.future.set_result(completion)
+        for request in batch:
+            request.future.set_result(completions[: request.choices])
+            completions = completions[request.choices :]
 
     def _generation_config(self, settings: GenerationSettings) -> Any:
         config = copy.deepcopy(self.model.generation_config)
@@ -378,11 +407,12 @@ class Engine:
         if top_p is not None and top_p < 1.0:
             warpers.append(TopPLogitsWarper(float(top_p)))
         # a request without a seed still gets a stream of its own, seeded from torch's global generator
-        seeds = [r.seed if r.seed is not None else int(torch.randint(0, 2**62, ()).item()) for r in batch]
-        return RowSampler(warpers, seeds, self.device)
+        return RowSampler(warpers, [seed for r in batch for seed in r.row_seeds()], self.device)
 
     def _generate_batch(self, batch: list[_Request]) -> list[Completion]:
+        """The completions of a batch, row by row: each request's ``choices`` rows one after the other."""
         settings = batch[0].settings
+        choices = batch[0].choices  # the same for the whole batch (part of the request's key)
         started = time.monotonic()
         padded = self.tokenizer.pad(
             {"input_ids": [r.prompt_ids for r in batch]}, padding=True, return_tensors="pt", padding_side="left"
@@ -397,7 +427,7 @@ class Engine:
         processors: list[Any] = []
         if settings.json_schema is not None:
             # first: the sampler's warpers and Gumbel draw then see only the tokens the schema allows
-            processors.append(self.schema_grammars().constraint(settings.json_schema, len(batch)))
+            processors.append(self.schema_grammars().constraint(settings.json_schema, len(batch) * choices))
         sampler = self._sampler(settings, batch)
         if sampler is not None:
             processors.append(sampler)
@@ -406,19 +436,23 @@ class Engine:
 
             kwargs["logits_processor"] = LogitsProcessorList(processors)
         with self._model_lock, torch.inference_mode(), self._select(batch[0].adapter) as model:
-            output = model.generate(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                generation_config=self._generation_config(settings),
-                **kwargs,
-            )
+            if choices > 1:
+                output = generate_shared_prefill(model, input_ids, attention_mask, choices,
+                                                 generation_config=self._generation_config(settings), **kwargs)
+            else:
+                output = model.generate(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    generation_config=self._generation_config(settings),
+                    **kwargs,
+                )
         generated = output.sequences[:, input_ids.shape[1] :].cpu()
         log_probs = None
         if settings.logprobs:
             log_probs = torch.log_softmax(torch.stack(output.logits, dim=1).float(), dim=-1).cpu()
         elapsed = time.monotonic() - started
         results = []
-        for row, request in enumerate(batch):
+        for row, request in enumerate(r for r in batch for _ in range(r.choices)):
             tokens = generated[row].tolist()
             end = next((i for i, t in enumerate(tokens) if t in self.eos_ids), None)
             content = tokens if end is None else tokens[:end]
@@ -437,7 +471,7 @@ class Engine:
                     output_tokens=output_tokens,
                     stop_reason="max_tokens" if hit_limit else "stop",
                     logprobs=None if log_probs is None else self._logprobs(log_probs[row], content, settings),
-                    batch_size=len(batch),
+                    batch_size=len(batch) * choices,
                     time=elapsed,
                 )
             )

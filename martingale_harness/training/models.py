@@ -170,6 +170,8 @@ def sample(model: Any, tokenizer: PreTrainedTokenizerBase, conversations: Sequen
     import torch
     from tqdm.auto import tqdm
 
+    from martingale_harness.backends.shared_prefill import generate_shared_prefill
+
     if temperature == 0 and n != 1:
         raise ValueError("greedy decoding gives one completion per prompt; sample with temperature > 0")
     sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": None} if temperature > 0 \
@@ -186,7 +188,7 @@ def sample(model: Any, tokenizer: PreTrainedTokenizerBase, conversations: Sequen
                             add_special_tokens=False).to(model.device)
             with torch.inference_mode():
                 if shared_prefill and n > 1:
-                    out = _generate_shared_prefill(model, enc["input_ids"], enc["attention_mask"], n,
+                    out = generate_shared_prefill(model, enc["input_ids"], enc["attention_mask"], n,
                                                    max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
                                                    **sampling, **(generation_kwargs or {}))
                 else:
@@ -204,27 +206,6 @@ def sample(model: Any, tokenizer: PreTrainedTokenizerBase, conversations: Sequen
     finally:
         model.train(was_training)
     return groups
-
-
-def _generate_shared_prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, n: int,
-                             **generate_kwargs: Any) -> torch.Tensor:
-    """``generate`` of ``n`` completions per (left-padded) prompt, the prompts' prefill computed once.
-
-    The prompt minus its last token goes through the model once; its cache is repeated ``n`` times per row
-    (``repeat_interleave``, the row order ``num_return_sequences`` uses) and ``generate`` continues from it
-    with the full prompt, so it computes only the last prompt token and the new ones. Positions follow the
-    attention mask, as ``generate``'s own for left padding.
-    """
-    from transformers import DynamicCache
-
-    head, head_mask = input_ids[:, :-1], attention_mask[:, :-1]
-    positions = (head_mask.long().cumsum(-1) - 1).masked_fill(head_mask == 0, 1)  # as generate's own
-    cache = DynamicCache()
-    model(input_ids=head, attention_mask=head_mask, position_ids=positions, past_key_values=cache, use_cache=True)
-    cache.batch_repeat_interleave(n)
-    return model.generate(input_ids=input_ids.repeat_interleave(n, dim=0),
-                          attention_mask=attention_mask.repeat_interleave(n, dim=0),
-                          past_key_values=cache, num_return_sequences=1, **generate_kwargs)
 
 
 def completion_logprobs(model: Any, samples: Sequence[Sampled], batch_size: int = 8) -> list[list[float]]:
