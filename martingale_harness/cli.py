@@ -406,7 +406,8 @@ def _seed_list(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @_training_options
 @click.option("--seeds", callback=_seed_list, metavar="N,N,...",
               help="Train once per seed into OUTPUT_DIR/seed-N (the start model is evaluated once and reused), "
-                   "then summarise the seeds as `martingale train-report OUTPUT_DIR` does.")
+                   "then write each seed's report and the seeds report (as `martingale train-report` on the "
+                   "seed folders does, without the curves).")
 def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str | None, check: bool,
                   seeds: tuple[int, ...] | None) -> None:
     """GRPO/RLOO or expert iteration on a LoRA with the Martingale reward, configured by CONFIG_FILE (YAML; see
@@ -450,11 +451,15 @@ def train_command(config_file: str, overrides: tuple[str, ...], output_dir: str 
             echo(f"seed {seed}:")
             _report_training(result.adapter_dir, result.metrics_file, result.evaluation)
 
-    train_seeds(config, seeds, on_result=report)
+    results = train_seeds(config, seeds, on_result=report)
     if main_process:
-        from martingale_harness.training.seeds_report import seed_run_dirs, write_seeds_report
+        from martingale_harness.training.seeds_report import write_seeds_report
+        from martingale_harness.training.train_report import write_train_report
 
-        text, files = write_seeds_report(seed_run_dirs([config.output_dir]), Path(config.output_dir) / "report")
+        for result in results:  # each seed's own report, as train-report writes it
+            write_train_report(result.output_dir, None, plots=False)
+        # this call's runs only: seed folders of an earlier call in the same folder are not part of it
+        text, files = write_seeds_report([r.output_dir for r in results], Path(config.output_dir) / "report")
         echo(text)
         for path in files:
             echo(f"wrote {path}")

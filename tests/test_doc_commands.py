@@ -763,6 +763,9 @@ PLANS: dict[str, list[Plan]] = {
             "--set max_items=4", slow=True, shared_data=True,
             needs=(ORGANISM_CPU,), subs=(GGUF_VARIABLE,), around=("", " --check"),
             why="the 9-minute run is the same path as the blocks above; --check verifies its options, config and data"),
+        Run("--seeds 0,1,2 --output-dir runs/recipe-fb-cpu-seeds", slow=True, shared_data=True,
+            needs=(ORGANISM_CPU,),
+            subs=(GGUF_IS_TINY, SHRINK_TRAINING, Sub("--seeds 0,1,2", "--seeds 0,1", "two seeds of the shrunk run"))),
         Checked("config = load_train_config(\"examples/recipe_fb_cpu.yaml\", [f\"base_model={gguf}\", "
                 "\"init_adapter=runs/organism-cpu/adapter\", \"evaluation.limit=30\"",
                 "a Python fragment of a session (gguf, the imports); its calls bind to the functions' signatures",
@@ -790,7 +793,7 @@ def _plan_for(entry: Entry) -> Plan | None:
 
 
 ENTRIES = [e for doc in DOCS for e in _entries(doc)]
-RUNS = 42  # entries executed (as written or against stand-ins), of len(ENTRIES)
+RUNS = 43  # entries executed (as written or against stand-ins), of len(ENTRIES)
 
 
 # ---- running a block ---------------------------------------------------------------------------------------

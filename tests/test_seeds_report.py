@@ -74,8 +74,10 @@ def test_mean_and_sd_across_seeds_are_the_sample_statistics(seeds_dir: Path) -> 
     assert summary.ms_difference_mean_ci == pytest.approx((low, high), abs=1e-12)
     assert (summary.below_zero, summary.above_zero) == (2, 0)  # seed 2's interval reaches above 0
     assert summary.start_ms == [0.571]
-    assert "below 0 with its interval in 2 of 3 seed(s)" in verdict(summary)
-    assert "lies below 0: the effect survives the seeds" in verdict(summary)
+    assert summary.shared_start
+    assert "Toward 0 from the start's MS +0.571 means paired ΔMS below 0: 2 of 3 seed(s)" in verdict(summary)
+    assert "lies below 0 and so do most seeds' own: the effect survives the seeds." in verdict(summary)
+    assert "crossed 0" not in verdict(summary)  # the trained MS's mean, +0.079, is on the start's side
 
 
 def test_a_mean_interval_across_zero_does_not_survive(tmp_path: Path) -> None:
@@ -83,9 +85,39 @@ def test_a_mean_interval_across_zero_does_not_survive(tmp_path: Path) -> None:
         _write_run(tmp_path / f"seed-{seed}", seed, 0.1, delta, (delta - 0.2, delta + 0.2), 0.2, 0.0)
     summary = summarise([read_seed_run(d) for d in seed_run_dirs([tmp_path])])
     assert summary.ms_difference.sd == pytest.approx(statistics.stdev([-0.6, 0.3]))
-    assert "includes 0: the effect does not survive the seeds" in verdict(summary)
+    assert "does not lie below 0: the effect does not survive the seeds" in verdict(summary)
     one = summarise([read_seed_run(tmp_path / "seed-0")])
-    assert one.ms_difference.sd is None and "one seed: no spread" in verdict(one)
+    assert one.ms_difference.sd is None and "one seed with a comparison: no spread" in verdict(one)
+
+
+@pytest.mark.parametrize(("deltas", "cis", "expected"), [
+    # tight agreement across seeds, but no seed's own interval excludes 0: not established
+    ((-0.05, -0.06, -0.055), ((-0.15, 0.05), (-0.16, 0.04), (-0.155, 0.045)),
+     "lies below 0, but most seeds' own paired intervals include 0: the effect is not established"),
+    # from a negative start, toward 0 is up
+    ((0.4, 0.5, 0.45), ((0.2, 0.6), (0.3, 0.7), (0.25, 0.65)), "lies above 0 and so do most seeds' own: the effect "
+                                                               "survives the seeds"),
+])
+def test_the_verdict_needs_the_seeds_own_intervals_and_the_direction_toward_0(
+        tmp_path: Path, deltas: tuple[float, ...], cis: tuple[tuple[float, float], ...], expected: str) -> None:
+    start = -0.5 if deltas[0] > 0 else 0.571
+    for seed, (delta, ci) in enumerate(zip(deltas, cis, strict=True)):
+        run = _write_run(tmp_path / f"seed-{seed}", seed, start + delta, delta, ci, 0.2, 0.0)
+        card_file = run / "adapter" / "martingale_card.json"
+        card = json.loads(card_file.read_text())
+        card["evaluation"]["start"]["metrics"] = {**START, "ms_slope": start}
+        card_file.write_text(json.dumps(card))
+    text = verdict(summarise([read_seed_run(d) for d in seed_run_dirs([tmp_path])]))
+    assert expected in text, text
+    if start < 0:
+        assert "Toward 0 from the start's MS -0.500 means paired ΔMS above 0: 3 of 3" in text
+
+
+def test_an_overshoot_past_0_is_named(tmp_path: Path) -> None:
+    for seed, delta in ((0, -0.9), (1, -1.0)):
+        _write_run(tmp_path / f"seed-{seed}", seed, 0.571 + delta, delta, (delta - 0.2, delta + 0.2), 0.2, 0.0)
+    text = verdict(summarise([read_seed_run(d) for d in seed_run_dirs([tmp_path])]))
+    assert "The trained MS crossed 0 on average (mean -0.379): an overshoot" in text
 
 
 def test_rounds_evaluated_held_out_are_summarised_per_round(tmp_path: Path) -> None:
@@ -166,37 +198,71 @@ def test_the_cli_refuses_bad_seed_lists_before_any_model_loads(tmp_path: Path) -
     assert "2 seeds (0, 1)" in plan.output and not (tmp_path / "out").exists()
 
 
-def _sim_log(tmp_path: Path, name: str, **settings: Any) -> Any:
+def _sim_log(config: Any, name: str, tmp_path: Path, **settings: Any) -> Any:
+    """An evaluation of sim/bayesian on the config's held-out task (the task a training run evaluates)."""
     from inspect_ai import eval as inspect_eval
 
-    from martingale_harness.tasks.builder import domain_task
+    from martingale_harness.training.evaluate import heldout_task
 
     values = {"seed": 0, "epochs": 1, "temperature": 1.0, "max_tokens": 40, "limit": 4, **settings}
-    (log,) = inspect_eval(domain_task("forecast"), model="sim/bayesian", display="none",
+    (log,) = inspect_eval(heldout_task(config, None, "self_report"), model="sim/bayesian", display="none",
                           log_dir=str(tmp_path / name), **values)
     return log
 
 
 def test_a_start_log_is_reused_only_if_it_is_this_runs_start_evaluation(tmp_path: Path) -> None:
-    """``evaluation.start_log``: the model, samples, seed, epochs, temperature and max_tokens must all match."""
+    """``evaluation.start_log``: the model, task, samples, prompts, seed, epochs, temperature and max_tokens
+    must all match."""
+    import dataclasses
+
     from martingale_harness.training.evaluate import reused_start_log
 
     config = _train_config(tmp_path, evaluation={"temperature": 1.0, "max_tokens": 40, "seed": 0})
-    start = _sim_log(tmp_path, "start")
-    trained = _sim_log(tmp_path, "trained", seed=1)  # the adapter's run: its samples are what must match
+    start = _sim_log(config, "start", tmp_path)
+    trained = _sim_log(config, "trained", tmp_path, seed=1)  # the adapter's run: its samples are what must match
     assert reused_start_log(config, start.location, "sim/bayesian", trained, "self_report").location == start.location
     with pytest.raises(ConfigError, match=r"model 'sim/bayesian' \(this run: 'local/other'\)"):
         reused_start_log(config, start.location, "local/other", trained, "self_report")
-    other_seed = _sim_log(tmp_path, "seed", seed=7)
-    with pytest.raises(ConfigError, match=r"seed 7 \(this run: 0\)"):
-        reused_start_log(config, other_seed.location, "sim/bayesian", trained, "self_report")
-    fewer = _sim_log(tmp_path, "fewer", limit=3)
-    with pytest.raises(ConfigError, match="1 sample id"):
-        reused_start_log(config, fewer.location, "sim/bayesian", trained, "self_report")
+    for name, change, message in (("seed", {"seed": 7}, r"seed 7 \(this run: 0\)"),
+                                  ("epochs", {"epochs": 2}, r"epochs 2 \(this run: 1\)"),
+                                  ("temperature", {"temperature": 0.5}, r"temperature 0.5 \(this run: 1.0\)"),
+                                  ("tokens", {"max_tokens": 30}, r"max_tokens 30 \(this run: 40\)"),
+                                  ("fewer", {"limit": 3}, "1 sample id")):
+        other = _sim_log(config, name, tmp_path, **change)
+        with pytest.raises(ConfigError, match=message):
+            reused_start_log(config, other.location, "sim/bayesian", trained, "self_report")
+    prompted = dataclasses.replace(config, system_prompt="prior_conforming")
+    with pytest.raises(ConfigError, match="other prompts on 4 sample"):
+        reused_start_log(config, _sim_log(prompted, "prompted", tmp_path).location, "sim/bayesian", trained,
+                         "self_report")
     with pytest.raises(ConfigError, match="no logprob scores"):
         reused_start_log(config, start.location, "sim/bayesian", trained, "logprob")
     with pytest.raises(ConfigError, match="no such file"):
         reused_start_log(config, tmp_path / "missing.eval", "sim/bayesian", trained, "self_report")
+
+
+def test_a_start_log_that_cannot_be_this_runs_is_refused_before_training(tmp_path: Path) -> None:
+    from martingale_harness.training.prepare import prepare
+
+    config = _train_config(tmp_path, evaluation={"temperature": 1.0, "max_tokens": 40})
+    log = _sim_log(config, "start", tmp_path)
+    with_log = _train_config(tmp_path, evaluation={"temperature": 1.0, "max_tokens": 40, "start_log": log.location})
+    with pytest.raises(ConfigError, match=r"is not this run's start evaluation: model 'sim/bayesian' \(this run: "
+                                          r"'local/.*base'\)"):
+        prepare(with_log)
+    prepare(_train_config(tmp_path, evaluation={"start_log": log.location, "start": False}))  # not used: not read
+
+
+def test_model_strings_compare_by_the_files_they_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from martingale_harness.training.evaluate import _model_parts
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "runs" / "adapter").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    absolute = f"local/{tmp_path / 'base'}+{tmp_path / 'runs' / 'adapter'}"
+    assert _model_parts("local/base+runs/adapter") == _model_parts("local/./base+runs/../runs/adapter") \
+        == _model_parts(absolute)
+    assert _model_parts("local/base+runs/adapter") != _model_parts("local/base")
 
 
 @pytest.mark.slow

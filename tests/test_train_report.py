@@ -164,6 +164,20 @@ def test_the_held_out_table_takes_round_0_from_the_start_the_middle_rounds_from_
             "round 3: 0.150): no inertia trap.") in text
 
 
+def test_a_round_whose_evaluation_failed_is_said_and_left_out_of_the_rows(tmp_path: Path) -> None:
+    from martingale_harness.training.seeds_report import read_seed_run
+
+    run = _run_dir(tmp_path, share_ms=0.6, no_signal=0.0, ms=[0.3, 0.2, 0.1], unit="round")
+    _card(run, start=_heldout(0.30, 0.10), trained=_heldout(0.05, 0.15))
+    _heldout_lines(run, {2: _heldout(0.12, 0.14)})
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"event": "heldout", "round": 1, "error": "the adapter changed nothing"}) + "\n")
+    log = read_training_log(run)
+    assert [row.x for row in heldout_rows(log)] == [0, 2, 3]
+    assert "- round 1: the held-out evaluation failed: the adapter changed nothing" in report_markdown(log)
+    assert sorted(read_seed_run(run).rounds) == [0, 2, 3]
+
+
 def test_with_the_card_alone_the_table_has_the_start_and_the_last_round(tmp_path: Path) -> None:
     run = _run_dir(tmp_path, share_ms=0.6, no_signal=0.0, ms=[0.3, 0.2], unit="round")
     _card(run, start=_heldout(0.30, 0.10), trained=_heldout(0.10, 0.12))
@@ -354,3 +368,18 @@ def test_a_one_round_expert_iteration_has_no_kl_of_a_trained_policy_to_judge(tmp
     two.mkdir()
     run = _run_dir(two, share_ms=0.6, no_signal=0.0, ms=[0.3, 0.2], unit="round", kl=0.001)
     assert "(c) the policy barely moved (gradient/KL too small) (final KL 0.0010" in why_finding(read_training_log(run))
+
+
+def test_curves_draw_intervals_that_do_not_hold_their_point(tmp_path: Path) -> None:
+    """A percentile bootstrap interval need not contain its estimate; matplotlib refuses negative error bars."""
+    from martingale_harness.training.train_report import write_train_report
+
+    run = _run_dir(tmp_path, share_ms=0.6, no_signal=0.0, ms=[0.3], unit="round")
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for line in lines:
+        if line.get("event") == "round":
+            line["martingale/batch_ms_ci_low"] = 0.35  # above the point
+    (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    _card(run, start={**_heldout(0.30, 0.10), "ms_slope_ci_high": 0.25}, trained=_heldout(0.05, 0.15))
+    _, files = write_train_report(run)
+    assert files[1].read_bytes().startswith(b"\x89PNG")

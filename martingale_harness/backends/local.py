@@ -601,7 +601,7 @@ class LocalModelAPI(ModelAPI):
             batch_size=self.args.batch_size,
             batch_wait=self.args.batch_wait,
             seed=config.seed if settings.do_sample else None,
-            choices=config.num_choices or 1,
+            choices=1 if config.num_choices is None else config.num_choices,
         )
         completions = await _wait(future)
         first = completions[0]

@@ -356,7 +356,8 @@ class Engine:
             for request in pending:
                 groups.setdefault(request.key(), []).append(request)
             for group in groups.values():
-                size = max(1, group[0].batch_size)
+                # batch_size counts rows: a request for K choices takes K of them
+                size = max(1, group[0].batch_size // group[0].choices)
                 for start in range(0, len(group), size):
                     self._generate(group[start : start + size])
 

@@ -27,8 +27,10 @@ def generate_shared_prefill(model: Any, input_ids: torch.Tensor, attention_mask:
     head, head_mask = input_ids[:, :-1], attention_mask[:, :-1]
     positions = (head_mask.long().cumsum(-1) - 1).masked_fill(head_mask == 0, 1)  # as generate's own
     cache = DynamicCache()
-    model(input_ids=head, attention_mask=head_mask, position_ids=positions, past_key_values=cache, use_cache=True)
+    # logits of the last position only: over a large vocabulary those of the whole prompt would dwarf the cache
+    model(input_ids=head, attention_mask=head_mask, position_ids=positions, past_key_values=cache, use_cache=True,
+          logits_to_keep=1)
     cache.batch_repeat_interleave(n)
     return model.generate(input_ids=input_ids.repeat_interleave(n, dim=0),
                           attention_mask=attention_mask.repeat_interleave(n, dim=0),
-                          past_key_values=cache, num_return_sequences=1, **generate_kwargs)
+                          past_key_values=cache, **generate_kwargs)

@@ -160,39 +160,100 @@ def evaluate_heldout(config: CommonConfig, split: Split, adapter_dir: Path, log_
     return json_safe(result)
 
 
-def reused_start_log(config: CommonConfig, path: str | Path, start_model: str, trained: Any, extractor: str) -> Any:
-    """The start model's evaluation read from ``path`` (``evaluation.start_log``), checked to be the one this run
-    would make: same model, the trained run's samples, and the same seed, epochs, temperature and max_tokens.
+def _model_parts(model: str) -> tuple[str, ...]:
+    """``local/<base>[+<adapter>]`` as (base, adapter), each path made absolute where it exists, so the same
+    files named by relative and absolute paths compare equal."""
+    from martingale_harness.training.config import normalize_model_ref
 
-    Anything else would make the paired comparison compare different things, so it is refused (ConfigError).
-    """
+    return tuple(normalize_model_ref(part) for part in model.removeprefix("local/").split("+", 1))
+
+
+def start_log_problems(config: CommonConfig, log: Any, start_model: str, extractor: str) -> list[str]:
+    """How the header of ``log`` differs from the start evaluation this run would make (model, task, seed,
+    epochs, temperature, max_tokens, status, extractor); empty when it matches."""
+    settings = config.evaluation
+    generate = log.plan.config
+    wanted = {"model": _model_parts(start_model), "task": f"martingale/{config.task_name}", "seed": settings.seed,
+              "epochs": settings.epochs, "temperature": settings.temperature, "max_tokens": settings.max_tokens}
+    found = {"model": _model_parts(str(log.eval.model)), "task": str(log.eval.task), "seed": generate.seed,
+             "epochs": log.eval.config.epochs or 1, "temperature": generate.temperature,
+             "max_tokens": generate.max_tokens}
+    shown = {"model": (str(log.eval.model), start_model)}
+    differ = [f"{k} {shown.get(k, (found[k], wanted[k]))[0]!r} (this run: {shown.get(k, (found[k], wanted[k]))[1]!r})"
+              for k in wanted if found[k] != wanted[k]]
+    if log.status != "success":
+        differ.append(f"status {log.status!r}")
+    if log.results is None or not any(b.name == extractor for b in log.results.scores):
+        differ.append(f"no {extractor} scores")
+    return differ
+
+
+def check_start_log(config: TrainConfig) -> None:
+    """``evaluation.start_log``, checked before training from the log's header (ConfigError): a log that cannot
+    be this run's start evaluation would otherwise be found only after the training it was meant to save."""
+    settings = config.evaluation
+    if not (settings.enabled and settings.start and settings.start_log is not None):
+        return
+    log = _read_start_log(config, settings.start_log, header_only=True)
+    differ = start_log_problems(config, log, local_model(config.base_model, config.init_adapter),
+                                config.reward.extractor)
+    if differ:
+        raise ConfigError(f"{config.source}: evaluation.start_log {settings.start_log} is not this run's start "
+                          "evaluation: " + "; ".join(differ))
+
+
+def _read_start_log(config: CommonConfig, path: str | Path, header_only: bool) -> Any:
     from inspect_ai.log import read_eval_log
 
     where = f"{config.source}: evaluation.start_log {path}"
     if not Path(path).is_file():
         raise ConfigError(f"{where}: no such file")
     try:
-        log = read_eval_log(str(path))
+        return read_eval_log(str(path), header_only=header_only)
     except Exception as e:  # inspect raises several kinds for a file that is not a log
         raise ConfigError(f"{where}: not an eval log ({type(e).__name__}: {e})") from None
-    settings = config.evaluation
-    generate = log.plan.config
-    wanted = {"model": start_model, "seed": settings.seed, "epochs": settings.epochs,
-              "temperature": settings.temperature, "max_tokens": settings.max_tokens}
-    found = {"model": str(log.eval.model), "seed": generate.seed, "epochs": log.eval.config.epochs or 1,
-             "temperature": generate.temperature, "max_tokens": generate.max_tokens}
-    differ = [f"{k} {found[k]!r} (this run: {wanted[k]!r})" for k in wanted if found[k] != wanted[k]]
-    if log.status != "success":
-        differ.append(f"status {log.status!r}")
-    start_ids = {str(s.id) for s in log.samples or []}
-    trained_ids = {str(s.id) for s in trained.samples or []}
+
+
+def _prompts(sample: Any) -> list[str]:
+    """What the protocol showed the model before its answers could matter (the system turns, the prior question
+    and the evidence with the posterior question): the same for two models only if the data, paradigm, system
+    prompt and evidence were the same."""
+    system = [m.text for m in sample.messages if m.role == "system"]
+    return system + [m.text for m in sample.messages if m.role == "user"][:2]
+
+
+def reused_start_log(config: CommonConfig, path: str | Path, start_model: str, trained: Any, extractor: str) -> Any:
+    """The start model's evaluation read from ``path`` (``evaluation.start_log``), checked to be the one this run
+    would make: its header as :func:`start_log_problems` checks it, the trained run's samples, the same prompts
+    on each of them (data, paradigm, system prompt, evidence), and, for a start adapter, the same adapter files
+    (by fingerprint, not path).
+
+    Anything else would make the paired comparison compare different things, so it is refused (ConfigError).
+    """
+    log = _read_start_log(config, path, header_only=False)
+    differ = start_log_problems(config, log, start_model, extractor)
+    start_samples = {(str(s.id), s.epoch): s for s in log.samples or []}
+    trained_samples = {(str(s.id), s.epoch): s for s in trained.samples or []}
+    start_ids, trained_ids = {k[0] for k in start_samples}, {k[0] for k in trained_samples}
     if start_ids != trained_ids:
         differ.append(f"{len(start_ids ^ trained_ids)} sample id(s) not in both (e.g. "
                       f"{', '.join(sorted(start_ids ^ trained_ids)[:3])})")
-    if log.results is None or not any(b.name == extractor for b in log.results.scores):
-        differ.append(f"no {extractor} scores")
+    shown = sorted(k for k in start_samples.keys() & trained_samples.keys()
+                   if _prompts(start_samples[k]) != _prompts(trained_samples[k]))
+    if shown:
+        differ.append(f"other prompts on {len(shown)} sample(s) (e.g. {shown[0][0]}): another data file, "
+                      "system prompt or protocol")
+    adapter = getattr(config, "init_adapter", None)
+    records = [s.metadata.get("adapter") for s in log.samples or [] if isinstance(s.metadata, dict)]
+    record = next((r for r in records if isinstance(r, dict)), None)
+    if adapter is not None and record is not None and Path(adapter).is_dir():
+        from martingale_harness.backends.lora import adapter_fingerprint
+
+        if record.get("fingerprint") != adapter_fingerprint(adapter):
+            differ.append(f"its adapter's files differ from {adapter} (fingerprint {record.get('fingerprint')})")
     if differ:
-        raise ConfigError(f"{where} is not this run's start evaluation: " + "; ".join(differ))
+        raise ConfigError(f"{config.source}: evaluation.start_log {path} is not this run's start evaluation: "
+                          + "; ".join(differ))
     return log
 
 

@@ -51,6 +51,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from martingale_harness.backends.lora import AdapterNotAppliedError
+from martingale_harness.errors import MartingaleError
 from martingale_harness.training.diagnostics import group_ids, reward_parts
 
 if TYPE_CHECKING:
@@ -197,6 +199,11 @@ def _evaluate_round(run: PolicyRun, policy: Any, round_no: int) -> None:
             log = eval_heldout(config, local_model(config.base_model, adapter_dir.resolve()), ids,
                                run.out / "eval" / f"round-{round_no}", extractor,
                                display="plain" if run.progress else "none")
+        except (MartingaleError, AdapterNotAppliedError) as e:  # e.g. the LoRA canary after a round that
+            # changed little: that round goes unevaluated, training goes on
+            logger.warning("round %d: the held-out evaluation failed (%s); training goes on", round_no, e)
+            run.log({"event": "heldout", "round": round_no, "error": str(e)})
+            return
         # the evaluation runs its own copy of the model; the policy goes on as it was (padding side for
         # sampling, train/eval mode; its adapters are not touched)
         finally:

@@ -74,9 +74,10 @@ def prepare(config: TrainConfig) -> Prepared:
     check_vllm(config)
     trainer_args(config, config.output_dir)  # TRL checks its values (batch divisibility, ...) without a model
     if config.evaluation.enabled:
-        from martingale_harness.training.evaluate import heldout_questions
+        from martingale_harness.training.evaluate import check_start_log, heldout_questions
 
         heldout_questions(config, split)  # an evaluation set that shares training questions is refused now
+        check_start_log(config)  # a start log that cannot be this run's is refused before training, not after
     return Prepared(config=config, split=split, prompts=EpisodePrompts(config.system_prompt, config.paradigm),
                     extractor=get_extractor(config.reward.extractor), term=term)
 

@@ -62,9 +62,22 @@ def train_seeds(config: TrainConfig, seeds: Sequence[int], *, progress: bool = T
             each = dataclasses.replace(each, evaluation=dataclasses.replace(each.evaluation, start_log=start_log))
         logger.info("training seed %d into %s", each.seed, each.output_dir)
         result = train(each, progress=progress)
+        _free_memory()  # the next seed loads its own policy
         start = (result.evaluation or {}).get("start") or {}
         start_log = start_log or start.get("log")
         results.append(result)
         if on_result is not None:
             on_result(each.seed, result)
     return results
+
+
+def _free_memory() -> None:
+    import gc
+
+    gc.collect()  # a trainer and its callbacks hold each other: only the cycle collector frees the policy
+    try:
+        import torch
+    except ImportError:
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -349,6 +349,9 @@ def _heldout_table(log: TrainingLog) -> list[str]:
         out.append(f"| {row.label} | {_fmt(m.get('ms_slope'))} [{_fmt(m.get('ms_slope_ci_low'))}, "
                    f"{_fmt(m.get('ms_slope_ci_high'))}] | {_fmt(m.get('inertia'))} | "
                    f"{_fmt(None if failures is None else 1 - failures)} | {_fmt(m.get('n_pairs'))} |")
+    failed = [h for h in log.heldout if h.get("error")]
+    if failed:
+        out += ["", *(f"- {log.unit} {h.get('round')}: the held-out evaluation failed: {h['error']}" for h in failed)]
     return out
 
 
@@ -591,7 +594,9 @@ def curves_figure(log: TrainingLog) -> Any:
     if ms.size:
         ax.plot(x, ms, marker="o", markersize=3, label="batch MS")
         if low.size == ms.size == high.size and ms.size == 1:  # one round: a band of one point is invisible
-            ax.errorbar(x, ms, yerr=[ms - low, high - ms], fmt="none", capsize=4, label="95% CI (clustered by episode)")
+            # clipped: a bootstrap interval need not hold its point, and matplotlib refuses negative error bars
+            ax.errorbar(x, ms, yerr=np.clip([ms - low, high - ms], 0, None), fmt="none", capsize=4,
+                        label="95% CI (clustered by episode)")
         elif low.size == ms.size == high.size:
             ax.fill_between(x, low, high, alpha=0.25, label="95% CI (clustered by episode)")
     else:
@@ -603,7 +608,8 @@ def curves_figure(log: TrainingLog) -> Any:
     if np.isfinite(hms).any():
         h_low = np.array([_nan(row.metrics.get("ms_slope_ci_low")) for row in held], dtype=float)
         h_high = np.array([_nan(row.metrics.get("ms_slope_ci_high")) for row in held], dtype=float)
-        ax.errorbar(hx, hms, yerr=[np.nan_to_num(hms - h_low), np.nan_to_num(h_high - hms)], marker="D",
+        bars = np.clip([np.nan_to_num(hms - h_low), np.nan_to_num(h_high - hms)], 0, None)
+        ax.errorbar(hx, hms, yerr=bars, marker="D",
                     markersize=5, capsize=3, linestyle=":", color="tab:purple", label=f"held-out MS (after {log.unit})")
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_title("batch Martingale Score")
