@@ -337,6 +337,11 @@ def inertia_finding(log: TrainingLog) -> str | None:
     return f"Held-out inertia stayed within +{INERTIA_TRAP_RISE:.2f} of the start's ({each}): no inertia trap."
 
 
+def _count(value: Any) -> str:
+    number = _number(value)
+    return "n/a" if number is None else f"{number:.0f}"
+
+
 def _heldout_table(log: TrainingLog) -> list[str]:
     rows = heldout_rows(log)
     if not rows:
@@ -348,7 +353,7 @@ def _heldout_table(log: TrainingLog) -> list[str]:
         failures = _number(m.get("extraction_failure_rate"))
         out.append(f"| {row.label} | {_fmt(m.get('ms_slope'))} [{_fmt(m.get('ms_slope_ci_low'))}, "
                    f"{_fmt(m.get('ms_slope_ci_high'))}] | {_fmt(m.get('inertia'))} | "
-                   f"{_fmt(None if failures is None else 1 - failures)} | {_fmt(m.get('n_pairs'))} |")
+                   f"{_fmt(None if failures is None else 1 - failures)} | {_count(m.get('n_pairs'))} |")
     failed = [h for h in log.heldout if h.get("error")]
     if failed:
         out += ["", *(f"- {log.unit} {h.get('round')}: the held-out evaluation failed: {h['error']}" for h in failed)]
