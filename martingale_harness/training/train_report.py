@@ -103,15 +103,7 @@ def read_training_log(run_dir: str | Path) -> TrainingLog:
     passes: list[dict[str, Any]] = []
     heldout: list[dict[str, Any]] = []
     unit = "step"
-    for number, line in enumerate(metrics.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise MartingaleError(f"{metrics}:{number}: not a JSON line") from None
-        if not isinstance(record, dict):
-            raise MartingaleError(f"{metrics}:{number}: not a JSON object")
+    for record in _json_lines(metrics):
         if record.get("event") == "prior_pass":
             passes.append(record)
             continue
